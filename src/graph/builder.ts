@@ -1,0 +1,191 @@
+/**
+ * A small typed builder for ONNX graphs: declare inputs, weights and outputs, add nodes through
+ * helpers named after the ONNX operators, and serialize. Values are plain strings (ONNX value names);
+ * names are scoped (`blocks.3.attn/MatMul_12`) so a graph reads like the model it computes.
+ * Weights are external initializers pointing into a shared weights file (see `weights.ts`), so many
+ * graph variants of one model share one copy of the weights on disk.
+ */
+import { AttrType, DataType, ModelProto, type DataTypeId } from './onnxProto.js';
+
+export type Value = string;
+export type Dim = number | string;
+type AttrValue = number | number[] | string | { floats: number[] } | { int: number } | { float: number };
+
+interface NodeRecord {
+  opType: string;
+  input: string[];
+  output: string[];
+  name: string;
+  domain?: string;
+  attribute: Record<string, unknown>[];
+}
+
+export interface ExternalRef {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+const OPSET = 18;
+
+export class GraphBuilder {
+  private readonly nodes: NodeRecord[] = [];
+  private readonly inputs: unknown[] = [];
+  private readonly outputs: unknown[] = [];
+  private readonly initializers: unknown[] = [];
+  private counter = 0;
+  private scopeStack: string[] = [];
+  private readonly constCache = new Map<string, Value>();
+
+  constructor(readonly name: string) {}
+
+  /** Runs `fn` with node names prefixed by `scope`. */
+  scope<T>(scope: string, fn: () => T): T {
+    this.scopeStack.push(scope);
+    try {
+      return fn();
+    } finally {
+      this.scopeStack.pop();
+    }
+  }
+
+  private fresh(opType: string): string {
+    const prefix = this.scopeStack.length ? this.scopeStack.join('/') + '/' : '';
+    return `${prefix}${opType}_${this.counter++}`;
+  }
+
+  input(name: string, elemType: DataTypeId, dims: Dim[]): Value {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  /** Exposes `value` as graph output `name` (through Identity when the names differ). */
+  output(value: Value, name: string, elemType: DataTypeId, dims: Dim[]): void {
+    if (value !== name) this.node('Identity', [value], {}, { outputs: [name] });
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /** A float32 weight stored in the external weights file. */
+  weight(name: string, dims: number[], ref: ExternalRef): Value {
+    this.initializers.push({
+      name,
+      dims,
+      dataType: DataType.FLOAT,
+      dataLocation: 1,
+      externalData: [
+        { key: 'location', value: ref.file },
+        { key: 'offset', value: String(ref.offset) },
+        { key: 'length', value: String(ref.length) },
+      ],
+    });
+    return name;
+  }
+
+  constF32(values: ArrayLike<number>, dims: number[]): Value {
+    const arr = Float32Array.from(values);
+    const key = `f:${dims}:${Buffer.from(arr.buffer).toString('base64')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('const');
+    this.initializers.push({ name, dims, dataType: DataType.FLOAT, rawData: new Uint8Array(arr.buffer) });
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  constI64(values: ArrayLike<number>, dims: number[] = [values.length]): Value {
+    const arr = BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
+    const key = `i:${dims}:${Array.from(values).join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('const');
+    this.initializers.push({ name, dims, dataType: DataType.INT64, rawData: new Uint8Array(arr.buffer) });
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  scalar(v: number): Value {
+    return this.constF32([v], []);
+  }
+
+  /** Adds a node; returns its output value names. */
+  node(opType: string, inputs: Value[], attrs: Record<string, AttrValue> = {}, opts: { outputs?: string[] | number; domain?: string } = {}): Value[] {
+    const name = this.fresh(opType);
+    const outputs = Array.isArray(opts.outputs)
+      ? opts.outputs
+      : Array.from({ length: opts.outputs ?? 1 }, (_, i) => (i === 0 ? name : `${name}:${i}`));
+    this.nodes.push({ opType, input: inputs, output: outputs, name, domain: opts.domain, attribute: Object.entries(attrs).map(([k, v]) => attr(k, v)) });
+    return outputs;
+  }
+
+  op(opType: string, inputs: Value[], attrs: Record<string, AttrValue> = {}): Value {
+    return this.node(opType, inputs, attrs)[0];
+  }
+
+  // Helpers named after ONNX operators, for the ones the architectures use.
+  add(a: Value, b: Value): Value { return this.op('Add', [a, b]); }
+  sub(a: Value, b: Value): Value { return this.op('Sub', [a, b]); }
+  mul(a: Value, b: Value): Value { return this.op('Mul', [a, b]); }
+  div(a: Value, b: Value): Value { return this.op('Div', [a, b]); }
+  matmul(a: Value, b: Value): Value { return this.op('MatMul', [a, b]); }
+  /** y = a · bᵀ (+ c) for 2-D a and a [out, in] weight b, as Hugging Face Linear stores it. */
+  linear(a: Value, w: Value, bias?: Value): Value {
+    return this.op('Gemm', bias ? [a, w, bias] : [a, w], { transB: { int: 1 } });
+  }
+  /** y = a · b (+ c) for a weight stored [in, out] (GPT-2's Conv1D). */
+  gemm(a: Value, w: Value, bias?: Value): Value {
+    return this.op('Gemm', bias ? [a, w, bias] : [a, w]);
+  }
+  reshape(x: Value, shape: number[]): Value { return this.op('Reshape', [x, this.constI64(shape)]); }
+  transpose(x: Value, perm: number[]): Value { return this.op('Transpose', [x], { perm }); }
+  softmax(x: Value, axis = -1): Value { return this.op('Softmax', [x], { axis: { int: axis } }); }
+  gather(x: Value, indices: Value, axis = 0): Value { return this.op('Gather', [x, indices], { axis: { int: axis } }); }
+  concat(xs: Value[], axis: number): Value { return this.op('Concat', xs, { axis: { int: axis } }); }
+  unsqueeze(x: Value, axes: number[]): Value { return this.op('Unsqueeze', [x, this.constI64(axes)]); }
+  slice(x: Value, starts: number[], ends: number[], axes: number[]): Value {
+    return this.op('Slice', [x, this.constI64(starts), this.constI64(ends), this.constI64(axes)]);
+  }
+  split(x: Value, sizes: number[], axis: number): Value[] {
+    return this.node('Split', [x, this.constI64(sizes)], { axis: { int: axis } }, { outputs: sizes.length });
+  }
+  reduceMean(x: Value, axes: number[]): Value { return this.op('ReduceMean', [x, this.constI64(axes)], { keepdims: { int: 1 } }); }
+  reduceSum(x: Value, axes: number[]): Value { return this.op('ReduceSum', [x, this.constI64(axes)], { keepdims: { int: 1 } }); }
+  cast(x: Value, to: DataTypeId): Value { return this.op('Cast', [x], { to: { int: to } }); }
+
+  toBytes(docString = ''): Uint8Array {
+    const model = ModelProto.fromObject({
+      irVersion: 8,
+      producerName: 'headwise',
+      producerVersion: '0.1.0',
+      docString,
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: {
+        name: this.name,
+        node: this.nodes,
+        input: this.inputs,
+        output: this.outputs,
+        initializer: this.initializers,
+      },
+    });
+    return ModelProto.encode(model).finish();
+  }
+
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+}
+
+function valueInfo(name: string, elemType: DataTypeId, dims: Dim[]) {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+function attr(name: string, v: AttrValue): Record<string, unknown> {
+  if (typeof v === 'string') return { name, type: AttrType.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: AttrType.INTS, ints: v };
+  if (typeof v === 'number') return Number.isInteger(v) ? { name, type: AttrType.INT, i: v } : { name, type: AttrType.FLOAT, f: v };
+  if ('floats' in v) return { name, type: AttrType.FLOATS, floats: v.floats };
+  if ('int' in v) return { name, type: AttrType.INT, i: v.int };
+  return { name, type: AttrType.FLOAT, f: v.float };
+}

@@ -1,0 +1,61 @@
+/**
+ * Compiles a checkpoint into an ONNX file for a given KV layout and set of hook points. The weights
+ * are converted once per checkpoint (`weights.ts`); each distinct graph variant is written once into
+ * the model's cache folder and reused, keyed by a hash of its options.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Checkpoint } from '../hf/checkpoint.js';
+import { HeadwiseError } from '../errors.js';
+import { ARCHITECTURES } from './arch/index.js';
+import type { Arch } from './arch/arch.js';
+import { buildDecoderGraph } from './decoder.js';
+import { hookKey, type HookOptions } from './hooks.js';
+import type { KvLayout } from './layout.js';
+import { ensureWeights, modelCacheDir, writeFileAtomic } from './weights.js';
+
+const GRAPH_VERSION = 1;
+
+export interface CompiledGraph {
+  file: string;
+  layout: KvLayout;
+  hooks: HookOptions;
+}
+
+export function archFor(ckpt: Checkpoint): Arch {
+  return ARCHITECTURES[ckpt.config.family](ckpt.config);
+}
+
+/** Maps the architecture's canonical weight names to the checkpoint's (some add a prefix). */
+function resolveNames(ckpt: Checkpoint, arch: Arch): Map<string, string> {
+  const prefixes = arch.namePrefixes ?? [''];
+  const map = new Map<string, string>();
+  for (const { name } of arch.weights) {
+    const found = prefixes.map((p) => p + name).find((n) => ckpt.has(n));
+    if (!found) throw new HeadwiseError(`${ckpt.dir}: missing tensor "${prefixes[prefixes.length - 1]}${name}" needed by the ${ckpt.config.family} architecture`);
+    map.set(name, found);
+  }
+  return map;
+}
+
+export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions): CompiledGraph {
+  const dir = modelCacheDir(ckpt);
+  const key = crypto.createHash('sha256').update(JSON.stringify([GRAPH_VERSION, layout, hookKey(hooks)])).digest('hex').slice(0, 16);
+  const file = path.join(dir, `graph-${key}.onnx`);
+  if (fs.existsSync(file)) return { file, layout, hooks };
+
+  const arch = archFor(ckpt);
+  const names = resolveNames(ckpt, arch);
+  const manifest = ensureWeights(ckpt, arch.weights.map((w) => ({ name: names.get(w.name)!, shape: w.shape })), dir);
+  const used = new Set<string>();
+  const builder = buildDecoderGraph(ckpt.config, arch, (name) => {
+    const actual = names.get(name);
+    if (!actual) throw new Error(`architecture ${ckpt.config.family} reads undeclared weight ${name}`);
+    used.add(actual);
+    return actual;
+  }, { layout, hooks });
+  for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
+  writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)}`));
+  return { file, layout, hooks };
+}

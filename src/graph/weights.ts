@@ -1,0 +1,87 @@
+/**
+ * Turns a checkpoint's weights into the one float32 file that every compiled graph of the model
+ * points at (ONNX external data). Written once per checkpoint into the cache folder, tensor by tensor
+ * (the checkpoint is never held in memory whole), page-aligned so ONNX Runtime can map it, and
+ * renamed into place only when complete. Reused while the checkpoint's files are unchanged.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Checkpoint } from '../hf/checkpoint.js';
+import type { ExternalRef } from './builder.js';
+
+export interface WeightSpec {
+  name: string;
+  shape: number[];
+}
+
+export interface WeightsManifest {
+  file: string;
+  tensors: Record<string, ExternalRef & { shape: number[] }>;
+}
+
+const FORMAT = 'headwise-weights-v1';
+const ALIGN = 4096;
+
+export function cacheRoot(): string {
+  return process.env.HEADWISE_CACHE ?? path.join(os.homedir(), '.cache', 'headwise');
+}
+
+/** Folder that holds the converted weights and compiled graphs of one checkpoint. */
+export function modelCacheDir(ckpt: Checkpoint): string {
+  const key = crypto.createHash('sha256').update(`${FORMAT}\n${ckpt.dir}\n${ckpt.fingerprint()}`).digest('hex').slice(0, 16);
+  return path.join(cacheRoot(), `${path.basename(ckpt.dir)}-${key}`);
+}
+
+/** Writes `data` to `file` atomically (temporary file in the same folder, then rename). */
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+  try {
+    fs.writeFileSync(tmp, data);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Ensures `dir/weights.bin` holds `specs` as float32; returns where each tensor lies. */
+export function ensureWeights(ckpt: Checkpoint, specs: WeightSpec[], dir: string): WeightsManifest {
+  const manifestFile = path.join(dir, 'weights.json');
+  const wanted = specs.map((s) => `${s.name}:${s.shape.join('x')}`).join(',');
+  if (fs.existsSync(manifestFile)) {
+    try {
+      const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+      if (m.wanted === wanted && fs.existsSync(path.join(dir, m.manifest.file))) return m.manifest as WeightsManifest;
+    } catch {
+      // fall through and rebuild
+    }
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  const file = 'weights.bin';
+  const tmp = path.join(dir, `${file}.${process.pid}.tmp`);
+  const fd = fs.openSync(tmp, 'w');
+  const tensors: WeightsManifest['tensors'] = {};
+  try {
+    let offset = 0;
+    for (const spec of specs) {
+      const data = ckpt.read(spec.name, spec.shape);
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      fs.writeSync(fd, bytes, 0, bytes.length, offset);
+      tensors[spec.name] = { file, offset, length: bytes.length, shape: spec.shape };
+      offset += Math.ceil(bytes.length / ALIGN) * ALIGN;
+    }
+    fs.ftruncateSync(fd, offset);
+    fs.closeSync(fd);
+    fs.renameSync(tmp, path.join(dir, file));
+  } catch (e) {
+    try { fs.closeSync(fd); } catch { /* already closed */ }
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+  const manifest = { file, tensors };
+  writeFileAtomic(manifestFile, JSON.stringify({ wanted, manifest }));
+  return manifest;
+}
