@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { AttentionMatrix } from '../runtime/capture.js';
 import { combine } from './compose.js';
-import { buildActInputs, buildScoreBias, isNoop, lowerSpec } from './lower.js';
+import { buildActInputs, buildGroupScoreBias, buildScoreBias, hookProvider, isNoop, lowerSpec } from './lower.js';
 import { applyAct, applyActMasked, applyPasta, causalSoftmax } from './reference.js';
 import { resolveSpans } from './spans.js';
 import { SpecError, parseInterventionSpec } from './spec.js';
@@ -146,6 +146,7 @@ describe('lowerSpec + buildScoreBias: PASTA', () => {
     expect(Array.from(bias.subarray(18))).toEqual(new Array(18).fill(0)); // head 1 untouched
     expect(() => buildScoreBias(p, 1, 3, keys, keys)).toThrow(/numHeads 3/);
     expect(() => buildScoreBias(p, 3, 2, keys, keys)).toThrow(/layer 3 is out of range/);
+    expect(() => buildGroupScoreBias(p, 1, [2], keys, keys)).toThrow(/head 2 is out of range/);
   });
 
   it('two PASTA interventions on one head add their biases', () => {
@@ -206,13 +207,51 @@ describe('lowerSpec + buildActInputs: ACT', () => {
 
   it('builds mask and β inputs; uncalibrated heads get mask 0, β 1', () => {
     const p = lowerSpec(parse([{ op: 'act', heads: ['2:1'], params: { tau: 0.3, beta: 0.5 } }]), model);
-    expect(buildActInputs(p, 0, 2, 4, [])).toBeNull();
-    const inputs = buildActInputs(p, 2, 2, 5, [undefined, pattern])!;
+    const patternOf = (head: number) => (head === 1 ? pattern : undefined);
+    expect(buildActInputs(p, 0, [0, 1], positions(4), patternOf)).toBeNull();
+    expect(buildActInputs(p, 2, [0], positions(4), patternOf)).toBeNull(); // group without the ACT head
+    const inputs = buildActInputs(p, 2, [0, 1], positions(5), patternOf)!;
     expect(Array.from(inputs.beta)).toEqual([1, 0.5]);
-    expect(Array.from(inputs.mask)).toEqual([0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    expect(Array.from(inputs.mask)).toEqual([0, 0, 0, 0, 0, 0, 1, 0, 0, 0]); // key 4 is past the capture: 0
     // the graph's formula with these inputs reproduces the reference
     const viaInputs = applyActMasked(pattern, inputs.mask.subarray(5, 9), inputs.beta[1]);
     expect(Array.from(viaInputs.data)).toEqual(Array.from(applyAct(pattern, 0.3, 0.5).data));
-    expect(() => buildActInputs(p, 2, 2, 4, [pattern])).toThrow(/patterns\[1\]/);
+    expect(() => buildActInputs(p, 2, [0, 1], positions(4), () => undefined)).toThrow(/act on 2:1 needs that head's captured pattern/);
+  });
+
+  it('follows the order of the group’s heads and non-dense key positions', () => {
+    const p = lowerSpec(parse([{ op: 'act', heads: ['2:1'], params: { tau: 0.3, beta: 0.5 } }]), model);
+    const inputs = buildActInputs(p, 2, [1, 0], Int32Array.from([0, 1, 3]), () => pattern)!;
+    expect(Array.from(inputs.beta)).toEqual([0.5, 1]);
+    expect(Array.from(inputs.mask)).toEqual([0, 1, 0, 0, 0, 0]);
+  });
+});
+
+describe('hookProvider', () => {
+  it('serves the lowered parameters per layer and per KV-head group', () => {
+    const spec = parse([
+      { op: 'ablate', heads: ['0:1'] },
+      { op: 'steer', heads: ['1:0'], params: { alpha: 1, vector: [1, 2] } },
+      { op: 'pasta', heads: ['1:1'], params: { alpha: 0.5, spans: [{ tokens: [0, 1] }] } },
+      { op: 'act', heads: ['2:0'], params: { tau: 0.3, beta: 0.5 } },
+    ]);
+    const p = lowerSpec(spec, model, { promptTokens: 2 });
+    const pattern: AttentionMatrix = { rows: 2, cols: 2, rowOffset: 0, data: Float32Array.from([1, 0, 0.3, 0.7]) };
+    const hooks = hookProvider(p, (layer, head) => (layer === 2 && head === 0 ? pattern : undefined));
+    expect(Array.from(hooks.headScale!(0)!)).toEqual([1, 0]);
+    expect(hooks.headAdd!(0)).toBeNull();
+    expect(Array.from(hooks.headAdd!(1)!)).toEqual([1, 2, 0, 0]);
+    expect(hooks.scoreBias!(0, [0, 1], positions(1, 2), positions(3))).toBeNull();
+    // group of head 1 only: [1 head, 1 query, 3 keys]; key 0 highlighted, key 1 not, key 2 generated
+    const bias = hooks.scoreBias!(1, [1], positions(1, 2), positions(3))!;
+    expect(Array.from(bias)).toEqual([0, Math.fround(Math.log(0.5)), 0]);
+    // all-heads form agrees with the group form
+    expect(Array.from(buildGroupScoreBias(p, 1, [0, 1], positions(1, 2), positions(3))!)).toEqual(
+      Array.from(buildScoreBias(p, 1, 2, positions(1, 2), positions(3))!),
+    );
+    const act = hooks.act!(2, [0, 1], positions(2))!;
+    expect(Array.from(act.mask)).toEqual([0, 1, 0, 0]);
+    expect(Array.from(act.beta)).toEqual([0.5, 1]);
+    expect(hooks.act!(1, [0, 1], positions(2))).toBeNull();
   });
 });

@@ -2,7 +2,8 @@
  * Lowering: a validated spec becomes the per-head numbers the ONNX graph's hook points consume — output
  * scale and add before o_proj, PASTA's additive pre-softmax score bias, ACT's post-softmax calibration.
  * This file is the contract between `interventions/` and the graph/runtime; what each number means is
- * defined by `reference.ts`. Building the graph and running it is the runtime's business.
+ * defined by `reference.ts`. `hookProvider` serves them to runtime/forward.ts per layer and KV-head group;
+ * building the graph and running it is the runtime's business.
  *
  * Output hooks compose in spec order. Each op is an affine map of the head's output, z ↦ s·z + a:
  * ablate zero (0, 0), ablate mean (0, mean), scale (factor, 0), steer (1, α·v). Applying (s₂, a₂) after
@@ -12,6 +13,7 @@
  */
 
 import type { AttentionMatrix } from '../runtime/capture.js';
+import type { HookProvider } from '../runtime/forward.js';
 import { actMask, pastaBiasAt } from './reference.js';
 import { SpecError, type InterventionSpec, type ModelShape, type SpanRange } from './spec.js';
 
@@ -47,7 +49,7 @@ export interface HeadHookParams {
   readonly headScale: Float32Array[];
   /** [layer] → [numHeads·headDim], head-major: added after scaling, z' = headScale·z + headAdd. null for a layer where nothing is added. */
   readonly headAdd: (Float32Array | null)[];
-  /** Pre-softmax score bias, one entry per (intervention, head); feed `buildScoreBias`. */
+  /** Pre-softmax score bias, one entry per (intervention, head); feed `buildScoreBias` / `buildGroupScoreBias`. */
   readonly pasta: readonly PastaHeadBias[];
   /** Post-softmax calibration, at most one entry per head; feed `buildActInputs`. */
   readonly act: readonly ActHeadCalibration[];
@@ -164,8 +166,9 @@ export function lowerSpec(spec: InterventionSpec, model: ModelShape, options: Lo
 /**
  * Dense additive pre-softmax bias for one layer, `[numHeads, queries, keys]` row-major, 0 where nothing
  * steers; null when no head of the layer has PASTA (the graph can skip the add). Key positions are
- * absolute; the bias depends on the key only, so `queryPositions` just sets the middle dimension.
- * The runtime calls this per forward pass (prefill: all prompt positions; decode: one query).
+ * absolute (they need not be dense: an evicting cache passes the positions it kept); the bias depends on
+ * the key only, so `queryPositions` just sets the middle dimension. Called per forward pass (prefill:
+ * all prompt positions; decode: one query).
  */
 export function buildScoreBias(
   lowered: HeadHookParams,
@@ -174,52 +177,92 @@ export function buildScoreBias(
   queryPositions: Int32Array,
   keyPositions: Int32Array,
 ): Float32Array | null {
-  checkLayer(lowered, layer, numHeads, 'buildScoreBias');
-  const entries = lowered.pasta.filter((p) => p.layer === layer);
+  if (numHeads !== lowered.numHeads) throw new Error(`buildScoreBias: numHeads ${numHeads} does not match the lowered spec's ${lowered.numHeads}`);
+  return buildGroupScoreBias(lowered, layer, allHeads(numHeads), queryPositions, keyPositions);
+}
+
+/**
+ * `buildScoreBias` for a subset of query heads (a KV-head group), `[heads.length, queries, keys]` in the
+ * order of `heads`; null when none of them has PASTA.
+ */
+export function buildGroupScoreBias(
+  lowered: HeadHookParams,
+  layer: number,
+  heads: readonly number[],
+  queryPositions: Int32Array,
+  keyPositions: Int32Array,
+): Float32Array | null {
+  checkHeads(lowered, layer, heads, 'buildScoreBias');
+  const entries = lowered.pasta.filter((p) => p.layer === layer && heads.includes(p.head));
   if (entries.length === 0) return null;
   const q = queryPositions.length;
   const k = keyPositions.length;
-  const bias = new Float32Array(numHeads * q * k);
+  const bias = new Float32Array(heads.length * q * k);
   const keyBias = new Float32Array(k);
   for (const e of entries) {
     for (let j = 0; j < k; j++) keyBias[j] = pastaBiasAt(keyPositions[j], e.keySpans, e.logAlpha, e.keyEnd);
-    const base = e.head * q * k;
+    const base = heads.indexOf(e.head) * q * k;
     for (let i = 0; i < q; i++) for (let j = 0; j < k; j++) bias[base + i * k + j] += keyBias[j];
   }
   return bias;
 }
 
-/** The graph's ACT inputs for one layer: `mask` `[numHeads, keys]` of 0/1 and `beta` `[numHeads]`. */
+/** The graph's ACT inputs: `mask` `[heads, keys]` of 0/1 and `beta` `[heads]`. */
 export interface ActInputs {
   mask: Float32Array;
   beta: Float32Array;
 }
 
 /**
- * ACT inputs for one layer, or null when no head of the layer has ACT. Heads without ACT get mask 0 and
- * β = 1 (both mean "unchanged"). The mask of an ACT head comes from that head's captured pattern
- * (`patterns[head]`, e.g. from prefill) via `actMask`; keys past the pattern's columns get 0.
+ * ACT inputs for some query heads of one layer (in the order of `heads`), or null when none of them has
+ * ACT. Heads without ACT get mask 0 and β = 1 (both mean "unchanged"). An ACT head's mask comes from its
+ * captured pattern (`patternOf(head)`, typically from prefill) via `actMask`; the key at position p takes
+ * the pattern's column p, and 0 past the pattern's columns (keys generated since the capture).
  */
 export function buildActInputs(
   lowered: HeadHookParams,
   layer: number,
-  numHeads: number,
-  keyCount: number,
-  patterns: readonly (AttentionMatrix | undefined)[],
+  heads: readonly number[],
+  keyPositions: Int32Array,
+  patternOf: (head: number) => AttentionMatrix | undefined,
 ): ActInputs | null {
-  checkLayer(lowered, layer, numHeads, 'buildActInputs');
-  const entries = lowered.act.filter((a) => a.layer === layer);
+  checkHeads(lowered, layer, heads, 'buildActInputs');
+  const entries = lowered.act.filter((a) => a.layer === layer && heads.includes(a.head));
   if (entries.length === 0) return null;
-  const mask = new Float32Array(numHeads * keyCount);
-  const beta = new Float32Array(numHeads).fill(1);
+  const k = keyPositions.length;
+  const mask = new Float32Array(heads.length * k);
+  const beta = new Float32Array(heads.length).fill(1);
   for (const e of entries) {
-    const pattern = patterns[e.head];
-    if (!pattern) throw new Error(`buildActInputs: act on ${layer}:${e.head} needs that head's captured pattern (patterns[${e.head}])`);
+    const pattern = patternOf(e.head);
+    if (!pattern) throw new Error(`buildActInputs: act on ${layer}:${e.head} needs that head's captured pattern`);
     const m = actMask(pattern, e.tau);
-    mask.set(m.subarray(0, Math.min(m.length, keyCount)), e.head * keyCount);
-    beta[e.head] = e.beta;
+    const row = heads.indexOf(e.head);
+    for (let j = 0; j < k; j++) mask[row * k + j] = keyPositions[j] < m.length ? m[keyPositions[j]] : 0;
+    beta[row] = e.beta;
   }
   return { mask, beta };
+}
+
+/**
+ * The lowered parameters as the runtime's `HookProvider` (runtime/forward.ts). `actPatternOf` supplies
+ * the captured pattern each ACT head's sink mask is computed from; it is needed only when the spec has
+ * ACT.
+ *
+ * @example
+ * await forward(model, gs, cache, ids, { hooks: hookProvider(lowerSpec(spec, model.config, { promptTokens })) });
+ */
+export function hookProvider(
+  lowered: HeadHookParams,
+  actPatternOf?: (layer: number, head: number) => AttentionMatrix | undefined,
+): HookProvider {
+  return {
+    headScale: (layer) => lowered.headScale[layer] ?? null,
+    headAdd: (layer) => lowered.headAdd[layer] ?? null,
+    scoreBias: (layer, heads, queryPositions, keyPositions) =>
+      buildGroupScoreBias(lowered, layer, heads, queryPositions, keyPositions),
+    act: (layer, heads, keyPositions) =>
+      buildActInputs(lowered, layer, heads, keyPositions, (head) => actPatternOf?.(layer, head)),
+  };
 }
 
 /** True when the parameters change nothing, so the runtime may run the plain graph. */
@@ -268,9 +311,17 @@ function mergeSpans(spans: readonly SpanRange[]): SpanRange[] {
   return out.map((r) => Object.freeze(r) as SpanRange);
 }
 
-function checkLayer(lowered: HeadHookParams, layer: number, numHeads: number, fn: string): void {
-  if (numHeads !== lowered.numHeads) throw new Error(`${fn}: numHeads ${numHeads} does not match the lowered spec's ${lowered.numHeads}`);
+function checkHeads(lowered: HeadHookParams, layer: number, heads: readonly number[], fn: string): void {
   if (!(Number.isInteger(layer) && layer >= 0 && layer < lowered.numLayers)) {
     throw new Error(`${fn}: layer ${layer} is out of range (model has ${lowered.numLayers} layers)`);
   }
+  for (const h of heads) {
+    if (!(Number.isInteger(h) && h >= 0 && h < lowered.numHeads)) {
+      throw new Error(`${fn}: head ${h} is out of range (model has ${lowered.numHeads} heads per layer)`);
+    }
+  }
+}
+
+function allHeads(n: number): number[] {
+  return [...Array(n).keys()];
 }

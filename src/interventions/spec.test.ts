@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe as group, expect, it } from 'vitest';
+import { HeadwiseError } from '../errors.js';
 import { SpecError, parseHeadList, parseInterventionSpec } from './spec.js';
 
 const model = { numLayers: 8, numHeads: 4, headDim: 3 };
@@ -153,6 +154,10 @@ group('parseInterventionSpec: errors name the field', () => {
       ],
     };
     expectSpecError(() => parseInterventionSpec(spec, model), 'interventions[1].heads[0].layer', '12 is out of range (model has 8 layers)');
+  });
+
+  it('is a HeadwiseError, so the CLI reports it as bad input', () => {
+    expect(catchError(() => parseInterventionSpec(42, model))).toBeInstanceOf(HeadwiseError);
   });
 
   it('rejects a bad model shape', () => {

@@ -46,6 +46,7 @@
  * `interventions[1].heads[0].layer: 12 is out of range (model has 8 layers)`.
  */
 
+import { HeadwiseError } from '../errors.js';
 import type { HeadId } from '../runtime/capture.js';
 
 export const SPEC_VERSION = 1;
@@ -120,8 +121,11 @@ export interface InterventionSpec {
   readonly interventions: readonly Intervention[];
 }
 
-/** A spec that does not validate; `path` names the offending field, and the message starts with it. */
-export class SpecError extends Error {
+/**
+ * A spec that does not validate; `path` names the offending field, and the message starts with it.
+ * A `HeadwiseError`, so the CLI and server report it as bad input.
+ */
+export class SpecError extends HeadwiseError {
   override readonly name = 'SpecError';
   constructor(
     readonly path: string,
