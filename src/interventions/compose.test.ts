@@ -8,6 +8,7 @@ const b = parseInterventionSpec(
   [
     { op: 'pasta', heads: ['2:*'], params: { spans: [{ text: 'Mary is a doctor.' }, { tokens: [3, 5] }] } },
     { op: 'act', heads: ['1:0', '1:2', '0:3'], note: 'calibrate' },
+    { op: 'act', heads: ['5:0'], params: { minQueries: 4 } },
     { op: 'steer', heads: ['3:1'], params: { alpha: 2, vector: [3, 4] } },
     { op: 'scale', heads: '0:0', params: { factor: 0.5 } },
     { op: 'ablate', heads: ['1:1'], params: { mode: 'mean' } },
@@ -18,7 +19,7 @@ const b = parseInterventionSpec(
 group('combine / removeIntervention', () => {
   it('concatenates in order, keeps notes, and leaves inputs alone', () => {
     const c = combine(a, b);
-    expect(c.interventions.map((iv) => iv.op)).toEqual(['ablate', 'pasta', 'act', 'steer', 'scale', 'ablate']);
+    expect(c.interventions.map((iv) => iv.op)).toEqual(['ablate', 'pasta', 'act', 'act', 'steer', 'scale', 'ablate']);
     expect(c.note).toBe('top-2');
     expect(a.interventions).toHaveLength(1);
     expect(Object.isFrozen(c.interventions)).toBe(true);
@@ -28,8 +29,8 @@ group('combine / removeIntervention', () => {
   it('removes by index without touching the input', () => {
     const c = combine(a, b);
     const d = removeIntervention(c, 1);
-    expect(d.interventions.map((iv) => iv.op)).toEqual(['ablate', 'act', 'steer', 'scale', 'ablate']);
-    expect(c.interventions).toHaveLength(6);
+    expect(d.interventions.map((iv) => iv.op)).toEqual(['ablate', 'act', 'act', 'steer', 'scale', 'ablate']);
+    expect(c.interventions).toHaveLength(7);
     expect(() => removeIntervention(a, 1)).toThrow(SpecError);
     expect(() => removeIntervention(a, 1)).toThrow('index: 1 is out of range (spec has 1 intervention)');
   });
@@ -41,9 +42,10 @@ group('describe', () => {
       '[0] ablate (zero) 4:1, 5:3',
       '[1] pasta α=0.01 on text "Mary is a doctor.", tokens [3, 5) — 2:{0-3}',
       '[2] act τ=0.1 β=0.4 0:3, 1:{0,2}  # calibrate',
-      '[3] steer +2·v (|v|=5, 2 dims) 3:1',
-      '[4] scale ×0.5 0:0',
-      '[5] ablate (mean) 1:1',
+      '[3] act τ=0.1 β=0.4 minQueries=4 5:0',
+      '[4] steer +2·v (|v|=5, 2 dims) 3:1',
+      '[5] scale ×0.5 0:0',
+      '[6] ablate (mean) 1:1',
     ]);
     expect(describe(combine())).toBe('(no interventions)');
   });

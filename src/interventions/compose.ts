@@ -48,7 +48,7 @@ function describeOne(iv: Intervention): string {
       what = `pasta α=${iv.params.alpha} on ${iv.params.spans.map(describeSpan).join(', ')} —`;
       break;
     case 'act':
-      what = `act τ=${iv.params.tau} β=${iv.params.beta}`;
+      what = `act τ=${iv.params.tau} β=${iv.params.beta}${iv.params.minQueries > 1 ? ` minQueries=${iv.params.minQueries}` : ''}`;
       break;
     case 'steer': {
       const norm = Math.sqrt(iv.params.vector.reduce((acc, x) => acc + x * x, 0));

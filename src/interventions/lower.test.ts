@@ -194,8 +194,8 @@ describe('lowerSpec + buildActInputs: ACT', () => {
   it('lists each calibrated head', () => {
     const p = lowerSpec(parse([{ op: 'act', heads: ['2:0', '0:1'], params: { tau: 0.3, beta: 0.5 } }]), model);
     expect(p.act).toEqual([
-      { layer: 2, head: 0, tau: 0.3, beta: 0.5 },
-      { layer: 0, head: 1, tau: 0.3, beta: 0.5 },
+      { layer: 2, head: 0, tau: 0.3, beta: 0.5, minQueries: 1 },
+      { layer: 0, head: 1, tau: 0.3, beta: 0.5, minQueries: 1 },
     ]);
     expect(isNoop(p)).toBe(false);
   });
@@ -217,6 +217,13 @@ describe('lowerSpec + buildActInputs: ACT', () => {
     const viaInputs = applyActMasked(pattern, inputs.mask.subarray(5, 9), inputs.beta[1]);
     expect(Array.from(viaInputs.data)).toEqual(Array.from(applyAct(pattern, 0.3, 0.5).data));
     expect(() => buildActInputs(p, 2, [0, 1], positions(4), () => undefined)).toThrow(/act on 2:1 needs that head's captured pattern/);
+  });
+
+  it('passes minQueries through to the mask', () => {
+    const p = lowerSpec(parse([{ op: 'act', heads: ['2:1'], params: { tau: 0.1, beta: 0.5, minQueries: 2 } }]), model);
+    expect(Array.from(buildActInputs(p, 2, [1], positions(4), () => pattern)!.mask)).toEqual([0, 1, 1, 0]);
+    const loose = lowerSpec(parse([{ op: 'act', heads: ['2:1'], params: { tau: 0.1, beta: 0.5 } }]), model);
+    expect(Array.from(buildActInputs(loose, 2, [1], positions(4), () => pattern)!.mask)).toEqual([0, 1, 1, 1]);
   });
 
   it('follows the order of the group’s heads and non-dense key positions', () => {

@@ -29,12 +29,16 @@ export interface PastaHeadBias {
   readonly keyEnd: number;
 }
 
-/** ACT on one head: keys k > 0 with mean received attention > tau are sinks; their attention × beta. */
+/**
+ * ACT on one head: keys k > 0 with mean received attention > tau, seen by at least minQueries queries,
+ * are sinks; their attention × beta (see `actMask`).
+ */
 export interface ActHeadCalibration {
   readonly layer: number;
   readonly head: number;
   readonly tau: number;
   readonly beta: number;
+  readonly minQueries: number;
 }
 
 /**
@@ -145,7 +149,7 @@ export function lowerSpec(spec: InterventionSpec, model: ModelShape, options: Lo
             throw new SpecError(`${path}.heads`, `head ${key} already has an act calibration from interventions[${earlier}]; a head takes at most one`);
           }
           actSetBy.set(key, i);
-          act.push(Object.freeze({ layer, head, tau: iv.params.tau, beta: iv.params.beta }));
+          act.push(Object.freeze({ layer, head, ...iv.params }));
         }
         break;
       }
@@ -235,7 +239,7 @@ export function buildActInputs(
   for (const e of entries) {
     const pattern = patternOf(e.head);
     if (!pattern) throw new Error(`buildActInputs: act on ${layer}:${e.head} needs that head's captured pattern`);
-    const m = actMask(pattern, e.tau);
+    const m = actMask(pattern, e.tau, e.minQueries);
     const row = heads.indexOf(e.head);
     for (let j = 0; j < k; j++) mask[row * k + j] = keyPositions[j] < m.length ? m[keyPositions[j]] : 0;
     beta[row] = e.beta;

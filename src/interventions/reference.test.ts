@@ -115,6 +115,10 @@ describe('ACT', () => {
     // key 0 is never a hidden sink, even far above τ
     expect(actMask(sinky, 0.1)[0]).toBe(0);
     expect(Array.from(actMask(sinky, 0.1))).toEqual([0, 1, 1, 1]);
+    // minQueries 2 drops key 3 (seen only by row 3); 3 also drops key 2 (rows 2, 3)
+    expect(Array.from(actMask(sinky, 0.1, 2))).toEqual([0, 1, 1, 0]);
+    expect(Array.from(actMask(sinky, 0.1, 3))).toEqual([0, 1, 0, 0]);
+    expectRowsClose(applyAct(sinky, 0.1, 0.5, 3), toRows(applyAct(sinky, 0.3, 0.5)));
   });
 
   it('on a row window, averages only the rows present', () => {
@@ -124,6 +128,7 @@ describe('ACT', () => {
     expect(r[3]).toBeCloseTo(0.2, 6); // only row 3 sees key 3
     const decodeRow = matrix([[0.1, 0.5, 0.2, 0.2]], 3);
     expect(Array.from(actMask(decodeRow, 0.3))).toEqual([0, 1, 0, 0]);
+    expect(Array.from(actMask(decodeRow, 0.3, 2))).toEqual([0, 0, 0, 0]); // one row: every key seen once
     const unseen = meanReceivedAttention(matrix([[1, 0, 0]], 0));
     expect(Number.isNaN(unseen[2])).toBe(true);
   });

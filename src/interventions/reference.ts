@@ -135,12 +135,18 @@ export function meanReceivedAttention(a: AttentionMatrix): Float64Array {
 
 /**
  * ACT's hidden-sink mask for one head: 1 for keys k > 0 whose mean received attention exceeds τ, else 0.
- * Key 0 (the BOS sink) is never calibrated. Float32 0/1, one per column, as the graph's `actMask` input.
+ * Key 0 (the BOS sink) is never calibrated. Keys seen by fewer than `minQueries` present rows are left
+ * out (their mean rests on too few queries; 1 = the definition as written). Float32 0/1, one per column,
+ * as the graph's `actMask` input.
  */
-export function actMask(a: AttentionMatrix, tau: number): Float32Array {
+export function actMask(a: AttentionMatrix, tau: number, minQueries = 1): Float32Array {
   const received = meanReceivedAttention(a);
+  const lastRow = a.rowOffset + a.rows; // one past the last query position
   const mask = new Float32Array(a.cols);
-  for (let k = 1; k < a.cols; k++) mask[k] = received[k] > tau ? 1 : 0;
+  for (let k = 1; k < a.cols; k++) {
+    const queries = lastRow - Math.max(a.rowOffset, k);
+    mask[k] = queries >= minQueries && received[k] > tau ? 1 : 0;
+  }
   return mask;
 }
 
@@ -166,9 +172,9 @@ export function applyActMasked(a: AttentionMatrix, mask: Float32Array, beta: num
   });
 }
 
-/** ACT on a captured pattern: `applyActMasked(A, actMask(A, τ), β)`. */
-export function applyAct(a: AttentionMatrix, tau: number, beta: number): AttentionMatrix {
-  return applyActMasked(a, actMask(a, tau), beta);
+/** ACT on a captured pattern: `applyActMasked(A, actMask(A, τ, minQueries), β)`. */
+export function applyAct(a: AttentionMatrix, tau: number, beta: number, minQueries = 1): AttentionMatrix {
+  return applyActMasked(a, actMask(a, tau, minQueries), beta);
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ group('parseInterventionSpec: accepted forms', () => {
       alpha: 0.01,
       spans: [{ text: 'x', occurrence: 0 }, { chars: [1, 3] }, { tokens: [0, 2] }],
     });
-    expect(spec.interventions[3].params).toEqual({ tau: 0.1, beta: 0.4 });
+    expect(spec.interventions[3].params).toEqual({ tau: 0.1, beta: 0.4, minQueries: 1 });
     expect(spec.interventions[4].note).toBe('why');
   });
 
@@ -134,6 +134,8 @@ group('parseInterventionSpec: errors name the field', () => {
     ['malformed char span', one({ op: 'pasta', heads: ['1:1'], params: { spans: [{ chars: [1] }] } }), 'interventions[0].params.spans[0].chars', 'must be [start, end]'],
     ['act tau out of range', one({ op: 'act', heads: ['1:1'], params: { tau: 1.5 } }), 'interventions[0].params.tau', 'must be in (0, 1)'],
     ['act beta out of range', one({ op: 'act', heads: ['1:1'], params: { beta: -0.1 } }), 'interventions[0].params.beta', 'must be in [0, 1]'],
+    ['act minQueries not an integer', one({ op: 'act', heads: ['1:1'], params: { minQueries: 0.5 } }), 'interventions[0].params.minQueries', 'integer ≥ 1 (got 0.5)'],
+    ['act minQueries zero', one({ op: 'act', heads: ['1:1'], params: { minQueries: 0 } }), 'interventions[0].params.minQueries', 'integer ≥ 1 (got 0)'],
     ['steer alpha missing', one({ op: 'steer', heads: ['1:1'], params: { vector: [1, 2, 3] } }), 'interventions[0].params.alpha', 'missing'],
     ['steer vector missing', one({ op: 'steer', heads: ['1:1'], params: { alpha: 1 } }), 'interventions[0].params.vector', 'missing'],
     ['steer vector not array', one({ op: 'steer', heads: ['1:1'], params: { alpha: 1, vector: 'abc' } }), 'interventions[0].params.vector', 'must be an array'],

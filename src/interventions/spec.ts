@@ -34,9 +34,12 @@
  *   in the prompt, default the first), `{"chars": [start, end]}` or `{"tokens": [start, end]}`, ranges
  *   half-open, characters counted as JavaScript string indices. Text and char spans are turned into
  *   token spans per prompt by `resolveSpans`. Generated tokens are never down-weighted.
- * - `act` `{tau: number = 0.1, beta: number = 0.4}` — ACT attention calibration (Yu et al. 2024): keys
- *   k > 0 whose mean received attention exceeds τ (hidden sinks) get their attention multiplied by β and
- *   the freed mass goes to the other keys in proportion. 0 < τ < 1, 0 ≤ β ≤ 1 (β = 1 changes nothing).
+ * - `act` `{tau: number = 0.1, beta: number = 0.4, minQueries: number = 1}` — ACT attention calibration
+ *   (Yu et al. 2024): keys k > 0 whose mean received attention exceeds τ (hidden sinks) get their
+ *   attention multiplied by β and the freed mass goes to the other keys in proportion. 0 < τ < 1,
+ *   0 ≤ β ≤ 1 (β = 1 changes nothing). The last keys are seen by few queries, so their mean is noisy;
+ *   `minQueries` > 1 (an integer) keeps keys seen by fewer queries out of the sinks, as
+ *   `heads/hiddenSinks` does. The default 1 is the definition as written.
  * - `steer` `{alpha: number, vector: number[]}` — add α·vector to the head's output; the vector has the
  *   model's headDim entries.
  *
@@ -59,6 +62,7 @@ export const DEFAULTS = Object.freeze({
   pastaAlpha: 0.01,
   actTau: 0.1,
   actBeta: 0.4,
+  actMinQueries: 1,
 });
 
 /** The three numbers of a model that a spec is checked against. */
@@ -89,6 +93,7 @@ export interface PastaParams {
 export interface ActParams {
   readonly tau: number;
   readonly beta: number;
+  readonly minQueries: number;
 }
 export interface SteerParams {
   readonly alpha: number;
@@ -239,12 +244,16 @@ function parseParams(op: InterventionOp, p: Record<string, unknown>, path: strin
       return { alpha, spans: p.spans.map((s, i) => parseSpan(s, `${path}.spans[${i}]`)) };
     }
     case 'act': {
-      checkKeys(p, path, ['tau', 'beta'], 'act takes tau, beta');
+      checkKeys(p, path, ['tau', 'beta', 'minQueries'], 'act takes tau, beta, minQueries');
       const tau = p.tau === undefined ? DEFAULTS.actTau : finiteNumber(p.tau, `${path}.tau`);
       if (!(tau > 0 && tau < 1)) throw new SpecError(`${path}.tau`, `must be in (0, 1): mean received attention is at most 1 (got ${tau})`);
       const beta = p.beta === undefined ? DEFAULTS.actBeta : finiteNumber(p.beta, `${path}.beta`);
       if (!(beta >= 0 && beta <= 1)) throw new SpecError(`${path}.beta`, `must be in [0, 1] (got ${beta})`);
-      return { tau, beta };
+      const minQueries = p.minQueries === undefined ? DEFAULTS.actMinQueries : p.minQueries;
+      if (!isNonNegativeInt(minQueries) || minQueries < 1) {
+        throw new SpecError(`${path}.minQueries`, `must be an integer ≥ 1 (got ${show(minQueries)})`);
+      }
+      return { tau, beta, minQueries };
     }
     case 'steer': {
       checkKeys(p, path, ['alpha', 'vector'], 'steer takes alpha, vector');
