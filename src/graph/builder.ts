@@ -59,10 +59,22 @@ export class GraphBuilder {
     return name;
   }
 
-  /** Exposes `value` as graph output `name` (through Identity when the names differ). */
-  output(value: Value, name: string, elemType: DataTypeId, dims: Dim[]): void {
-    if (value !== name) this.node('Identity', [value], {}, { outputs: [name] });
+  /**
+   * Exposes `value` as graph output `name`. A value computed by a node is renamed in place (no
+   * Identity copy); a graph input or weight goes through Identity.
+   */
+  output(value: Value, name: string, elemType: DataTypeId, dims: Dim[]): Value {
+    if (value !== name) {
+      const producer = this.nodes.find((n) => n.output.includes(value));
+      if (producer && !this.outputs.some((o) => (o as { name: string }).name === value)) {
+        producer.output = producer.output.map((o) => (o === value ? name : o));
+        for (const n of this.nodes) n.input = n.input.map((i) => (i === value ? name : i));
+      } else {
+        this.node('Identity', [value], {}, { outputs: [name] });
+      }
+    }
     this.outputs.push(valueInfo(name, elemType, dims));
+    return name;
   }
 
   /** A float32 weight stored in the external weights file. */
@@ -121,6 +133,15 @@ export class GraphBuilder {
     return this.node(opType, inputs, attrs)[0];
   }
 
+  /** ONNX Runtime's contrib op: alpha · op(A) · op(B) with optional transposes of the batch axes. */
+  fusedMatMul(a: Value, b: Value, opts: { transB?: boolean; transBatchB?: boolean } = {}): Value {
+    return this.node('FusedMatMul', [a, b], {
+      alpha: { float: 1 },
+      transB: { int: opts.transB ? 1 : 0 },
+      transBatchB: { int: opts.transBatchB ? 1 : 0 },
+    }, { domain: 'com.microsoft' })[0];
+  }
+
   // Helpers named after ONNX operators, for the ones the architectures use.
   add(a: Value, b: Value): Value { return this.op('Add', [a, b]); }
   sub(a: Value, b: Value): Value { return this.op('Sub', [a, b]); }
@@ -157,7 +178,7 @@ export class GraphBuilder {
       producerName: 'headwise',
       producerVersion: '0.1.0',
       docString,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: OPSET }, { domain: 'com.microsoft', version: 1 }],
       graph: {
         name: this.name,
         node: this.nodes,

@@ -4,9 +4,10 @@
  * so every head's pattern and output can be hooked. One call processes `q` new tokens of one
  * sequence on top of a KV cache laid out in groups (`layout.ts`); shapes drop the batch axis.
  *
- * Inputs: input_ids [q], position_ids [q], logits_at [n], mask.{class} [q, keys], past_key/value.{l}.{g}
- * [groupKvHeads, past, headDim], plus the hook inputs asked for. Outputs: logits [n, vocab],
- * present_key/value.{l}.{g}, plus the hook outputs asked for.
+ * Inputs: input_ids [q], position_ids [q], logits_at [n], mask.{class} [q, past + q],
+ * past_key/value.{l}.{g} [past, groupKvHeads, headDim] (token-major, read in place), plus the hook
+ * inputs asked for. Outputs: logits [n, vocab], new_key/value.{l}.{g} [q, groupKvHeads, headDim] for
+ * the runtime to append to its buffers, plus the hook outputs asked for.
  */
 import type { ModelConfig } from '../hf/config.js';
 import { GraphBuilder, type Value } from './builder.js';
@@ -44,11 +45,12 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
       const invFreq = b.constF32(ropeInverseFrequencies(c), [1, D / 2]);
       const freqs = b.mul(b.unsqueeze(b.cast(pos, F), [1]), invFreq);
       const emb = b.concat([freqs, freqs], 1);
-      return { cos: b.op('Cos', [emb]), sin: b.op('Sin', [emb]) };
+      const emb3 = b.unsqueeze(emb, [1]);
+      return { cos: b.op('Cos', [emb3]), sin: b.op('Sin', [emb3]) };
     });
   }
   const applyRope = (x: Value): Value => {
-    // x: [heads, q, D]; rotate_half(x) = cat(-x2, x1)
+    // x: [q, heads, D] with cos/sin [q, 1, D]; rotate_half(x) = cat(-x2, x1)
     const [x1, x2] = b.split(x, [D / 2, D / 2], 2);
     const rotated = b.concat([b.op('Neg', [x2]), x1], 2);
     return b.add(b.mul(x, rope!.cos), b.mul(rotated, rope!.sin));
@@ -63,19 +65,17 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   for (let l = 0; l < c.numLayers; l++) {
     h = b.scope(`blocks.${l}`, () => {
       const x = arch.attnNorm(b, weightRef, h, l);
-      let { q, k, v } = arch.qkv(b, weightRef, x, l);
+      const { q, k, v } = arch.qkv(b, weightRef, x, l);
+      // Token-major [q, heads, D] throughout; only queries go head-major for the score matmul.
       let q3 = b.reshape(q, [0, H, D]);
       let k3 = b.reshape(k, [0, Hkv, D]);
+      const v3 = b.reshape(v, [0, Hkv, D]);
       if (arch.qkNorm) ({ q: q3, k: k3 } = arch.qkNorm(b, weightRef, q3, k3, l));
-      // [q, heads, D] -> [heads, q, D]
-      let qh = b.transpose(q3, [1, 0, 2]);
-      let kh = b.transpose(k3, [1, 0, 2]);
-      const vh = b.transpose(b.reshape(v, [0, Hkv, D]), [1, 0, 2]);
       if (rope) {
-        qh = applyRope(qh);
-        kh = applyRope(kh);
+        q3 = applyRope(q3);
+        k3 = applyRope(k3);
       }
-      qh = b.mul(qh, scale);
+      const qh = b.transpose(b.mul(q3, scale), [1, 0, 2]);
 
       const groups = opts.layout[l];
       const order: number[] = [];
@@ -86,33 +86,45 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
           const whole = group.kvHeads.length === Hkv;
           const nkv = group.kvHeads.length;
           const hg = qHeads.length;
-          const qg = whole ? qh : b.gather(qh, b.constI64(qHeads), 0);
-          const kg = whole ? kh : b.gather(kh, b.constI64(group.kvHeads), 0);
-          const vg = whole ? vh : b.gather(vh, b.constI64(group.kvHeads), 0);
-          const keys = b.concat([b.input(N.pastKey(l, g), F, [nkv, `past_${group.cacheClass}`, D]), kg], 1);
-          const values = b.concat([b.input(N.pastValue(l, g), F, [nkv, `past_${group.cacheClass}`, D]), vg], 1);
-          b.output(keys, N.presentKey(l, g), F, [nkv, `total_${group.cacheClass}`, D]);
-          b.output(values, N.presentValue(l, g), F, [nkv, `total_${group.cacheClass}`, D]);
-          // GQA: the rep query heads of a KV head share one matmul against its keys.
-          const scores = b.matmul(b.reshape(qg, [nkv, -1, D]), b.transpose(keys, [0, 2, 1]));
-          let s = b.add(b.reshape(scores, [hg, -1, 0]), masks.get(group.cacheClass)!);
-          if (biasLayers.has(l)) s = b.add(s, b.input(N.scoreBias(l, g), F, [hg, 'q', `total_${group.cacheClass}`]));
+          const cls = group.cacheClass;
+          const qg = b.reshape(whole ? qh : b.gather(qh, b.constI64(qHeads), 0), [nkv, -1, D]);
+          // New keys/values go back to the runtime, which appends them to its own buffers: the graph
+          // never copies the past cache.
+          const kNew = b.output(whole ? k3 : b.gather(k3, b.constI64(group.kvHeads), 1), N.newKey(l, g), F, ['q', nkv, D]);
+          const vNew = b.output(whole ? v3 : b.gather(v3, b.constI64(group.kvHeads), 1), N.newValue(l, g), F, ['q', nkv, D]);
+          const kPast = b.input(N.pastKey(l, g), F, [`past_${cls}`, nkv, D]);
+          const vPast = b.input(N.pastValue(l, g), F, [`past_${cls}`, nkv, D]);
+          // Past and new keys are scored separately (token-major buffers read in place through
+          // transBatchB), then joined: [nkv, rep*q, past + q]. GQA: a KV head's rep query heads share one matmul.
+          const scores = b.concat([
+            b.fusedMatMul(qg, kPast, { transB: true, transBatchB: true }),
+            b.fusedMatMul(qg, kNew, { transB: true, transBatchB: true }),
+          ], 2);
+          let s = b.add(b.reshape(scores, [hg, -1, 0]), masks.get(cls)!);
+          if (biasLayers.has(l)) s = b.add(s, b.input(N.scoreBias(l, g), F, [hg, 'q', `keys_${cls}`]));
           let p = b.softmax(s, -1);
           if (actLayers.has(l)) {
-            const m = b.input(N.actMask(l, g), F, [hg, 1, `total_${group.cacheClass}`]);
+            const m = b.input(N.actMask(l, g), F, [hg, 1, `keys_${cls}`]);
             const beta = b.input(N.actBeta(l, g), F, [hg, 1, 1]);
             // A' = A·m·β + A·(1−m)·(1−β·S)/(1−S), S = Σ A·m: damp hidden sinks, give the mass to the rest.
             const am = b.mul(p, m);
             const sinkMass = b.reduceSum(am, [-1]);
             const one = b.scalar(1);
-            const rest = b.div(b.sub(one, b.mul(beta, sinkMass)), b.op('Max', [b.sub(one, sinkMass), b.scalar(1e-9)]));
-            p = b.add(b.mul(am, beta), b.mul(b.sub(p, am), rest));
+            const free = b.sub(one, sinkMass);
+            const rest = b.div(b.sub(one, b.mul(beta, sinkMass)), b.op('Max', [free, b.scalar(1e-6)]));
+            // A row that attends only to sinks has nowhere to move mass: leave it unchanged.
+            const calibrated = b.add(b.mul(am, beta), b.mul(b.sub(p, am), rest));
+            p = b.op('Where', [b.op('Less', [free, b.scalar(1e-6)]), p, calibrated]);
           }
           if (capture.has(l)) {
             const rows = g === 0 ? b.input(N.captureRows(l), I, ['r']) : N.captureRows(l);
-            b.output(b.gather(p, rows, 1), N.pattern(l, g), F, [hg, 'r', `total_${group.cacheClass}`]);
+            b.output(b.gather(p, rows, 1), N.pattern(l, g), F, [hg, 'r', `keys_${cls}`]);
           }
-          const ctx = b.matmul(b.reshape(p, [nkv, -1, 0]), values);
+          const pr = b.reshape(p, [nkv, -1, 0]);
+          const pastLen = b.slice(b.op('Shape', [kPast]), [0], [1], [0]);
+          const pPast = b.op('Slice', [pr, b.constI64([0]), pastLen, b.constI64([2])]);
+          const pNew = b.op('Slice', [pr, pastLen, b.constI64([Number.MAX_SAFE_INTEGER]), b.constI64([2])]);
+          const ctx = b.add(b.fusedMatMul(pPast, vPast, { transBatchB: true }), b.fusedMatMul(pNew, vNew, { transBatchB: true }));
           contexts.push(b.reshape(ctx, [hg, -1, D]));
           order.push(...qHeads);
         });

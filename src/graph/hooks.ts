@@ -16,10 +16,12 @@ export const LOGITS = 'logits';
 export const hookNames = {
   /** Additive attention mask [queries, keys] of a cache class (0 or -1e30). */
   mask: (cls: string) => `mask.${cls}`,
+  /** Input: cached keys/values of a group, token-major [past, groupKvHeads, headDim]. */
   pastKey: (l: number, g: number) => `past_key.${l}.${g}`,
   pastValue: (l: number, g: number) => `past_value.${l}.${g}`,
-  presentKey: (l: number, g: number) => `present_key.${l}.${g}`,
-  presentValue: (l: number, g: number) => `present_value.${l}.${g}`,
+  /** Output: keys/values of this call's tokens, [q, groupKvHeads, headDim]. */
+  newKey: (l: number, g: number) => `new_key.${l}.${g}`,
+  newValue: (l: number, g: number) => `new_value.${l}.${g}`,
   /** Output: post-softmax attention [groupHeads, rows, keys] of the rows picked by `captureRows`. */
   pattern: (l: number, g: number) => `blocks.${l}.attn.hook_pattern.${g}`,
   /** Input: query rows (indices within this call) whose attention is captured. */

@@ -78,15 +78,22 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     [LOGITS_AT]: i64(logitsAt, [logitsAt.length]),
   };
   const keyPos = new Map<string, Int32Array>();
+  // ONNX Runtime's matmul does not take an empty past, so a class with nothing cached yet is fed one
+  // zero row that the mask hides; its column is dropped from captures.
+  const padded = new Set<string>();
   for (const cls of layoutClasses(gs.layout)) {
     const keys = Int32Array.from([...cache.positions.get(cls)!, ...newPositions]);
     keyPos.set(cls, keys);
+    const pad = keys.length === q ? 1 : 0;
+    if (pad) padded.add(cls);
     const policy = cache.policies.get(cls)!;
-    const mask = new Float32Array(q * keys.length);
+    const K = keys.length + pad;
+    const mask = new Float32Array(q * K);
     for (let t = 0; t < q; t++) {
-      for (let s = 0; s < keys.length; s++) if (!KvCache.visible(policy, queryPos[t], keys[s])) mask[t * keys.length + s] = NEG;
+      if (pad) mask[t * K] = NEG;
+      for (let s = 0; s < keys.length; s++) if (!KvCache.visible(policy, queryPos[t], keys[s])) mask[t * K + pad + s] = NEG;
     }
-    feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, keys.length]);
+    feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, K]);
   }
   const H = c.numHeads;
   const D = c.headDim;
@@ -96,17 +103,20 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     groups.forEach((group, g) => {
       const buf = cache.buffers[l][g];
       const nkv = group.kvHeads.length;
-      feeds[N.pastKey(l, g)] = new ort.Tensor('float32', buf.key, [nkv, buf.length, D]);
-      feeds[N.pastValue(l, g)] = new ort.Tensor('float32', buf.value, [nkv, buf.length, D]);
+      const pad = padded.has(group.cacheClass);
+      const zeros = pad ? new Float32Array(nkv * D) : null;
+      feeds[N.pastKey(l, g)] = new ort.Tensor('float32', zeros ?? buf.keys(), [pad ? 1 : buf.length, nkv, D]);
+      feeds[N.pastValue(l, g)] = new ort.Tensor('float32', zeros ?? buf.values(), [pad ? 1 : buf.length, nkv, D]);
       const heads = groupQueryHeads(group, H, c.numKvHeads);
       const keys = keyPos.get(group.cacheClass)!;
+      const K = keys.length + (pad ? 1 : 0);
       if (hooks.scoreBias.includes(l)) {
-        const bias = opts.hooks?.scoreBias?.(l, heads, queryPos, keys) ?? new Float32Array(heads.length * q * keys.length);
-        feeds[N.scoreBias(l, g)] = new ort.Tensor('float32', bias, [heads.length, q, keys.length]);
+        const bias = opts.hooks?.scoreBias?.(l, heads, queryPos, keys) ?? null;
+        feeds[N.scoreBias(l, g)] = new ort.Tensor('float32', padColumns(bias, heads.length * q, keys.length, pad), [heads.length, q, K]);
       }
       if (hooks.act.includes(l)) {
-        const act = opts.hooks?.act?.(l, heads, keys) ?? { mask: new Float32Array(heads.length * keys.length), beta: new Float32Array(heads.length).fill(1) };
-        feeds[N.actMask(l, g)] = new ort.Tensor('float32', act.mask, [heads.length, 1, keys.length]);
+        const act = opts.hooks?.act?.(l, heads, keys) ?? { mask: null, beta: new Float32Array(heads.length).fill(1) };
+        feeds[N.actMask(l, g)] = new ort.Tensor('float32', padColumns(act.mask, heads.length, keys.length, pad), [heads.length, 1, K]);
         feeds[N.actBeta(l, g)] = new ort.Tensor('float32', act.beta, [heads.length, 1, 1]);
       }
     });
@@ -118,8 +128,8 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   });
 
   const out = await gs.session.run(feeds);
-  const presents = gs.layout.map((groups, l) =>
-    groups.map((_, g) => ({ key: out[N.presentKey(l, g)].data as Float32Array, value: out[N.presentValue(l, g)].data as Float32Array })),
+  const news = gs.layout.map((groups, l) =>
+    groups.map((_, g) => ({ key: out[N.newKey(l, g)].data as Float32Array, value: out[N.newValue(l, g)].data as Float32Array })),
   );
   const patterns: GroupPattern[] = [];
   const z = new Map<number, Float32Array>();
@@ -131,14 +141,31 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
           heads: groupQueryHeads(group, H, c.numKvHeads),
           queryPositions: Int32Array.from(captureRows, (r) => start + r),
           keyPositions: keyPos.get(group.cacheClass)!,
-          data: out[N.pattern(l, g)].data as Float32Array,
+          data: stripColumn(out[N.pattern(l, g)].data as Float32Array, padded.has(group.cacheClass), keyPos.get(group.cacheClass)!.length),
         });
       });
     }
     if (hooks.captureZ.includes(l)) z.set(l, out[N.z(l)].data as Float32Array);
   });
-  cache.update(presents, newPositions);
+  cache.update(news, newPositions);
   return { logits: out[LOGITS].data as Float32Array, vocab: c.vocabSize, patterns, z };
+}
+
+/** [rows, cols] -> [rows, cols + 1] with a leading zero column when `pad` (null = all zeros). */
+function padColumns(x: Float32Array | null, rows: number, cols: number, pad: boolean): Float32Array {
+  if (!pad) return x ?? new Float32Array(rows * cols);
+  const out = new Float32Array(rows * (cols + 1));
+  if (x) for (let r = 0; r < rows; r++) out.set(x.subarray(r * cols, (r + 1) * cols), r * (cols + 1) + 1);
+  return out;
+}
+
+/** [rows, cols + 1] -> [rows, cols] without the leading column when `pad`. */
+function stripColumn(x: Float32Array, pad: boolean, cols: number): Float32Array {
+  if (!pad) return x;
+  const rows = x.length / (cols + 1);
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) out.set(x.subarray(r * (cols + 1) + 1, (r + 1) * (cols + 1)), r * cols);
+  return out;
 }
 
 function i64(values: ArrayLike<number>, dims: number[]): ortTypes.Tensor {

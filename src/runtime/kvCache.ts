@@ -1,19 +1,84 @@
 /**
- * The KV cache of one sequence, held as one dense buffer per (layer, KV-head group) so that groups
- * can keep different numbers of tokens and memory is really freed. Each cache class has a policy:
- * `full` keeps every token; `window` keeps `sink` first tokens and the `window` most recent
- * (StreamingLLM), evicting the rest after every forward pass. `kvBytes` counts the bytes actually
- * held by the buffers.
+ * The KV cache of one sequence, held as one token-major buffer ([tokens, groupKvHeads, headDim]) per
+ * (layer, KV-head group), so groups keep different numbers of tokens and memory is really freed.
+ * The graph reads a buffer's filled prefix in place and returns only the new tokens' keys and values,
+ * which are appended here; nothing copies the whole cache per step.
+ *
+ * Each cache class has a policy: `full` keeps every token; `window` keeps the `sink` first tokens
+ * and the `window` most recent (StreamingLLM), evicting the rest after every forward pass.
+ * `kvBytes` counts the bytes allocated by the buffers.
  */
 import type { KvLayout } from '../graph/layout.js';
 
 export type ClassPolicy = { kind: 'full' } | { kind: 'window'; sink: number; window: number };
 
-export interface KvBuffer {
-  key: Float32Array;
-  value: Float32Array;
+/** A growable token-major buffer pair. */
+export class KvBuffer {
+  key = new Float32Array(0);
+  value = new Float32Array(0);
   /** Tokens held. */
-  length: number;
+  length = 0;
+
+  constructor(readonly rowSize: number) {}
+
+  get capacity(): number {
+    return this.key.length / this.rowSize;
+  }
+
+  /** Filled prefix, as the graph reads it. */
+  keys(): Float32Array {
+    return this.key.subarray(0, this.length * this.rowSize);
+  }
+
+  values(): Float32Array {
+    return this.value.subarray(0, this.length * this.rowSize);
+  }
+
+  reserve(tokens: number): void {
+    if (tokens <= this.capacity) return;
+    const key = new Float32Array(tokens * this.rowSize);
+    const value = new Float32Array(tokens * this.rowSize);
+    key.set(this.keys());
+    value.set(this.values());
+    this.key = key;
+    this.value = value;
+  }
+
+  /** Keeps buffer rows `keepOld` (ascending) then appends rows `keepNew` of the new tokens. */
+  update(newKey: Float32Array, newValue: Float32Array, keepOld: number[] | null, keepNew: number[] | null): void {
+    const r = this.rowSize;
+    const newRows = newKey.length / r;
+    const old = keepOld ?? null;
+    let n = this.length;
+    if (old) {
+      // Compact in place: rows only move towards the front.
+      copyRows(this.key, this.key, old, r);
+      copyRows(this.value, this.value, old, r);
+      n = old.length;
+    }
+    const add = keepNew ? keepNew.length : newRows;
+    if (n + add > this.capacity) {
+      const grow = Math.max(n + add, Math.ceil(this.capacity * 1.5));
+      this.length = n;
+      this.reserve(grow);
+    }
+    if (keepNew) {
+      keepNew.forEach((row, i) => {
+        this.key.set(newKey.subarray(row * r, (row + 1) * r), (n + i) * r);
+        this.value.set(newValue.subarray(row * r, (row + 1) * r), (n + i) * r);
+      });
+    } else {
+      this.key.set(newKey, n * r);
+      this.value.set(newValue, n * r);
+    }
+    this.length = n + add;
+  }
+}
+
+function copyRows(dst: Float32Array, src: Float32Array, rows: number[], r: number): void {
+  rows.forEach((row, i) => {
+    if (row !== i) dst.copyWithin(i * r, row * r, (row + 1) * r);
+  });
 }
 
 export class KvCache {
@@ -31,7 +96,7 @@ export class KvCache {
   ) {
     for (const groups of layout) for (const g of groups) if (!policies.has(g.cacheClass)) throw new Error(`no policy for cache class ${g.cacheClass}`);
     for (const cls of policies.keys()) this.positions.set(cls, []);
-    this.buffers = layout.map((groups) => groups.map(() => ({ key: new Float32Array(0), value: new Float32Array(0), length: 0 })));
+    this.buffers = layout.map((groups) => groups.map((g) => new KvBuffer(g.kvHeads.length * headDim)));
   }
 
   /** Whether key position s is visible to query position t under a class policy. */
@@ -41,60 +106,52 @@ export class KvCache {
     return s < policy.sink || t - s < policy.window;
   }
 
-  /** Bytes held by all key and value buffers. */
+  /** Bytes allocated by all key and value buffers. */
   get kvBytes(): number {
     let n = 0;
     for (const groups of this.buffers) for (const b of groups) n += b.key.byteLength + b.value.byteLength;
     return n;
   }
 
-  /**
-   * Takes the graph's present buffers for `newPositions` appended to each class, then evicts what the
-   * class policies drop.
-   */
-  update(presents: { key: Float32Array; value: Float32Array }[][], newPositions: number[]): void {
-    const keep = new Map<string, number[] | null>();
+  /** Bytes of the tokens actually held (allocated capacity aside). */
+  get kvBytesUsed(): number {
+    let n = 0;
+    for (const groups of this.buffers) for (const b of groups) n += 2 * b.length * b.rowSize * 4;
+    return n;
+  }
+
+  /** Pre-allocates room for `tokens` more tokens in full-history buffers (avoids regrowth). */
+  reserve(tokens: number): void {
+    this.layout.forEach((groups, l) => groups.forEach((g, i) => {
+      const p = this.policies.get(g.cacheClass)!;
+      const b = this.buffers[l][i];
+      b.reserve(p.kind === 'full' ? b.length + tokens : Math.min(b.length + tokens, p.sink + p.window));
+    }));
+  }
+
+  /** Appends the new tokens' keys/values ([layer][group]) and evicts what the policies drop. */
+  update(news: { key: Float32Array; value: Float32Array }[][], newPositions: number[]): void {
+    const keep = new Map<string, { old: number[] | null; add: number[] | null }>();
     for (const [cls, policy] of this.policies) {
-      const all = [...this.positions.get(cls)!, ...newPositions];
+      const before = this.positions.get(cls)!;
       if (policy.kind === 'full') {
-        keep.set(cls, null);
-        this.positions.set(cls, all);
+        keep.set(cls, { old: null, add: null });
+        this.positions.set(cls, [...before, ...newPositions]);
         continue;
       }
-      const last = all[all.length - 1];
-      const idx: number[] = [];
-      all.forEach((p, i) => {
-        if (p < policy.sink || last - p < policy.window) idx.push(i);
-      });
-      keep.set(cls, idx.length === all.length ? null : idx);
-      this.positions.set(cls, idx.map((i) => all[i]));
+      const last = newPositions[newPositions.length - 1];
+      const kept = (p: number) => p < policy.sink || last - p < policy.window;
+      const old = before.flatMap((p, i) => (kept(p) ? [i] : []));
+      const add = newPositions.flatMap((p, i) => (kept(p) ? [i] : []));
+      keep.set(cls, { old: old.length === before.length ? null : old, add: add.length === newPositions.length ? null : add });
+      this.positions.set(cls, [...old.map((i) => before[i]), ...add.map((i) => newPositions[i])]);
     }
     this.layout.forEach((groups, l) => {
       groups.forEach((group, g) => {
-        const { key, value } = presents[l][g];
-        const total = this.positions.get(group.cacheClass)!.length;
-        const idx = keep.get(group.cacheClass);
-        const nkv = group.kvHeads.length;
-        if (!idx) {
-          this.buffers[l][g] = { key, value, length: total };
-          return;
-        }
-        const before = key.length / (nkv * this.headDim);
-        this.buffers[l][g] = { key: gatherRows(key, nkv, before, idx, this.headDim), value: gatherRows(value, nkv, before, idx, this.headDim), length: idx.length };
+        const k = keep.get(group.cacheClass)!;
+        this.buffers[l][g].update(news[l][g].key, news[l][g].value, k.old, k.add);
       });
     });
     this.seen += newPositions.length;
   }
-}
-
-/** Keeps rows `idx` of a [heads, rows, dim] buffer. */
-function gatherRows(src: Float32Array, heads: number, rows: number, idx: number[], dim: number): Float32Array {
-  const out = new Float32Array(heads * idx.length * dim);
-  for (let h = 0; h < heads; h++) {
-    for (let j = 0; j < idx.length; j++) {
-      const from = (h * rows + idx[j]) * dim;
-      out.set(src.subarray(from, from + dim), (h * idx.length + j) * dim);
-    }
-  }
-  return out;
 }

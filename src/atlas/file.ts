@@ -1,0 +1,77 @@
+/**
+ * The atlas file: a versioned JSON record of what every head of a model does. Layout:
+ * ```
+ * { "format": "headwise-atlas", "version": 1,
+ *   "model": { name, family, layers, heads, kvHeads, headDim, vocab },
+ *   "settings": { contextTokens, samples, seed, ... },
+ *   "metrics": { "<name>": number[layer][head] | number[layer][kvHead] },
+ *   "metricInfo": { "<name>": { "per": "head" | "kvHead", "samples": n, "description": "..." } },
+ *   ... }
+ * ```
+ * Readers check the format, version and the model's shape, and fail with one clear line.
+ */
+import fs from 'node:fs';
+import { HeadwiseError } from '../errors.js';
+import type { ModelConfig } from '../hf/config.js';
+
+export const ATLAS_FORMAT = 'headwise-atlas';
+export const ATLAS_VERSION = 1;
+
+export interface AtlasModelInfo {
+  name: string;
+  family: string;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  vocab: number;
+}
+
+export interface MetricInfo {
+  per: 'head' | 'kvHead';
+  samples: number;
+  description: string;
+}
+
+export interface AtlasFile {
+  format: typeof ATLAS_FORMAT;
+  version: number;
+  createdAt: string;
+  model: AtlasModelInfo;
+  settings: Record<string, unknown>;
+  metrics: Record<string, number[][]>;
+  metricInfo: Record<string, MetricInfo>;
+  [extra: string]: unknown;
+}
+
+export type KvScoreMetric = 'retrieval' | 'streamingHarm';
+
+export function readAtlas(file: string, config?: ModelConfig): AtlasFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new HeadwiseError(`${file}: ${code ? `cannot read (${code})` : `not valid JSON (${(e as Error).message})`}`);
+  }
+  const a = raw as AtlasFile;
+  if (!a || a.format !== ATLAS_FORMAT) throw new HeadwiseError(`${file}: not a headwise atlas (format must be "${ATLAS_FORMAT}")`);
+  if (a.version !== ATLAS_VERSION) throw new HeadwiseError(`${file}: atlas version ${a.version} is not supported (expected ${ATLAS_VERSION})`);
+  if (!a.metrics || typeof a.metrics !== 'object') throw new HeadwiseError(`${file}: missing "metrics"`);
+  if (config && (a.model?.layers !== config.numLayers || a.model?.heads !== config.numHeads || a.model?.kvHeads !== config.numKvHeads)) {
+    throw new HeadwiseError(
+      `${file}: atlas is for a model of ${a.model?.layers}×${a.model?.heads} heads (${a.model?.kvHeads} KV), this model has ${config.numLayers}×${config.numHeads} (${config.numKvHeads} KV)`,
+    );
+  }
+  return a;
+}
+
+/** Per-KV-head scores for the duo policy: KV-head metrics as is, query-head metrics as max over the group. */
+export function kvHeadScores(atlas: AtlasFile, metric: KvScoreMetric, config: ModelConfig): number[][] {
+  const m = atlas.metrics[metric];
+  if (!m) throw new HeadwiseError(`atlas has no metric "${metric}" (has: ${Object.keys(atlas.metrics).join(', ')})`);
+  const rep = config.numHeads / config.numKvHeads;
+  const per = atlas.metricInfo?.[metric]?.per ?? (m[0]?.length === config.numKvHeads ? 'kvHead' : 'head');
+  if (per === 'kvHead') return m.map((row) => row.slice());
+  return m.map((row) => Array.from({ length: config.numKvHeads }, (_, g) => Math.max(...row.slice(g * rep, (g + 1) * rep))));
+}

@@ -1,0 +1,119 @@
+/**
+ * Text generation: prefill the prompt in chunks, then decode one token at a time on the KV cache,
+ * streaming text as it forms. The cache layout and policies, and any hook inputs, are passed in,
+ * so KV policies (`kv/`) and interventions apply identically in prefill and decode.
+ */
+import { HeadwiseError } from '../errors.js';
+import type { HookOptions } from '../graph/hooks.js';
+import type { KvLayout } from '../graph/layout.js';
+import { forward, type HookProvider } from './forward.js';
+import { KvCache, type ClassPolicy } from './kvCache.js';
+import type { Model } from './model.js';
+import { Sampler, type SamplingOptions } from './sampling.js';
+
+/** The KV cache a run uses: how heads are grouped, and what each cache class keeps. */
+export interface CacheSetup {
+  layout: KvLayout;
+  policies: Map<string, ClassPolicy>;
+}
+
+export function fullCache(model: Model): CacheSetup {
+  return { layout: model.fullLayout(), policies: new Map([['full', { kind: 'full' }]]) };
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens?: number;
+  /** Tokens per prefill call (bounds the size of attention score buffers). */
+  prefillChunk?: number;
+  cache?: CacheSetup;
+  hookOptions?: HookOptions;
+  hooks?: HookProvider;
+  /** Stop at an end-of-sequence token (default true). */
+  stopAtEos?: boolean;
+  /** Called with each new token id and the text it completes (may be '' mid-character). */
+  onToken?: (id: number, textDelta: string) => void;
+}
+
+export interface GenerateResult {
+  tokens: number[];
+  text: string;
+  promptTokens: number;
+  /** Bytes held by the KV buffers at the end of the run. */
+  kvBytes: number;
+  /** What full attention would hold for the same tokens. */
+  kvBytesFull: number;
+  prefillMs: number;
+  decodeMs: number;
+  stoppedBy: 'eos' | 'length' | 'context';
+}
+
+/** Runs the prompt through the model in chunks; returns the cache and the last position's logits. */
+export async function prefill(model: Model, ids: number[], opts: GenerateOptions = {}): Promise<{ cache: KvCache; logits: Float32Array }> {
+  if (ids.length === 0) throw new HeadwiseError('prompt is empty');
+  if (ids.length > model.config.maxPositions) {
+    throw new HeadwiseError(`prompt of ${ids.length} tokens is longer than the model's context of ${model.config.maxPositions} tokens`);
+  }
+  const setup = opts.cache ?? fullCache(model);
+  const gs = await model.session(setup.layout, opts.hookOptions);
+  const cache = new KvCache(setup.layout, setup.policies, model.config.headDim);
+  cache.reserve(ids.length + (opts.maxNewTokens ?? 0));
+  const chunk = opts.prefillChunk ?? 512;
+  let logits: Float32Array = new Float32Array(0);
+  for (let i = 0; i < ids.length; i += chunk) {
+    const r = await forward(model, gs, cache, ids.slice(i, i + chunk), { hooks: opts.hooks });
+    logits = r.logits;
+  }
+  return { cache, logits };
+}
+
+export function kvBytesFull(model: Model, tokens: number): number {
+  const c = model.config;
+  return 2 * c.numLayers * c.numKvHeads * tokens * c.headDim * 4;
+}
+
+export async function generate(model: Model, promptIds: number[], opts: GenerateOptions = {}): Promise<GenerateResult> {
+  const maxNew = opts.maxNewTokens ?? 32;
+  const t0 = performance.now();
+  const { cache, logits } = await prefill(model, promptIds, opts);
+  const t1 = performance.now();
+  const gs = await model.session(cache.layout, opts.hookOptions);
+  const sampler = new Sampler(opts);
+  const eos = new Set(model.config.eosTokenIds);
+  const tokens: number[] = [];
+  let text = '';
+  let stoppedBy: GenerateResult['stoppedBy'] = 'length';
+  let next = sampler.next(logits);
+  for (let step = 0; step < maxNew; step++) {
+    if ((opts.stopAtEos ?? true) && eos.has(next)) {
+      stoppedBy = 'eos';
+      break;
+    }
+    tokens.push(next);
+    if (model.tokenizer) {
+      const full = model.tokenizer.decode(tokens);
+      const delta = full.endsWith('\uFFFD') ? '' : full.slice(text.length);
+      if (delta) text += delta;
+      opts.onToken?.(next, delta);
+    } else {
+      opts.onToken?.(next, '');
+    }
+    if (step === maxNew - 1) break;
+    if (cache.seen >= model.config.maxPositions) {
+      stoppedBy = 'context';
+      break;
+    }
+    const r = await forward(model, gs, cache, [next], { hooks: opts.hooks });
+    next = sampler.next(r.logits);
+  }
+  if (model.tokenizer) text = model.tokenizer.decode(tokens);
+  return {
+    tokens,
+    text,
+    promptTokens: promptIds.length,
+    kvBytes: cache.kvBytes,
+    kvBytesFull: kvBytesFull(model, cache.seen),
+    prefillMs: t1 - t0,
+    decodeMs: performance.now() - t1,
+    stoppedBy,
+  };
+}
