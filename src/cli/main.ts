@@ -7,6 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { generateCommand } from './generate.js';
 
+/** Every subcommand, in the order `headwise --help` lists them. */
+const COMMANDS = [generateCommand];
+
 export function buildProgram(): Command {
   const program = new Command('headwise')
     .description('find out what every attention head of a transformer does, and put it to work')
@@ -14,7 +17,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .configureOutput({ outputError: (str, write) => write(`headwise: ${str.trim().replace(/^error: /, 'error: ')}\n`) })
     .exitOverride();
-  for (const cmd of [generateCommand()]) program.addCommand(cmd.exitOverride().configureOutput(program.configureOutput()));
+  for (const cmd of COMMANDS.map((make) => make())) program.addCommand(cmd.exitOverride().configureOutput(program.configureOutput()));
   return program;
 }
 

@@ -45,6 +45,11 @@ export interface ForwardOptions {
   /** Indices within `ids` whose attention rows are captured, on layers compiled with capture. */
   captureRows?: number[];
   hooks?: HookProvider;
+  /**
+   * Append this call's tokens to the cache (default true). With false the cache is left as it was,
+   * so several variants (e.g. one per ablated head) can be run on top of one shared prefix.
+   */
+  commit?: boolean;
 }
 
 export interface ForwardResult {
@@ -147,7 +152,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     }
     if (hooks.captureZ.includes(l)) z.set(l, out[N.z(l)].data as Float32Array);
   });
-  cache.update(news, newPositions);
+  if (opts.commit ?? true) cache.update(news, newPositions);
   return { logits: out[LOGITS].data as Float32Array, vocab: c.vocabSize, patterns, z };
 }
 
