@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { argmax, copiesAt, copiesToken, RetrievalAccumulator } from './retrieval.js';
+import { argmax, copiesAt, copiesToken, RetrievalAccumulator, retrievalStep } from './retrieval.js';
 import { attentionFromRows } from './rows.js';
 
 //           pos:  0   1   2   3   4   5   6
@@ -52,6 +52,23 @@ describe('copiesAt', () => {
     expect(copiesAt(a, 6, needle, tokens, 13)).toBe(true);
     expect(copiesAt(a, 5, needle, tokens, 11)).toBe(false); // ties 0 and 5: key 0, outside the needle
     expect(() => copiesAt(a, 4, needle, tokens, 13)).toThrow(/not in the rows present/);
+  });
+});
+
+describe('retrievalStep', () => {
+  it('scores every head of every layer at one answer step and feeds the accumulator', () => {
+    const look = (k: number) => {
+      const row = new Array<number>(7).fill(0.05);
+      row[k] = 0.7;
+      return attentionFromRows([row], 6);
+    };
+    // Layer 0: heads look at keys 3 and 0; layer 1: keys 4 and 3. Query 6 emits token 13 (key 3).
+    const copied = retrievalStep([[look(3), look(0)], [look(4), look(3)]], 6, needle, tokens, 13);
+    expect(copied).toEqual([[true, false], [false, true]]);
+    const acc = new RetrievalAccumulator(2, 2);
+    acc.addStep(copied);
+    acc.endPrompt();
+    expect(acc.scores().mean).toEqual([[1, 0], [0, 1]]);
   });
 });
 

@@ -46,6 +46,21 @@ export function copiesAt(a: AttentionMatrix, t: number, span: TokenSpan, tokens:
 }
 
 /**
+ * `copiesAt` for every head at one answer step: `patterns[layer][head]` are the captured attention
+ * matrices (each holding query row t), the result feeds `RetrievalAccumulator.addStep`. For a needle
+ * sample, pass the span of the needle the question asks about (`needles[target].span` in `eval/`).
+ */
+export function retrievalStep(
+  patterns: AttentionMatrix[][],
+  t: number,
+  span: TokenSpan,
+  tokens: ArrayLike<number>,
+  emitted: number,
+): boolean[][] {
+  return patterns.map((layer) => layer.map((a) => copiesAt(a, t, span, tokens, emitted)));
+}
+
+/**
  * How per-prompt copy counts become one score per head.
  * - `'prompt'` (default): mean over prompts of copies / answer tokens scored in that prompt; a prompt
  *   with no scored token is skipped. `samples` = prompts counted. Every prompt weighs the same.
