@@ -84,7 +84,7 @@ describe('RetrievalAccumulator', () => {
   }
 
   it("'prompt' averaging: mean of per-prompt copy rates, prompts without scored steps skipped", () => {
-    const acc = new RetrievalAccumulator(1, 2);
+    const acc = new RetrievalAccumulator(1, 2, 'prompt');
     fill(acc);
     const s = acc.scores();
     expect(s.mean[0][0]).toBeCloseTo((1 + 0.25) / 2, 12);
@@ -95,8 +95,8 @@ describe('RetrievalAccumulator', () => {
     expect(acc.score({ layer: 0, head: 0 })).toBeCloseTo(0.625, 12);
   });
 
-  it("'pooled' averaging: total copies over total answer tokens", () => {
-    const acc = new RetrievalAccumulator(1, 2, 'pooled');
+  it("'pooled' averaging (the default, as in the reference analysis): total copies over total answer tokens", () => {
+    const acc = new RetrievalAccumulator(1, 2);
     fill(acc);
     const s = acc.scores();
     expect(s.mean[0][0]).toBeCloseTo(3 / 6, 12);

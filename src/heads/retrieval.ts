@@ -62,9 +62,9 @@ export function retrievalStep(
 
 /**
  * How per-prompt copy counts become one score per head.
- * - `'prompt'` (default): mean over prompts of copies / answer tokens scored in that prompt; a prompt
+ * - `'prompt'`: mean over prompts of copies / answer tokens scored in that prompt; a prompt
  *   with no scored token is skipped. `samples` = prompts counted. Every prompt weighs the same.
- * - `'pooled'`: total copies / total answer tokens scored, over all prompts. `samples` = answer
+ * - `'pooled'` (default): total copies / total answer tokens scored, over all prompts. `samples` = answer
  *   tokens. Longer answers weigh more. (This is what the reference JSONs in ../shared/reference hold:
  *   their scores are integer multiples of 1 / answer_tokens_scored.)
  */
@@ -85,7 +85,7 @@ export class RetrievalAccumulator {
   constructor(
     readonly numLayers: number,
     readonly numHeads: number,
-    readonly averaging: RetrievalAveraging = 'prompt',
+    readonly averaging: RetrievalAveraging = 'pooled',
   ) {
     this.perPrompt = new HeadAccumulator(numLayers, numHeads);
     const zeros = () => Array.from({ length: numLayers }, () => new Array<number>(numHeads).fill(0));
