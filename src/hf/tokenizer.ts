@@ -96,7 +96,8 @@ export class HfTokenizer {
       } else {
         text += piece;
       }
-      spans.push([prev, text.length]);
+      // A token that only completes a character begun by the previous one shares that character.
+      spans.push(text.length === prev && prev > 0 ? [prev - 1, prev] : [prev, text.length]);
       prev = text.length;
     }
     return spans;
