@@ -6,9 +6,10 @@
 import { Command, CommanderError } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { generateCommand } from './generate.js';
+import { makeRandomCommand } from './makeRandom.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [generateCommand];
+const COMMANDS = [generateCommand, makeRandomCommand];
 
 export function buildProgram(): Command {
   const program = new Command('headwise')
