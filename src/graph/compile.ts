@@ -10,17 +10,18 @@ import type { Checkpoint } from '../hf/checkpoint.js';
 import { HeadwiseError } from '../errors.js';
 import { ARCHITECTURES } from './arch/index.js';
 import type { Arch } from './arch/arch.js';
-import { buildDecoderGraph } from './decoder.js';
+import { buildDecoderGraph, type KvMode } from './decoder.js';
 import { hookKey, type HookOptions } from './hooks.js';
 import type { KvLayout } from './layout.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic } from './weights.js';
 
-const GRAPH_VERSION = 3;
+const GRAPH_VERSION = 4;
 
 export interface CompiledGraph {
   file: string;
   layout: KvLayout;
   hooks: HookOptions;
+  kvMode: KvMode;
 }
 
 export function archFor(ckpt: Checkpoint): Arch {
@@ -39,11 +40,13 @@ function resolveNames(ckpt: Checkpoint, arch: Arch): Map<string, string> {
   return map;
 }
 
-export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions): CompiledGraph {
+export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append'): CompiledGraph {
   const dir = modelCacheDir(ckpt);
-  const key = crypto.createHash('sha256').update(JSON.stringify([GRAPH_VERSION, layout, hookKey(hooks)])).digest('hex').slice(0, 16);
+  const parts: unknown[] = [GRAPH_VERSION, layout, hookKey(hooks)];
+  if (kvMode !== 'append') parts.push(kvMode);
+  const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
-  if (fs.existsSync(file)) return { file, layout, hooks };
+  if (fs.existsSync(file)) return { file, layout, hooks, kvMode };
 
   const arch = archFor(ckpt);
   const names = resolveNames(ckpt, arch);
@@ -54,8 +57,8 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
     if (!actual) throw new Error(`architecture ${ckpt.config.family} reads undeclared weight ${name}`);
     used.add(actual);
     return actual;
-  }, { layout, hooks });
+  }, { layout, hooks, kvMode });
   for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
   writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)}`));
-  return { file, layout, hooks };
+  return { file, layout, hooks, kvMode };
 }

@@ -8,6 +8,11 @@
  * past_key/value.{l}.{g} [past, groupKvHeads, headDim] (token-major, read in place), plus the hook
  * inputs asked for. Outputs: logits [n, vocab], new_key/value.{l}.{g} [q, groupKvHeads, headDim] for
  * the runtime to append to its buffers, plus the hook outputs asked for.
+ *
+ * KV mode `present` (GPU): past_key/value.{l}.{g} are head-major [groupKvHeads, past, headDim], the
+ * graph concatenates the new tokens and outputs present_key/value.{l}.{g} [groupKvHeads, past + q,
+ * headDim], which the runtime keeps on the device and feeds back next step. Standard ONNX ops only
+ * (no com.microsoft FusedMatMul), so every node runs on the WebGPU execution provider.
  */
 import type { ModelConfig } from '../hf/config.js';
 import { GraphBuilder, type Value } from './builder.js';
@@ -17,9 +22,14 @@ import { groupQueryHeads, layoutClasses, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
 import { ropeInverseFrequencies } from './rope.js';
 
+/** `append`: token-major past read in place, new K/V out (CPU). `present`: head-major past + new K/V concatenated and returned (GPU). */
+export type KvMode = 'append' | 'present';
+
 export interface DecoderGraphOptions {
   layout: KvLayout;
   hooks: HookOptions;
+  /** Default `append`. */
+  kvMode?: KvMode;
 }
 
 export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (name: string) => Value, opts: DecoderGraphOptions): GraphBuilder {
@@ -32,6 +42,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   const Hkv = c.numKvHeads;
   const rep = H / Hkv;
   const hooks = opts.hooks;
+  const present = opts.kvMode === 'present';
 
   const ids = b.input(INPUT_IDS, I, ['q']);
   const pos = b.input(POSITION_IDS, I, ['q']);
@@ -88,18 +99,39 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
           const hg = qHeads.length;
           const cls = group.cacheClass;
           const qg = b.reshape(whole ? qh : b.gather(qh, b.constI64(qHeads), 0), [nkv, -1, D]);
-          // New keys/values go back to the runtime, which appends them to its own buffers: the graph
-          // never copies the past cache.
-          const kNew = b.output(whole ? k3 : b.gather(k3, b.constI64(group.kvHeads), 1), N.newKey(l, g), F, ['q', nkv, D]);
-          const vNew = b.output(whole ? v3 : b.gather(v3, b.constI64(group.kvHeads), 1), N.newValue(l, g), F, ['q', nkv, D]);
-          const kPast = b.input(N.pastKey(l, g), F, [`past_${cls}`, nkv, D]);
-          const vPast = b.input(N.pastValue(l, g), F, [`past_${cls}`, nkv, D]);
-          // Past and new keys are scored separately (token-major buffers read in place through
-          // transBatchB), then joined: [nkv, rep*q, past + q]. GQA: a KV head's rep query heads share one matmul.
-          const scores = b.concat([
-            b.fusedMatMul(qg, kPast, { transB: true, transBatchB: true }),
-            b.fusedMatMul(qg, kNew, { transB: true, transBatchB: true }),
-          ], 2);
+          const kSel = whole ? k3 : b.gather(k3, b.constI64(group.kvHeads), 1);
+          const vSel = whole ? v3 : b.gather(v3, b.constI64(group.kvHeads), 1);
+          let scores: Value;
+          let weighted: (pr: Value) => Value;
+          if (present) {
+            // Head-major cache: [nkv, past, D] ++ [nkv, q, D] -> present [nkv, past + q, D], returned
+            // for the runtime to keep on the device; scores and the weighted sum read the whole of it.
+            const kPast = b.input(N.pastKey(l, g), F, [nkv, `past_${cls}`, D]);
+            const vPast = b.input(N.pastValue(l, g), F, [nkv, `past_${cls}`, D]);
+            const kAll = b.output(b.concat([kPast, b.transpose(kSel, [1, 0, 2])], 1), N.presentKey(l, g), F, [nkv, `keys_${cls}`, D]);
+            const vAll = b.output(b.concat([vPast, b.transpose(vSel, [1, 0, 2])], 1), N.presentValue(l, g), F, [nkv, `keys_${cls}`, D]);
+            scores = b.matmul(qg, b.transpose(kAll, [0, 2, 1]));
+            weighted = (pr) => b.matmul(pr, vAll);
+          } else {
+            // New keys/values go back to the runtime, which appends them to its own buffers: the graph
+            // never copies the past cache.
+            const kNew = b.output(kSel, N.newKey(l, g), F, ['q', nkv, D]);
+            const vNew = b.output(vSel, N.newValue(l, g), F, ['q', nkv, D]);
+            const kPast = b.input(N.pastKey(l, g), F, [`past_${cls}`, nkv, D]);
+            const vPast = b.input(N.pastValue(l, g), F, [`past_${cls}`, nkv, D]);
+            // Past and new keys are scored separately (token-major buffers read in place through
+            // transBatchB), then joined: [nkv, rep*q, past + q]. GQA: a KV head's rep query heads share one matmul.
+            scores = b.concat([
+              b.fusedMatMul(qg, kPast, { transB: true, transBatchB: true }),
+              b.fusedMatMul(qg, kNew, { transB: true, transBatchB: true }),
+            ], 2);
+            weighted = (pr) => {
+              const pastLen = b.slice(b.op('Shape', [kPast]), [0], [1], [0]);
+              const pPast = b.op('Slice', [pr, b.constI64([0]), pastLen, b.constI64([2])]);
+              const pNew = b.op('Slice', [pr, pastLen, b.constI64([Number.MAX_SAFE_INTEGER]), b.constI64([2])]);
+              return b.add(b.fusedMatMul(pPast, vPast, { transBatchB: true }), b.fusedMatMul(pNew, vNew, { transBatchB: true }));
+            };
+          }
           let s = b.add(b.reshape(scores, [hg, -1, 0]), masks.get(cls)!);
           if (biasLayers.has(l)) s = b.add(s, b.input(N.scoreBias(l, g), F, [hg, 'q', `keys_${cls}`]));
           let p = b.softmax(s, -1);
@@ -120,11 +152,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
             const rows = g === 0 ? b.input(N.captureRows(l), I, ['r']) : N.captureRows(l);
             b.output(b.gather(p, rows, 1), N.pattern(l, g), F, [hg, 'r', `keys_${cls}`]);
           }
-          const pr = b.reshape(p, [nkv, -1, 0]);
-          const pastLen = b.slice(b.op('Shape', [kPast]), [0], [1], [0]);
-          const pPast = b.op('Slice', [pr, b.constI64([0]), pastLen, b.constI64([2])]);
-          const pNew = b.op('Slice', [pr, pastLen, b.constI64([Number.MAX_SAFE_INTEGER]), b.constI64([2])]);
-          const ctx = b.add(b.fusedMatMul(pPast, vPast, { transBatchB: true }), b.fusedMatMul(pNew, vNew, { transBatchB: true }));
+          const ctx = weighted(b.reshape(p, [nkv, -1, 0]));
           contexts.push(b.reshape(ctx, [hg, -1, D]));
           order.push(...qHeads);
         });
@@ -139,8 +167,9 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
         z = b.mul(z, b.reshape(b.input(N.headScale(l), F, [H]), [H, 1, 1]));
         z = b.add(z, b.reshape(b.input(N.headAdd(l), F, [H, D]), [H, 1, D]));
       }
-      const zq = b.transpose(z, [1, 0, 2]);
-      if (captureZ.has(l)) b.output(zq, N.z(l), F, ['q', H, D]);
+      let zq = b.transpose(z, [1, 0, 2]);
+      // output() renames the value, so later ops must use the name it returns.
+      if (captureZ.has(l)) zq = b.output(zq, N.z(l), F, ['q', H, D]);
       const attn = arch.attnOut(b, weightRef, b.reshape(zq, [0, H * D]), l);
       const h1 = b.add(h, attn);
       return b.add(h1, arch.mlp(b, weightRef, arch.mlpNorm(b, weightRef, h1, l), l));
