@@ -50,6 +50,14 @@ export interface ForwardOptions {
    * so several variants (e.g. one per ablated head) can be run on top of one shared prefix.
    */
   commit?: boolean;
+  /**
+   * Runs `ids` as this many equal-length continuations of the cache side by side (default 1): branch b
+   * is `ids[b·n, (b+1)·n)`, at positions `seen .. seen+n−1`, and sees the cache and its own earlier
+   * tokens only. Variants that differ only in per-row hook inputs (a score bias on different heads)
+   * then share one graph run. `logitsAt` and `captureRows` index the concatenation; captured
+   * `keyPositions` list the cache's positions, then every branch's. Needs `commit: false`.
+   */
+  branches?: number;
 }
 
 export interface ForwardResult {
@@ -69,12 +77,16 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   const c = model.config;
   const q = ids.length;
   if (q === 0) throw new HeadwiseError('forward: no tokens to process');
+  const branches = opts.branches ?? 1;
+  if (!Number.isInteger(branches) || branches < 1 || q % branches !== 0) throw new HeadwiseError(`forward: ${q} tokens do not split into ${branches} branches`);
+  if (branches > 1 && (opts.commit ?? true)) throw new HeadwiseError('forward: branches need commit: false');
+  const n = q / branches;
   const start = cache.seen;
-  if (start + q > c.maxPositions) {
-    throw new HeadwiseError(`prompt of ${start + q} tokens is longer than the model's context of ${c.maxPositions} tokens`);
+  if (start + n > c.maxPositions) {
+    throw new HeadwiseError(`prompt of ${start + n} tokens is longer than the model's context of ${c.maxPositions} tokens`);
   }
   for (const id of ids) if (!Number.isInteger(id) || id < 0 || id >= c.vocabSize) throw new HeadwiseError(`token id ${id} is outside the vocabulary (0..${c.vocabSize - 1})`);
-  const newPositions = Array.from({ length: q }, (_, i) => start + i);
+  const newPositions = Array.from({ length: q }, (_, i) => start + (i % n));
   const queryPos = Int32Array.from(newPositions);
   const logitsAt = opts.logitsAt ?? [q - 1];
   const feeds: Record<string, ortTypes.Tensor> = {
@@ -87,6 +99,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   // zero row that the mask hides; its column is dropped from captures.
   const padded = new Set<string>();
   for (const cls of layoutClasses(gs.layout)) {
+    const past = cache.positions.get(cls)!.length;
     const keys = Int32Array.from([...cache.positions.get(cls)!, ...newPositions]);
     keyPos.set(cls, keys);
     const pad = keys.length === q ? 1 : 0;
@@ -97,6 +110,11 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     for (let t = 0; t < q; t++) {
       if (pad) mask[t * K] = NEG;
       for (let s = 0; s < keys.length; s++) if (!KvCache.visible(policy, queryPos[t], keys[s])) mask[t * K + pad + s] = NEG;
+      if (branches > 1) {
+        // Other branches' tokens are invisible.
+        const b = Math.floor(t / n);
+        for (let s = past; s < keys.length; s++) if (Math.floor((s - past) / n) !== b) mask[t * K + pad + s] = NEG;
+      }
     }
     feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, K]);
   }
