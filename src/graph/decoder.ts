@@ -54,7 +54,11 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   if (arch.usesRope) {
     rope = b.scope('rope', () => {
       const invFreq = b.constF32(ropeInverseFrequencies(c), [1, D / 2]);
-      const freqs = b.mul(b.unsqueeze(b.cast(pos, F), [1]), invFreq);
+      // WebGPU has no Cast from int64: present mode (the GPU graph) looks positions up in a float table.
+      const posF = present && c.maxPositions <= 1 << 24
+        ? b.gather(b.constF32(Float32Array.from({ length: c.maxPositions }, (_, i) => i), [c.maxPositions]), pos)
+        : b.cast(pos, F);
+      const freqs = b.mul(b.unsqueeze(posF, [1]), invFreq);
       const emb = b.concat([freqs, freqs], 1);
       const emb3 = b.unsqueeze(emb, [1]);
       return { cos: b.op('Cos', [emb3]), sin: b.op('Sin', [emb3]) };

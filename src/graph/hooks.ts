@@ -22,6 +22,9 @@ export const hookNames = {
   /** Output: keys/values of this call's tokens, [q, groupKvHeads, headDim]. */
   newKey: (l: number, g: number) => `new_key.${l}.${g}`,
   newValue: (l: number, g: number) => `new_value.${l}.${g}`,
+  /** Output (KV mode `present`): past and new keys/values joined, head-major [groupKvHeads, past + q, headDim]. */
+  presentKey: (l: number, g: number) => `present_key.${l}.${g}`,
+  presentValue: (l: number, g: number) => `present_value.${l}.${g}`,
   /** Output: post-softmax attention [groupHeads, rows, keys] of the rows picked by `captureRows`. */
   pattern: (l: number, g: number) => `blocks.${l}.attn.hook_pattern.${g}`,
   /** Input: query rows (indices within this call) whose attention is captured. */

@@ -8,6 +8,7 @@ import type * as ortTypes from 'onnxruntime-node';
 import { HeadwiseError } from '../errors.js';
 import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS } from '../graph/hooks.js';
 import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
+import { presentPastFeeds, takePresent } from './deviceKv.js';
 import { KvCache } from './kvCache.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
@@ -70,7 +71,10 @@ export interface ForwardResult {
 }
 
 export function newCache(model: Model, gs: GraphSession, policies: KvCache['policies']): KvCache {
-  return new KvCache(gs.layout, policies, model.config.headDim);
+  const cache = new KvCache(gs.layout, policies, model.config.headDim);
+  // Present mode keeps K/V as device tensors: no CPU buffers to reserve.
+  if (gs.kvMode === 'present') cache.deviceBytes = 0;
+  return cache;
 }
 
 export async function forward(model: Model, gs: GraphSession, cache: KvCache, ids: number[], opts: ForwardOptions = {}): Promise<ForwardResult> {
@@ -95,14 +99,16 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     [LOGITS_AT]: i64(logitsAt, [logitsAt.length]),
   };
   const keyPos = new Map<string, Int32Array>();
+  // KV mode `present` (webgpu): the cache is device tensors fed back as they came out (`deviceKv.ts`).
+  const present = gs.kvMode === 'present';
   // ONNX Runtime's matmul does not take an empty past, so a class with nothing cached yet is fed one
-  // zero row that the mask hides; its column is dropped from captures.
+  // zero row that the mask hides; its column is dropped from captures. (Present mode concatenates first: no pad.)
   const padded = new Set<string>();
   for (const cls of layoutClasses(gs.layout)) {
     const past = cache.positions.get(cls)!.length;
     const keys = Int32Array.from([...cache.positions.get(cls)!, ...newPositions]);
     keyPos.set(cls, keys);
-    const pad = keys.length === q ? 1 : 0;
+    const pad = keys.length === q && !present ? 1 : 0;
     if (pad) padded.add(cls);
     const policy = cache.policies.get(cls)!;
     const K = keys.length + pad;
@@ -122,14 +128,17 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   const D = c.headDim;
   const hooks = gs.hooks;
   const captureRows = opts.captureRows ?? [];
+  if (present) Object.assign(feeds, presentPastFeeds(cache, D));
   gs.layout.forEach((groups, l) => {
     groups.forEach((group, g) => {
       const buf = cache.buffers[l][g];
       const nkv = group.kvHeads.length;
       const pad = padded.has(group.cacheClass);
       const zeros = pad ? new Float32Array(nkv * D) : null;
-      feeds[N.pastKey(l, g)] = new ort.Tensor('float32', zeros ?? buf.keys(), [pad ? 1 : buf.length, nkv, D]);
-      feeds[N.pastValue(l, g)] = new ort.Tensor('float32', zeros ?? buf.values(), [pad ? 1 : buf.length, nkv, D]);
+      if (!present) {
+        feeds[N.pastKey(l, g)] = new ort.Tensor('float32', zeros ?? buf.keys(), [pad ? 1 : buf.length, nkv, D]);
+        feeds[N.pastValue(l, g)] = new ort.Tensor('float32', zeros ?? buf.values(), [pad ? 1 : buf.length, nkv, D]);
+      }
       const heads = groupQueryHeads(group, H, c.numKvHeads);
       const keys = keyPos.get(group.cacheClass)!;
       const K = keys.length + (pad ? 1 : 0);
@@ -151,7 +160,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   });
 
   const out = await gs.session.run(feeds);
-  const news = gs.layout.map((groups, l) =>
+  const news = present ? [] : gs.layout.map((groups, l) =>
     groups.map((_, g) => ({ key: out[N.newKey(l, g)].data as Float32Array, value: out[N.newValue(l, g)].data as Float32Array })),
   );
   const patterns: GroupPattern[] = [];
@@ -170,7 +179,8 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     }
     if (hooks.captureZ.includes(l)) z.set(l, out[N.z(l)].data as Float32Array);
   });
-  if (opts.commit ?? true) cache.update(news, newPositions);
+  if (present) await takePresent(model, gs, cache, out, newPositions, opts.commit ?? true);
+  else if (opts.commit ?? true) cache.update(news, newPositions);
   return { logits: out[LOGITS].data as Float32Array, vocab: c.vocabSize, patterns, z };
 }
 

@@ -6,8 +6,9 @@
 import { HeadwiseError } from '../errors.js';
 import type { HookOptions } from '../graph/hooks.js';
 import type { KvLayout } from '../graph/layout.js';
-import { forward, type HookProvider } from './forward.js';
-import { KvCache, type ClassPolicy } from './kvCache.js';
+import { disposeDeviceKv } from './deviceKv.js';
+import { forward, newCache, type HookProvider } from './forward.js';
+import type { KvCache, ClassPolicy } from './kvCache.js';
 import type { Model } from './model.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 
@@ -55,7 +56,7 @@ export async function prefill(model: Model, ids: number[], opts: GenerateOptions
   }
   const setup = opts.cache ?? fullCache(model);
   const gs = await model.session(setup.layout, opts.hookOptions);
-  const cache = new KvCache(setup.layout, setup.policies, model.config.headDim);
+  const cache = newCache(model, gs, setup.policies);
   cache.reserve(ids.length + (opts.maxNewTokens ?? 0));
   const chunk = opts.prefillChunk ?? 512;
   let logits: Float32Array = new Float32Array(0);
@@ -106,11 +107,13 @@ export async function generate(model: Model, promptIds: number[], opts: Generate
     next = sampler.next(r.logits);
   }
   if (model.tokenizer) text = model.tokenizer.decode(tokens);
+  const kvBytes = cache.kvBytes;
+  disposeDeviceKv(cache);
   return {
     tokens,
     text,
     promptTokens: promptIds.length,
-    kvBytes: cache.kvBytes,
+    kvBytes,
     kvBytesFull: kvBytesFull(model, cache.seen),
     prefillMs: t1 - t0,
     decodeMs: performance.now() - t1,

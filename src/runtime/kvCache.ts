@@ -88,6 +88,8 @@ export class KvCache {
   readonly buffers: KvBuffer[][];
   /** Tokens seen so far (the next token's position). */
   seen = 0;
+  /** null: keys/values are in `buffers`; a number: they are device tensors of this size (KV mode `present`, `deviceKv.ts`). */
+  deviceBytes: number | null = null;
 
   constructor(
     readonly layout: KvLayout,
@@ -108,6 +110,7 @@ export class KvCache {
 
   /** Bytes allocated by all key and value buffers. */
   get kvBytes(): number {
+    if (this.deviceBytes !== null) return this.deviceBytes;
     let n = 0;
     for (const groups of this.buffers) for (const b of groups) n += b.key.byteLength + b.value.byteLength;
     return n;
@@ -115,6 +118,7 @@ export class KvCache {
 
   /** Bytes of the tokens actually held (allocated capacity aside). */
   get kvBytesUsed(): number {
+    if (this.deviceBytes !== null) return this.deviceBytes;
     let n = 0;
     for (const groups of this.buffers) for (const b of groups) n += 2 * b.length * b.rowSize * 4;
     return n;
@@ -122,6 +126,7 @@ export class KvCache {
 
   /** Pre-allocates room for `tokens` more tokens in full-history buffers (avoids regrowth). */
   reserve(tokens: number): void {
+    if (this.deviceBytes !== null) return;
     this.layout.forEach((groups, l) => groups.forEach((g, i) => {
       const p = this.policies.get(g.cacheClass)!;
       const b = this.buffers[l][i];

@@ -8,8 +8,10 @@ import type * as ortTypes from 'onnxruntime-node';
 import { Checkpoint } from '../hf/checkpoint.js';
 import type { ModelConfig } from '../hf/config.js';
 import { HfTokenizer } from '../hf/tokenizer.js';
+import type { GraphBuilder } from '../graph/builder.js';
 import { compileGraph } from '../graph/compile.js';
-import { hookKey, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
+import type { KvMode } from '../graph/decoder.js';
+import { hookKey, hookNames, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { uniformLayout, type KvLayout } from '../graph/layout.js';
 import { createSession, type Device, type SessionOptions } from './ort.js';
 
@@ -18,19 +20,29 @@ export interface GraphSession {
   layout: KvLayout;
   hooks: HookOptions;
   device: Device;
+  /** `append` (CPU buffers) or `present` (KV tensors kept on the device, `deviceKv.ts`). */
+  kvMode: KvMode;
+}
+
+export interface ModelOptions extends SessionOptions {
+  /** Default: `present` on webgpu, `append` on cpu (`present` on cpu is for testing that path). */
+  kvMode?: KvMode;
+  /** webgpu: refuse to create a session if any node would run on the CPU. */
+  strictDevice?: boolean;
 }
 
 export class Model {
   private readonly sessions = new Map<string, Promise<GraphSession>>();
+  private readonly aux = new Map<string, Promise<ortTypes.InferenceSession>>();
 
   private constructor(
     readonly ckpt: Checkpoint,
     readonly tokenizer: HfTokenizer | null,
-    readonly options: SessionOptions,
+    readonly options: ModelOptions,
   ) {}
 
   /** Opens a Hugging Face model folder. The tokenizer is optional (ids-only use). */
-  static async load(dir: string, options: SessionOptions = {}): Promise<Model> {
+  static async load(dir: string, options: ModelOptions = {}): Promise<Model> {
     const ckpt = Checkpoint.open(dir);
     try {
       const tokenizer = fs.existsSync(path.join(ckpt.dir, 'tokenizer.json')) ? HfTokenizer.load(ckpt.dir) : null;
@@ -53,6 +65,10 @@ export class Model {
     return this.options.device ?? 'cpu';
   }
 
+  get kvMode(): KvMode {
+    return this.options.kvMode ?? (this.device === 'webgpu' ? 'present' : 'append');
+  }
+
   fullLayout(): KvLayout {
     return uniformLayout(this.config.numLayers, this.config.numKvHeads);
   }
@@ -63,9 +79,11 @@ export class Model {
     let s = this.sessions.get(key);
     if (!s) {
       s = (async () => {
-        const compiled = compileGraph(this.ckpt, layout, hooks);
-        const session = await createSession(compiled.file, this.options);
-        return { session, layout, hooks, device: this.device };
+        const kvMode = this.kvMode;
+        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode);
+        const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
+        const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
+        return { session, layout, hooks, device: this.device, kvMode };
       })();
       s.catch(() => this.sessions.delete(key));
       this.sessions.set(key, s);
@@ -73,15 +91,27 @@ export class Model {
     return s;
   }
 
+  /** A small helper graph (e.g. device-side KV eviction) on this model's device, built once per key; `gpuOutputs` stay on the GPU. */
+  auxSession(key: string, build: () => GraphBuilder, gpuOutputs: string[] = []): Promise<ortTypes.InferenceSession> {
+    let s = this.aux.get(key);
+    if (!s) {
+      s = createSession(build().toBytes(key), { ...this.options, threads: 1, gpuOutputs });
+      s.catch(() => this.aux.delete(key));
+      this.aux.set(key, s);
+    }
+    return s;
+  }
+
   async dispose(): Promise<void> {
-    for (const s of this.sessions.values()) {
+    for (const s of [...[...this.sessions.values()].map(async (g) => (await g).session), ...this.aux.values()]) {
       try {
-        await (await s).session.release();
+        await (await s).release();
       } catch {
         // a session that failed to start has nothing to release
       }
     }
     this.sessions.clear();
+    this.aux.clear();
     this.ckpt.close();
   }
 

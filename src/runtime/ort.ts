@@ -5,6 +5,8 @@
 import os from 'node:os';
 import * as ort from 'onnxruntime-node';
 import { HeadwiseError } from '../errors.js';
+import { GraphBuilder } from '../graph/builder.js';
+import { DataType } from '../graph/onnxProto.js';
 
 export type Device = 'cpu' | 'webgpu';
 export const DEVICES: readonly Device[] = ['cpu', 'webgpu'];
@@ -14,11 +16,18 @@ export interface SessionOptions {
   threads?: number;
 }
 
+export interface CreateSessionOptions extends SessionOptions {
+  /** webgpu: outputs left on the GPU (`gpu-buffer`, fed back as inputs); every other output comes back to the CPU. */
+  gpuOutputs?: string[];
+  /** webgpu: fail instead of running any node on the CPU (ORT `disable_cpu_ep_fallback`). */
+  strictDevice?: boolean;
+}
+
 export function defaultThreads(): number {
   return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
 }
 
-export async function createSession(file: string, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
+export async function createSession(file: string | Uint8Array, opts: CreateSessionOptions = {}): Promise<ort.InferenceSession> {
   const device = opts.device ?? 'cpu';
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
@@ -31,16 +40,42 @@ export async function createSession(file: string, opts: SessionOptions = {}): Pr
     logSeverityLevel: 3,
   };
   if (device === 'webgpu') {
-    // Keep KV caches and hook outputs on the GPU; the runtime downloads only what it reads.
-    options.preferredOutputLocation = 'gpu-buffer';
+    // KV caches stay on the GPU; logits and hook outputs (read by the runtime) come back as CPU tensors.
+    // (A gpu-buffer tensor cannot be downloaded in onnxruntime-node 1.30: getData() aborts the process.)
+    const location: Record<string, ort.Tensor.DataLocation> = {};
+    for (const name of opts.gpuOutputs ?? []) location[name] = 'gpu-buffer';
+    options.preferredOutputLocation = location;
+    if (opts.strictDevice) options.extra = { session: { disable_cpu_ep_fallback: '1' } };
   }
   try {
-    return await ort.InferenceSession.create(file, options);
+    return await (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options));
   } catch (e) {
     const msg = String((e as Error).message ?? e).split('\n')[0];
+    if (device === 'webgpu' && /adapter/i.test(msg)) {
+      throw new HeadwiseError(`device webgpu: no WebGPU adapter (${msg.replace(/^.* was false\. /, '').trim()}); on Linux ONNX Runtime's WebGPU needs a Vulkan driver (see tools/device/README.md)`);
+    }
     if (device !== 'cpu') throw new HeadwiseError(`device ${device}: cannot create an ONNX Runtime session (${msg})`);
     throw e;
   }
+}
+
+let webgpuProbe: Promise<{ ok: true } | { ok: false; reason: string }> | null = null;
+
+/** Whether a WebGPU session can be created here (once per process): a one-node graph on the webgpu EP. */
+export function probeWebgpu(): Promise<{ ok: true } | { ok: false; reason: string }> {
+  webgpuProbe ??= (async () => {
+    const b = new GraphBuilder('probe');
+    b.output(b.add(b.input('x', DataType.FLOAT, [2]), b.scalar(1)), 'y', DataType.FLOAT, [2]);
+    try {
+      const s = await createSession(b.toBytes(), { device: 'webgpu', threads: 1, strictDevice: true });
+      const y = (await s.run({ x: new ort.Tensor('float32', Float32Array.from([1, 2]), [2]) })).y.data as Float32Array;
+      await s.release();
+      return y[0] === 2 && y[1] === 3 ? { ok: true as const } : { ok: false as const, reason: `device webgpu: wrong result ${Array.from(y)}` };
+    } catch (e) {
+      return { ok: false as const, reason: String((e as Error).message ?? e).split('\n')[0] };
+    }
+  })();
+  return webgpuProbe;
 }
 
 export { ort };

@@ -1,0 +1,150 @@
+/**
+ * KV mode `present` (the webgpu path): a cache's keys and values live as ONNX Runtime tensors,
+ * head-major [groupKvHeads, tokens, headDim], one pair per (layer, KV-head group). On webgpu they are
+ * the GPU buffers the graph returned as `present_key/value.{l}.{g}`, fed straight back as the next
+ * step's `past_key/value.{l}.{g}`: never downloaded. Window policies evict on the device too: one run
+ * of a tiny Gather session per cache class picks the kept positions of all that class's groups.
+ *
+ * The tensors hang off a plain `KvCache` (which keeps positions, `seen` and policies), so code that
+ * makes a KvCache and calls `forward()` works the same on either device. `cache.deviceBytes` holds
+ * their size for `kvBytes`. Old tensors are disposed as soon as they are replaced; a cache's last
+ * tensors are disposed by `disposeDeviceKv` or, failing that, when the cache is garbage-collected.
+ */
+import type * as ortTypes from 'onnxruntime-node';
+import { GraphBuilder } from '../graph/builder.js';
+import { hookNames as N } from '../graph/hooks.js';
+import { DataType } from '../graph/onnxProto.js';
+import type { KvCache } from './kvCache.js';
+import type { GraphSession, Model } from './model.js';
+import { ort } from './ort.js';
+
+type Pair = { key: ortTypes.Tensor; value: ortTypes.Tensor };
+
+interface DeviceKv {
+  /** [layer][group] */
+  pairs: Pair[][];
+}
+
+const states = new WeakMap<KvCache, DeviceKv>();
+const finalizer = new FinalizationRegistry<DeviceKv>((s) => disposeState(s));
+
+function disposeState(s: DeviceKv): void {
+  for (const groups of s.pairs) for (const p of groups) {
+    p.key.dispose();
+    p.value.dispose();
+  }
+  s.pairs = [];
+}
+
+function bytesOf(t: ortTypes.Tensor): number {
+  return t.dims.reduce((a, b) => a * b, 1) * 4;
+}
+
+function stateOf(cache: KvCache, headDim: number): DeviceKv {
+  let s = states.get(cache);
+  if (!s) {
+    if (cache.seen > 0 && cache.deviceBytes === null) throw new Error('a KV cache filled in append mode cannot continue in present mode');
+    // An empty past is a [nkv, 0, D] CPU tensor: Concat takes it on every execution provider.
+    const empty = (nkv: number) => new ort.Tensor('float32', new Float32Array(0), [nkv, 0, headDim]);
+    s = { pairs: cache.layout.map((groups) => groups.map((g) => ({ key: empty(g.kvHeads.length), value: empty(g.kvHeads.length) }))) };
+    states.set(cache, s);
+    finalizer.register(cache, s, s);
+    cache.deviceBytes = 0;
+  }
+  return s;
+}
+
+/** The `past_key/value` feeds of a present-mode graph for this cache. */
+export function presentPastFeeds(cache: KvCache, headDim: number): Record<string, ortTypes.Tensor> {
+  const s = stateOf(cache, headDim);
+  const feeds: Record<string, ortTypes.Tensor> = {};
+  s.pairs.forEach((groups, l) => groups.forEach((p, g) => {
+    feeds[N.pastKey(l, g)] = p.key;
+    feeds[N.pastValue(l, g)] = p.value;
+  }));
+  return feeds;
+}
+
+/**
+ * Takes a present-mode run's `present_*` outputs as the cache's new contents (or disposes them when
+ * `commit` is false), evicting what window policies drop, on the device.
+ */
+export async function takePresent(model: Model, gs: GraphSession, cache: KvCache, out: ortTypes.InferenceSession.OnnxValueMapType, newPositions: number[], commit: boolean): Promise<void> {
+  const s = stateOf(cache, model.config.headDim);
+  const fresh: Pair[][] = gs.layout.map((groups, l) => groups.map((_, g) => ({ key: out[N.presentKey(l, g)], value: out[N.presentValue(l, g)] })));
+  if (!commit) {
+    for (const groups of fresh) for (const p of groups) {
+      p.key.dispose();
+      p.value.dispose();
+    }
+    return;
+  }
+  // Which of [old positions..., new positions...] each class keeps (same rule as KvCache.update).
+  const keep = new Map<string, number[] | null>();
+  for (const [cls, policy] of cache.policies) {
+    const all = [...cache.positions.get(cls)!, ...newPositions];
+    if (policy.kind === 'full') {
+      keep.set(cls, null);
+      cache.positions.set(cls, all);
+      continue;
+    }
+    const last = newPositions[newPositions.length - 1];
+    const kept = all.flatMap((p, i) => (p < policy.sink || last - p < policy.window ? [i] : []));
+    keep.set(cls, kept.length === all.length ? null : kept);
+    cache.positions.set(cls, kept.map((i) => all[i]));
+  }
+  for (const [cls, idx] of keep) {
+    if (!idx) continue;
+    const slots: [number, number][] = [];
+    gs.layout.forEach((groups, l) => groups.forEach((group, g) => {
+      if (group.cacheClass === cls) slots.push([l, g]);
+    }));
+    if (!slots.length) continue;
+    const evict = await evictor(model, 2 * slots.length);
+    const feeds: Record<string, ortTypes.Tensor> = { keep: new ort.Tensor('int64', BigInt64Array.from(idx, BigInt), [idx.length]) };
+    slots.forEach(([l, g], i) => {
+      feeds[`x${2 * i}`] = fresh[l][g].key;
+      feeds[`x${2 * i + 1}`] = fresh[l][g].value;
+    });
+    const kept = await evict.run(feeds);
+    slots.forEach(([l, g], i) => {
+      fresh[l][g].key.dispose();
+      fresh[l][g].value.dispose();
+      fresh[l][g] = { key: kept[`y${2 * i}`], value: kept[`y${2 * i + 1}`] };
+    });
+  }
+  disposeState(s);
+  s.pairs = fresh;
+  let bytes = 0;
+  for (const groups of fresh) for (const p of groups) bytes += bytesOf(p.key) + bytesOf(p.value);
+  cache.deviceBytes = bytes;
+  cache.seen += newPositions.length;
+}
+
+/** Where each of a present-mode cache's tensors lives ('gpu-buffer' on webgpu, 'cpu' before the first step or on cpu). */
+export function deviceKvLocations(cache: KvCache): string[] {
+  return (states.get(cache)?.pairs ?? []).flatMap((groups) => groups.flatMap((p) => [p.key.location, p.value.location]));
+}
+
+/** Frees a present-mode cache's tensors now (the cache must not be used afterwards). */
+export function disposeDeviceKv(cache: KvCache): void {
+  const s = states.get(cache);
+  if (!s) return;
+  finalizer.unregister(s);
+  disposeState(s);
+  states.delete(cache);
+  cache.deviceBytes = 0;
+}
+
+/** Session: y{i} = Gather(x{i}, keep, axis 1) for n tensors; outputs stay on the device. */
+function evictor(model: Model, n: number): Promise<ortTypes.InferenceSession> {
+  return model.auxSession(`evict-${n}`, () => {
+    const b = new GraphBuilder('headwise-kv-evict');
+    const keep = b.input('keep', DataType.INT64, ['k']);
+    for (let i = 0; i < n; i++) {
+      const x = b.input(`x${i}`, DataType.FLOAT, [`h${i}`, 'n', 'd']);
+      b.output(b.gather(x, keep, 1), `y${i}`, DataType.FLOAT, [`h${i}`, 'k', 'd']);
+    }
+    return b;
+  }, Array.from({ length: n }, (_, i) => `y${i}`));
+}
