@@ -22,6 +22,12 @@ export function fullCache(model: Model): CacheSetup {
   return { layout: model.fullLayout(), policies: new Map([['full', { kind: 'full' }]]) };
 }
 
+/**
+ * Tokens per prefill call. Bounds the attention score buffers ([heads, chunk, context] floats per
+ * layer) and so peak memory; past ~256 larger chunks gain little speed on CPU.
+ */
+export const DEFAULT_PREFILL_CHUNK = 256;
+
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens?: number;
   /** Tokens per prefill call (bounds the size of attention score buffers). */
@@ -58,7 +64,7 @@ export async function prefill(model: Model, ids: number[], opts: GenerateOptions
   const gs = await model.session(setup.layout, opts.hookOptions);
   const cache = newCache(model, gs, setup.policies);
   cache.reserve(ids.length + (opts.maxNewTokens ?? 0));
-  const chunk = opts.prefillChunk ?? 512;
+  const chunk = opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
   let logits: Float32Array = new Float32Array(0);
   for (let i = 0; i < ids.length; i += chunk) {
     const r = await forward(model, gs, cache, ids.slice(i, i + chunk), { hooks: opts.hooks });
