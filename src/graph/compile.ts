@@ -15,7 +15,7 @@ import { hookKey, type HookOptions } from './hooks.js';
 import type { KvLayout } from './layout.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic } from './weights.js';
 
-const GRAPH_VERSION = 4;
+const GRAPH_VERSION = 5;
 
 export interface CompiledGraph {
   file: string;

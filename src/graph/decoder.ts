@@ -5,9 +5,10 @@
  * sequence on top of a KV cache laid out in groups (`layout.ts`); shapes drop the batch axis.
  *
  * Inputs: input_ids [q], position_ids [q], logits_at [n], mask.{class} [q, past + q],
- * past_key/value.{l}.{g} [past, groupKvHeads, headDim] (token-major, read in place), plus the hook
- * inputs asked for. Outputs: logits [n, vocab], new_key/value.{l}.{g} [q, groupKvHeads, headDim] for
- * the runtime to append to its buffers, plus the hook outputs asked for.
+ * past_key/value.{l}.{g}.{j} [past, headDim] for each KV head j of a group (read in place from the
+ * runtime's head-major buffers), plus the hook inputs asked for. Outputs: logits [n, vocab],
+ * new_key/value.{l}.{g} [groupKvHeads, q, headDim] for the runtime to append to its buffers, plus the
+ * hook outputs asked for.
  *
  * KV mode `present` (GPU): past_key/value.{l}.{g} are head-major [groupKvHeads, past, headDim], the
  * graph concatenates the new tokens and outputs present_key/value.{l}.{g} [groupKvHeads, past + q,
@@ -22,7 +23,7 @@ import { groupQueryHeads, layoutClasses, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
 import { ropeInverseFrequencies } from './rope.js';
 
-/** `append`: token-major past read in place, new K/V out (CPU). `present`: head-major past + new K/V concatenated and returned (GPU). */
+/** `append`: per-KV-head past read in place, new K/V out (CPU). `present`: head-major past + new K/V concatenated and returned (GPU). */
 export type KvMode = 'append' | 'present';
 
 export interface DecoderGraphOptions {
@@ -118,22 +119,25 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
             weighted = (pr) => b.matmul(pr, vAll);
           } else {
             // New keys/values go back to the runtime, which appends them to its own buffers: the graph
-            // never copies the past cache.
-            const kNew = b.output(kSel, N.newKey(l, g), F, ['q', nkv, D]);
-            const vNew = b.output(vSel, N.newValue(l, g), F, ['q', nkv, D]);
-            const kPast = b.input(N.pastKey(l, g), F, [`past_${cls}`, nkv, D]);
-            const vPast = b.input(N.pastValue(l, g), F, [`past_${cls}`, nkv, D]);
-            // Past and new keys are scored separately (token-major buffers read in place through
-            // transBatchB), then joined: [nkv, rep*q, past + q]. GQA: a KV head's rep query heads share one matmul.
+            // never copies the past cache. Every KV head's past is its own contiguous [past, D] input
+            // (head-major buffers), so each score matmul reads one dense block: ONNX Runtime's strided
+            // (transBatchB) reads of a token-major cache run several times slower at long contexts.
+            const kNew = b.output(b.transpose(kSel, [1, 0, 2]), N.newKey(l, g), F, [nkv, 'q', D]);
+            const vNew = b.output(b.transpose(vSel, [1, 0, 2]), N.newValue(l, g), F, [nkv, 'q', D]);
+            const kPast = group.kvHeads.map((_, j) => b.input(N.pastKeyHead(l, g, j), F, [`past_${cls}`, D]));
+            const vPast = group.kvHeads.map((_, j) => b.input(N.pastValueHead(l, g, j), F, [`past_${cls}`, D]));
+            const perHead = (x: Value, f: (xj: Value, j: number) => Value): Value =>
+              nkv === 1 ? f(x, 0) : b.concat(b.split(x, new Array<number>(nkv).fill(1), 0).map(f), 0);
+            // [nkv, rep*q, past + q]; GQA: a KV head's rep query heads share one matmul.
             scores = b.concat([
-              b.fusedMatMul(qg, kPast, { transB: true, transBatchB: true }),
-              b.fusedMatMul(qg, kNew, { transB: true, transBatchB: true }),
+              perHead(qg, (qj, j) => b.fusedMatMul(qj, kPast[j], { transB: true })),
+              b.fusedMatMul(qg, kNew, { transB: true }),
             ], 2);
             weighted = (pr) => {
-              const pastLen = b.slice(b.op('Shape', [kPast]), [0], [1], [0]);
+              const pastLen = b.slice(b.op('Shape', [kPast[0]]), [0], [1], [0]);
               const pPast = b.op('Slice', [pr, b.constI64([0]), pastLen, b.constI64([2])]);
               const pNew = b.op('Slice', [pr, pastLen, b.constI64([Number.MAX_SAFE_INTEGER]), b.constI64([2])]);
-              return b.add(b.fusedMatMul(pPast, vPast, { transBatchB: true }), b.fusedMatMul(pNew, vNew, { transBatchB: true }));
+              return b.add(perHead(pPast, (pj, j) => b.matmul(pj, vPast[j])), b.matmul(pNew, vNew));
             };
           }
           let s = b.add(b.reshape(scores, [hg, -1, 0]), masks.get(cls)!);

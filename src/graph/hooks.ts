@@ -16,10 +16,13 @@ export const LOGITS = 'logits';
 export const hookNames = {
   /** Additive attention mask [queries, keys] of a cache class (0 or -1e30). */
   mask: (cls: string) => `mask.${cls}`,
-  /** Input: cached keys/values of a group, token-major [past, groupKvHeads, headDim]. */
+  /** Input (KV mode `present`): cached keys/values of a group, head-major [groupKvHeads, past, headDim]. */
   pastKey: (l: number, g: number) => `past_key.${l}.${g}`,
   pastValue: (l: number, g: number) => `past_value.${l}.${g}`,
-  /** Output: keys/values of this call's tokens, [q, groupKvHeads, headDim]. */
+  /** Input (KV mode `append`): cached keys/values of KV head j of a group, [past, headDim]. */
+  pastKeyHead: (l: number, g: number, j: number) => `past_key.${l}.${g}.${j}`,
+  pastValueHead: (l: number, g: number, j: number) => `past_value.${l}.${g}.${j}`,
+  /** Output (KV mode `append`): keys/values of this call's tokens, head-major [groupKvHeads, q, headDim]. */
   newKey: (l: number, g: number) => `new_key.${l}.${g}`,
   newValue: (l: number, g: number) => `new_value.${l}.${g}`,
   /** Output (KV mode `present`): past and new keys/values joined, head-major [groupKvHeads, past + q, headDim]. */

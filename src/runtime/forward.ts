@@ -9,7 +9,7 @@ import { HeadwiseError } from '../errors.js';
 import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS } from '../graph/hooks.js';
 import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
 import { presentPastFeeds, takePresent } from './deviceKv.js';
-import { KvCache } from './kvCache.js';
+import { COMPENSATION_POSITION, KvCache } from './kvCache.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
 
@@ -101,12 +101,16 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   const keyPos = new Map<string, Int32Array>();
   // KV mode `present` (webgpu): the cache is device tensors fed back as they came out (`deviceKv.ts`).
   const present = gs.kvMode === 'present';
+  if (present && cache.compensated.size) throw new HeadwiseError('the RazorAttention compensation token is not supported in KV mode present (webgpu) yet');
   // ONNX Runtime's matmul does not take an empty past, so a class with nothing cached yet is fed one
   // zero row that the mask hides; its column is dropped from captures. (Present mode concatenates first: no pad.)
   const padded = new Set<string>();
   for (const cls of layoutClasses(gs.layout)) {
-    const past = cache.positions.get(cls)!.length;
-    const keys = Int32Array.from([...cache.positions.get(cls)!, ...newPositions]);
+    const held = cache.positions.get(cls)!;
+    const past = held.length;
+    const keys = new Int32Array(past + q);
+    keys.set(held);
+    keys.set(newPositions, past);
     keyPos.set(cls, keys);
     const pad = keys.length === q && !present ? 1 : 0;
     if (pad) padded.add(cls);
@@ -114,12 +118,20 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     const K = keys.length + pad;
     const mask = new Float32Array(q * K);
     for (let t = 0; t < q; t++) {
+      const row = t * K + pad;
       if (pad) mask[t * K] = NEG;
-      for (let s = 0; s < keys.length; s++) if (!KvCache.visible(policy, queryPos[t], keys[s])) mask[t * K + pad + s] = NEG;
+      // Full history: every cached key precedes every query, so only the new tokens need checking.
+      if (policy.kind !== 'full') {
+        for (let s = 0; s < past; s++) {
+          const visible = keys[s] === COMPENSATION_POSITION ? cache.compensated.get(cls)! > 0 : KvCache.visible(policy, queryPos[t], keys[s]);
+          if (!visible) mask[row + s] = NEG;
+        }
+      }
+      for (let s = past; s < keys.length; s++) if (!KvCache.visible(policy, queryPos[t], keys[s])) mask[row + s] = NEG;
       if (branches > 1) {
         // Other branches' tokens are invisible.
         const b = Math.floor(t / n);
-        for (let s = past; s < keys.length; s++) if (Math.floor((s - past) / n) !== b) mask[t * K + pad + s] = NEG;
+        for (let s = past; s < keys.length; s++) if (Math.floor((s - past) / n) !== b) mask[row + s] = NEG;
       }
     }
     feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, K]);
@@ -134,10 +146,12 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
       const buf = cache.buffers[l][g];
       const nkv = group.kvHeads.length;
       const pad = padded.has(group.cacheClass);
-      const zeros = pad ? new Float32Array(nkv * D) : null;
       if (!present) {
-        feeds[N.pastKey(l, g)] = new ort.Tensor('float32', zeros ?? buf.keys(), [pad ? 1 : buf.length, nkv, D]);
-        feeds[N.pastValue(l, g)] = new ort.Tensor('float32', zeros ?? buf.values(), [pad ? 1 : buf.length, nkv, D]);
+        const zeros = pad ? new Float32Array(D) : null;
+        for (let j = 0; j < nkv; j++) {
+          feeds[N.pastKeyHead(l, g, j)] = new ort.Tensor('float32', zeros ?? buf.headKeys(j), [pad ? 1 : buf.length, D]);
+          feeds[N.pastValueHead(l, g, j)] = new ort.Tensor('float32', zeros ?? buf.headValues(j), [pad ? 1 : buf.length, D]);
+        }
       }
       const heads = groupQueryHeads(group, H, c.numKvHeads);
       const keys = keyPos.get(group.cacheClass)!;

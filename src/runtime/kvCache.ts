@@ -1,88 +1,131 @@
 /**
- * The KV cache of one sequence, held as one token-major buffer ([tokens, groupKvHeads, headDim]) per
- * (layer, KV-head group), so groups keep different numbers of tokens and memory is really freed.
- * The graph reads a buffer's filled prefix in place and returns only the new tokens' keys and values,
+ * The KV cache of one sequence, held as one buffer pair per (layer, KV-head group), so groups keep
+ * different numbers of tokens and memory is really freed. A buffer is head-major: each KV head's rows
+ * ([tokens, headDim]) are one contiguous block of the head's capacity, so the graph reads every head's
+ * filled prefix in place as its own dense input and returns only the new tokens' keys and values,
  * which are appended here; nothing copies the whole cache per step.
  *
  * Each cache class has a policy: `full` keeps every token; `window` keeps the `sink` first tokens
- * and the `window` most recent (StreamingLLM), evicting the rest after every forward pass.
+ * and the `window` most recent (StreamingLLM), evicting the rest after every forward pass, and never
+ * allocates more than that. With `compensate` (RazorAttention) a window class also keeps one
+ * compensation row per head, the mean key and value of every token it has evicted; it sits first in
+ * the buffer at position `COMPENSATION_POSITION` and is visible to every query once it holds a token.
+ * In a multi-token call (prefill chunk) it holds the tokens evicted before the call.
  * `kvBytes` counts the bytes allocated by the buffers.
  */
 import type { KvLayout } from '../graph/layout.js';
 
-export type ClassPolicy = { kind: 'full' } | { kind: 'window'; sink: number; window: number };
+export type ClassPolicy = { kind: 'full' } | { kind: 'window'; sink: number; window: number; compensate?: boolean };
 
-/** A growable token-major buffer pair. */
+/** Position reported for a class's compensation row (RazorAttention). */
+export const COMPENSATION_POSITION = -1;
+
+/** Most tokens a class ever holds (Infinity for full history). */
+export function maxTokens(policy: ClassPolicy): number {
+  return policy.kind === 'full' ? Infinity : policy.sink + policy.window + (policy.compensate ? 1 : 0);
+}
+
+/** Ascending row indices as runs [from, to, count]: consecutive sources go to consecutive destinations. */
+function runs(rows: number[]): [number, number, number][] {
+  const out: [number, number, number][] = [];
+  rows.forEach((row, i) => {
+    const last = out[out.length - 1];
+    if (last && last[0] + last[2] === row) last[2]++;
+    else out.push([row, i, 1]);
+  });
+  return out;
+}
+
+/** A growable head-major buffer pair: `heads` blocks of [capacity, headDim]. */
 export class KvBuffer {
   key = new Float32Array(0);
   value = new Float32Array(0);
   /** Tokens held. */
   length = 0;
+  /** Tokens each head's block has room for. */
+  capacity = 0;
 
-  constructor(readonly rowSize: number) {}
+  constructor(
+    readonly heads: number,
+    readonly headDim: number,
+    /** Capacity is never grown past this. */
+    readonly maxTokens = Infinity,
+  ) {}
 
-  get capacity(): number {
-    return this.key.length / this.rowSize;
+  /** Floats per token (all heads). */
+  get rowSize(): number {
+    return this.heads * this.headDim;
   }
 
-  /** Filled prefix, as the graph reads it. */
-  keys(): Float32Array {
-    return this.key.subarray(0, this.length * this.rowSize);
+  /** Filled rows of KV head j, [length, headDim], as the graph reads them. */
+  headKeys(j: number): Float32Array {
+    const at = j * this.capacity * this.headDim;
+    return this.key.subarray(at, at + this.length * this.headDim);
   }
 
-  values(): Float32Array {
-    return this.value.subarray(0, this.length * this.rowSize);
+  headValues(j: number): Float32Array {
+    const at = j * this.capacity * this.headDim;
+    return this.value.subarray(at, at + this.length * this.headDim);
   }
 
+  /** Grows capacity to at least `tokens` (capped at `maxTokens`), keeping the filled rows. */
   reserve(tokens: number): void {
-    if (tokens <= this.capacity) return;
-    const key = new Float32Array(tokens * this.rowSize);
-    const value = new Float32Array(tokens * this.rowSize);
-    key.set(this.keys());
-    value.set(this.values());
+    const want = Math.min(tokens, this.maxTokens);
+    if (want <= this.capacity) return;
+    const D = this.headDim;
+    const key = new Float32Array(this.heads * want * D);
+    const value = new Float32Array(this.heads * want * D);
+    for (let j = 0; j < this.heads; j++) {
+      key.set(this.headKeys(j), j * want * D);
+      value.set(this.headValues(j), j * want * D);
+    }
     this.key = key;
     this.value = value;
+    this.capacity = want;
   }
 
-  /** Keeps buffer rows `keepOld` (ascending) then appends rows `keepNew` of the new tokens. */
+  /**
+   * Keeps buffer rows `keepOld` (ascending; null = all) then appends rows `keepNew` (null = all) of
+   * the new tokens' keys/values, head-major [heads, newTokens, headDim].
+   */
   update(newKey: Float32Array, newValue: Float32Array, keepOld: number[] | null, keepNew: number[] | null): void {
-    const r = this.rowSize;
-    const newRows = newKey.length / r;
-    const old = keepOld ?? null;
+    const D = this.headDim;
+    const q = newKey.length / (this.heads * D);
     let n = this.length;
-    if (old) {
+    if (keepOld) {
       // Compact in place: rows only move towards the front.
-      copyRows(this.key, this.key, old, r);
-      copyRows(this.value, this.value, old, r);
-      n = old.length;
+      const moves = runs(keepOld);
+      for (let j = 0; j < this.heads; j++) {
+        const base = j * this.capacity * D;
+        for (const [from, to, count] of moves) {
+          if (from === to) continue;
+          this.key.copyWithin(base + to * D, base + from * D, base + (from + count) * D);
+          this.value.copyWithin(base + to * D, base + from * D, base + (from + count) * D);
+        }
+      }
+      n = keepOld.length;
     }
-    const add = keepNew ? keepNew.length : newRows;
+    const add = keepNew ? keepNew.length : q;
     if (n + add > this.capacity) {
-      const grow = Math.max(n + add, Math.ceil(this.capacity * 1.5));
+      if (n + add > this.maxTokens) throw new Error(`KV buffer: ${n + add} tokens exceed its limit of ${this.maxTokens}`);
       this.length = n;
-      this.reserve(grow);
+      this.reserve(Math.max(n + add, Math.ceil(this.capacity * 1.5)));
     }
-    if (keepNew) {
-      keepNew.forEach((row, i) => {
-        this.key.set(newKey.subarray(row * r, (row + 1) * r), (n + i) * r);
-        this.value.set(newValue.subarray(row * r, (row + 1) * r), (n + i) * r);
-      });
-    } else {
-      this.key.set(newKey, n * r);
-      this.value.set(newValue, n * r);
+    const adds = keepNew ? runs(keepNew) : [[0, 0, q] as [number, number, number]];
+    for (let j = 0; j < this.heads; j++) {
+      const dst = j * this.capacity * D + n * D;
+      const src = j * q * D;
+      for (const [from, to, count] of adds) {
+        this.key.set(newKey.subarray(src + from * D, src + (from + count) * D), dst + to * D);
+        this.value.set(newValue.subarray(src + from * D, src + (from + count) * D), dst + to * D);
+      }
     }
     this.length = n + add;
   }
 }
 
-function copyRows(dst: Float32Array, src: Float32Array, rows: number[], r: number): void {
-  rows.forEach((row, i) => {
-    if (row !== i) dst.copyWithin(i * r, row * r, (row + 1) * r);
-  });
-}
-
 export class KvCache {
-  /** Absolute positions held by each cache class, in buffer order. */
+  /** Absolute positions held by each cache class, in buffer order (`COMPENSATION_POSITION` first where a class compensates). */
   readonly positions = new Map<string, number[]>();
   /** [layer][group] */
   readonly buffers: KvBuffer[][];
@@ -90,6 +133,10 @@ export class KvCache {
   seen = 0;
   /** null: keys/values are in `buffers`; a number: they are device tensors of this size (KV mode `present`, `deviceKv.ts`). */
   deviceBytes: number | null = null;
+  /** Compensating classes: tokens folded into the compensation row so far. */
+  readonly compensated = new Map<string, number>();
+  /** Compensating classes, [layer][group]: running sums of evicted keys and values, [heads, headDim]. */
+  private readonly sums: ({ key: Float64Array; value: Float64Array } | null)[][];
 
   constructor(
     readonly layout: KvLayout,
@@ -97,11 +144,24 @@ export class KvCache {
     readonly headDim: number,
   ) {
     for (const groups of layout) for (const g of groups) if (!policies.has(g.cacheClass)) throw new Error(`no policy for cache class ${g.cacheClass}`);
-    for (const cls of policies.keys()) this.positions.set(cls, []);
-    this.buffers = layout.map((groups) => groups.map((g) => new KvBuffer(g.kvHeads.length * headDim)));
+    for (const [cls, p] of policies) {
+      const comp = p.kind === 'window' && p.compensate;
+      this.positions.set(cls, comp ? [COMPENSATION_POSITION] : []);
+      if (comp) this.compensated.set(cls, 0);
+    }
+    this.buffers = layout.map((groups) => groups.map((g) => {
+      const b = new KvBuffer(g.kvHeads.length, headDim, maxTokens(policies.get(g.cacheClass)!));
+      // The compensation row: zeros (masked) until a token is evicted.
+      if (this.compensated.has(g.cacheClass)) b.update(new Float32Array(b.rowSize), new Float32Array(b.rowSize), null, null);
+      return b;
+    }));
+    this.sums = layout.map((groups) => groups.map((g) => {
+      const n = g.kvHeads.length * headDim;
+      return this.compensated.has(g.cacheClass) ? { key: new Float64Array(n), value: new Float64Array(n) } : null;
+    }));
   }
 
-  /** Whether key position s is visible to query position t under a class policy. */
+  /** Whether key position s is visible to query position t under a class policy (compensation rows aside). */
   static visible(policy: ClassPolicy, t: number, s: number): boolean {
     if (s > t) return false;
     if (policy.kind === 'full') return true;
@@ -124,39 +184,87 @@ export class KvCache {
     return n;
   }
 
-  /** Pre-allocates room for `tokens` more tokens in full-history buffers (avoids regrowth). */
+  /** Pre-allocates room for `tokens` more tokens (window classes: up to what their policy keeps). */
   reserve(tokens: number): void {
     if (this.deviceBytes !== null) return;
-    this.layout.forEach((groups, l) => groups.forEach((g, i) => {
-      const p = this.policies.get(g.cacheClass)!;
-      const b = this.buffers[l][i];
-      b.reserve(p.kind === 'full' ? b.length + tokens : Math.min(b.length + tokens, p.sink + p.window));
-    }));
+    for (const groups of this.buffers) for (const b of groups) b.reserve(b.length + tokens);
   }
 
-  /** Appends the new tokens' keys/values ([layer][group]) and evicts what the policies drop. */
+  /**
+   * Appends the new tokens' keys/values ([layer][group], head-major [groupKvHeads, tokens, headDim])
+   * and evicts what the policies drop.
+   */
   update(news: { key: Float32Array; value: Float32Array }[][], newPositions: number[]): void {
     const keep = new Map<string, { old: number[] | null; add: number[] | null }>();
     for (const [cls, policy] of this.policies) {
       const before = this.positions.get(cls)!;
       if (policy.kind === 'full') {
         keep.set(cls, { old: null, add: null });
-        this.positions.set(cls, [...before, ...newPositions]);
+        for (const p of newPositions) before.push(p);
         continue;
       }
       const last = newPositions[newPositions.length - 1];
-      const kept = (p: number) => p < policy.sink || last - p < policy.window;
+      const kept = (p: number) => p === COMPENSATION_POSITION || p < policy.sink || last - p < policy.window;
       const old = before.flatMap((p, i) => (kept(p) ? [i] : []));
       const add = newPositions.flatMap((p, i) => (kept(p) ? [i] : []));
       keep.set(cls, { old: old.length === before.length ? null : old, add: add.length === newPositions.length ? null : add });
       this.positions.set(cls, [...old.map((i) => before[i]), ...add.map((i) => newPositions[i])]);
+      if (this.compensated.has(cls)) this.compensated.set(cls, this.compensated.get(cls)! + before.length - old.length + newPositions.length - add.length);
     }
     this.layout.forEach((groups, l) => {
       groups.forEach((group, g) => {
         const k = keep.get(group.cacheClass)!;
-        this.buffers[l][g].update(news[l][g].key, news[l][g].value, k.old, k.add);
+        const buf = this.buffers[l][g];
+        const sums = this.sums[l][g];
+        if (sums) this.fold(buf, sums, news[l][g], k.old, k.add, newPositions.length, this.compensated.get(group.cacheClass)!);
+        buf.update(news[l][g].key, news[l][g].value, k.old, k.add);
       });
     });
     this.seen += newPositions.length;
   }
+
+  /** Adds the rows about to be evicted to the running sums and writes their mean into row 0. */
+  private fold(
+    buf: KvBuffer,
+    sums: { key: Float64Array; value: Float64Array },
+    fresh: { key: Float32Array; value: Float32Array },
+    keepOld: number[] | null,
+    keepNew: number[] | null,
+    q: number,
+    count: number,
+  ): void {
+    const D = this.headDim;
+    const droppedOld = keepOld ? complement(keepOld, buf.length) : [];
+    const droppedNew = keepNew ? complement(keepNew, q) : [];
+    if (!droppedOld.length && !droppedNew.length) return;
+    for (let j = 0; j < buf.heads; j++) {
+      const oldBase = j * buf.capacity * D;
+      const newBase = j * q * D;
+      const sk = sums.key.subarray(j * D, (j + 1) * D);
+      const sv = sums.value.subarray(j * D, (j + 1) * D);
+      for (const r of droppedOld) for (let d = 0; d < D; d++) {
+        sk[d] += buf.key[oldBase + r * D + d];
+        sv[d] += buf.value[oldBase + r * D + d];
+      }
+      for (const r of droppedNew) for (let d = 0; d < D; d++) {
+        sk[d] += fresh.key[newBase + r * D + d];
+        sv[d] += fresh.value[newBase + r * D + d];
+      }
+      for (let d = 0; d < D; d++) {
+        buf.key[oldBase + d] = sk[d] / count;
+        buf.value[oldBase + d] = sv[d] / count;
+      }
+    }
+  }
+}
+
+/** Indices in [0, n) not in the ascending list `kept`. */
+function complement(kept: number[], n: number): number[] {
+  const out: number[] = [];
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    if (kept[k] === i) k++;
+    else out.push(i);
+  }
+  return out;
 }
