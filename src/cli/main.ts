@@ -7,9 +7,10 @@ import { Command, CommanderError } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { generateCommand } from './generate.js';
 import { makeRandomCommand } from './makeRandom.js';
+import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [generateCommand, makeRandomCommand];
+const COMMANDS = [generateCommand, makeRandomCommand, serveCommand];
 
 export function buildProgram(): Command {
   const program = new Command('headwise')

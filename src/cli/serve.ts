@@ -1,0 +1,59 @@
+/** `headwise serve`: the web app on a local port, with the model loaded once in this process. */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { HeadwiseError } from '../errors.js';
+import { readAtlas } from '../atlas/file.js';
+import { niahSweep } from '../web/niah.js';
+import { startServer } from '../web/server.js';
+import { intArg, loadModel, modelOptions, PACKAGE_ROOT, type ModelFlags } from './common.js';
+
+/** Where `npm run build` puts the front-end (see src/web/app/vite.config.ts). */
+export const WEB_APP_DIR = path.join(PACKAGE_ROOT, 'dist', 'webapp');
+
+interface Flags extends ModelFlags {
+  port: number;
+  host: string;
+  atlas?: string;
+}
+
+export function serveCommand(): Command {
+  const cmd = new Command('serve')
+    .description('start the web app: atlas, head patterns, interventions playground, needles & KV')
+    .option('--port <n>', 'port to listen on (0 = any free port)', intArg(0, 65535), 8080)
+    .option('--host <address>', 'address to bind; anything but loopback exposes the model to the network', '127.0.0.1')
+    .option('--atlas <file>', 'atlas JSON to show (from `headwise atlas --out FILE`)');
+  modelOptions(cmd);
+  return cmd.action(async (flags: Flags) => {
+    const model = await loadModel(flags);
+    const atlas = flags.atlas ? readAtlas(flags.atlas, model.config) : undefined;
+    if (!fs.existsSync(path.join(WEB_APP_DIR, 'index.html'))) {
+      process.stderr.write(`headwise: warning: the web app is not built (${WEB_APP_DIR}); run \`npm run build\`. Serving the API only.\n`);
+    }
+    let web;
+    try {
+      web = await startServer({
+        model,
+        host: flags.host,
+        port: flags.port,
+        atlas,
+        appDir: WEB_APP_DIR,
+        runners: { niah: (ctx, report) => niahSweep(ctx.model, { quick: ctx.quick, atlas: ctx.atlas }, report) },
+      });
+    } catch (e) {
+      await model.dispose();
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new HeadwiseError(`port ${flags.port} on ${flags.host} is in use; pick another with --port`);
+      if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new HeadwiseError(`--host ${flags.host}: not an address of this machine`);
+      throw e;
+    }
+    process.stdout.write(`headwise: serving ${model.name} at ${web.url}/ (Ctrl-C to stop)\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    await web.close();
+    await model.dispose();
+  });
+}

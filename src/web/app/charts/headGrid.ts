@@ -1,0 +1,128 @@
+/**
+ * The layers × heads grid: one Plot cell per head coloured by a metric, layer 0 at the top, with a
+ * tooltip for the exact value. Cells carry `data-layer`/`data-head` so clicks and tests find them;
+ * Plot's sticky-tooltip-on-click is turned off because a click here means "open / toggle this head".
+ * Used large by the Atlas view and small by the Playground's head picker.
+ */
+import * as Plot from '@observablehq/plot';
+import { formatNumber } from '../dom.js';
+
+export interface HeadCell {
+  layer: number;
+  head: number;
+  value: number | null;
+}
+
+export interface HeadGridOptions {
+  /** values[layer][head] */
+  values: (number | null)[][];
+  metric: string;
+  /** Box the grid must fit in, CSS pixels (axes included). */
+  width: number;
+  height: number;
+  /** Largest cell side, pixels. */
+  maxCell?: number;
+  /** "head" or "KV head": what the columns are. */
+  columnLabel?: string;
+  /** Heads outlined (selected / marked). */
+  outlined?: { layer: number; head: number }[];
+  onHover?: (cell: HeadCell | null) => void;
+  onClick?: (cell: HeadCell) => void;
+}
+
+export interface ColorScale {
+  type: 'linear';
+  scheme: Plot.ColorScheme;
+  domain: [number, number];
+  pivot?: number;
+}
+
+/** Sequential for one-signed metrics, diverging around 0 when values of both signs occur. */
+export function metricColor(values: (number | null)[][]): ColorScale {
+  const xs = values.flat().filter((x): x is number => x !== null && Number.isFinite(x));
+  const lo = xs.length ? Math.min(...xs) : 0;
+  const hi = xs.length ? Math.max(...xs) : 1;
+  if (lo < 0 && hi > 0) {
+    const m = Math.max(-lo, hi);
+    return { type: 'linear', scheme: 'rdbu', domain: [-m, m], pivot: 0 };
+  }
+  return { type: 'linear', scheme: 'viridis', domain: lo === hi ? [lo, lo + 1] : [lo, hi] };
+}
+
+export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTMLElement; cell: number } {
+  const layers = opts.values.length;
+  const cols = opts.values[0]?.length ?? 0;
+  const margin = { top: 34, left: 46, right: 8, bottom: 8 };
+  const cell = Math.max(6, Math.floor(Math.min((opts.width - margin.left - margin.right) / cols, (opts.height - margin.top - margin.bottom) / layers, opts.maxCell ?? 64)));
+  const data: HeadCell[] = opts.values.flatMap((row, layer) => row.map((value, head) => ({ layer, head, value: value ?? null })));
+  const color = metricColor(opts.values);
+  const every = cell >= 15 ? 1 : cell >= 8 ? 2 : 4;
+  const colLabel = opts.columnLabel ?? 'head';
+  const plot = Plot.plot({
+    width: margin.left + margin.right + cell * cols,
+    height: margin.top + margin.bottom + cell * layers,
+    marginTop: margin.top,
+    marginLeft: margin.left,
+    marginRight: margin.right,
+    marginBottom: margin.bottom,
+    padding: 0,
+    style: { fontSize: cell < 16 ? '9px' : '11px' },
+    x: { type: 'band', domain: [...Array(cols).keys()], axis: 'top', label: `${colLabel} →`, labelAnchor: 'center', tickSize: 0, ticks: [...Array(cols).keys()].filter((i) => i % every === 0) },
+    y: { type: 'band', domain: [...Array(layers).keys()], label: '↓ layer', labelAnchor: 'center', tickSize: 0, ticks: [...Array(layers).keys()].filter((i) => i % every === 0) },
+    color,
+    marks: [
+      Plot.cell(data, {
+        x: 'head',
+        y: 'layer',
+        fill: (d: HeadCell) => (d.value === null || !Number.isFinite(d.value) ? '#ddd' : d.value),
+        inset: cell > 12 ? 0.5 : 0,
+        render: (index, scales, values, dimensions, context, next) => {
+          const g = next!(index, scales, values, dimensions, context)!;
+          g.querySelectorAll('rect').forEach((rect, k) => {
+            const d = data[index[k]];
+            rect.setAttribute('data-layer', String(d.layer));
+            rect.setAttribute('data-head', String(d.head));
+            rect.setAttribute('class', 'head-cell');
+          });
+          return g;
+        },
+      }),
+      Plot.cell(opts.outlined ?? [], { x: 'head', y: 'layer', fill: 'none', stroke: '#e4002b', strokeWidth: Math.max(2, cell / 10), inset: 1 }),
+      Plot.tip(
+        data,
+        Plot.pointer({
+          x: 'head',
+          y: 'layer',
+          title: (d: HeadCell) => `layer ${d.layer}, ${colLabel} ${d.head}\n${opts.metric}: ${formatNumber(d.value, 4)}`,
+        }),
+      ),
+    ],
+  });
+  const svg = plot.querySelector('svg') ?? plot;
+  // Plot pins a tooltip on click; here a click opens or toggles the head instead.
+  svg.addEventListener('pointerdown', (e) => e.stopImmediatePropagation(), { capture: true });
+  const cellOf = (target: EventTarget | null): HeadCell | null => {
+    const rect = (target as Element | null)?.closest?.('rect[data-layer]');
+    if (!rect) return null;
+    const layer = Number(rect.getAttribute('data-layer'));
+    const head = Number(rect.getAttribute('data-head'));
+    return data[layer * cols + head] ?? null;
+  };
+  if (opts.onClick) {
+    svg.addEventListener('click', (e) => {
+      const c = cellOf(e.target);
+      if (c) opts.onClick!(c);
+    });
+    (svg as SVGElement).style.cursor = 'pointer';
+  }
+  if (opts.onHover) {
+    svg.addEventListener('pointerover', (e) => opts.onHover!(cellOf(e.target)));
+    svg.addEventListener('pointerleave', () => opts.onHover!(null));
+  }
+  return { element: plot, cell };
+}
+
+/** Plot's colour legend for the same scale the grid uses. */
+export function metricLegend(values: (number | null)[][], label: string, width = 260): HTMLElement | SVGSVGElement {
+  return Plot.legend({ color: { ...metricColor(values), label }, width, tickFormat: (x: number) => formatNumber(x, 2) }) as HTMLElement | SVGSVGElement;
+}
