@@ -3,9 +3,10 @@ import { Command, Option } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { generate } from '../runtime/generate.js';
 import { floatArg, intArg, loadModel, modelOptions, printJson, readPromptFlags, type ModelFlags } from './common.js';
+import { bindFlagSpec, interventionOptions, resolveInterventionFlags, type InterventionFlags } from './interventionFlags.js';
 import { kvOptions, resolveCacheSetup, type KvFlags } from './kvFlags.js';
 
-interface Flags extends ModelFlags, KvFlags {
+interface Flags extends ModelFlags, KvFlags, InterventionFlags {
   prompt?: string;
   promptFile?: string;
   maxNewTokens: number;
@@ -31,6 +32,7 @@ export function generateCommand(): Command {
     .option('--json', 'print one JSON object instead of streaming text');
   modelOptions(cmd);
   kvOptions(cmd);
+  interventionOptions(cmd);
   return cmd.action(async (flags: Flags) => {
     const text = readPromptFlags(flags);
     const model = await loadModel(flags);
@@ -39,6 +41,8 @@ export function generateCommand(): Command {
       const prompt = flags.chat ? model.tokenizer.applyChatTemplate([{ role: 'user', content: text }]) : text;
       const ids = model.tokenize(prompt);
       const cache = await resolveCacheSetup(model, flags);
+      const flagSpec = resolveInterventionFlags(model, flags);
+      const bound = flagSpec ? await bindFlagSpec(model, flagSpec, ids, { prompt, cache: cache.setup }) : null;
       const stream = !flags.json;
       const result = await generate(model, ids, {
         maxNewTokens: flags.maxNewTokens,
@@ -47,6 +51,8 @@ export function generateCommand(): Command {
         topP: flags.topP,
         seed: flags.seed,
         cache: cache.setup,
+        hookOptions: bound?.hookOptions,
+        hooks: bound?.hooks,
         onToken: stream ? (_id, delta) => process.stdout.write(delta) : undefined,
       });
       if (flags.json) {
@@ -56,6 +62,7 @@ export function generateCommand(): Command {
           promptTokens: result.promptTokens,
           stoppedBy: result.stoppedBy,
           kv: cache.describe,
+          interventions: flagSpec ? flagSpec.describe.split('\n') : [],
           kvBytes: result.kvBytes,
           kvBytesFull: result.kvBytesFull,
           prefillMs: Math.round(result.prefillMs),

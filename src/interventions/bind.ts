@@ -16,9 +16,8 @@
 import { HeadwiseError } from '../errors.js';
 import { NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import type { HfTokenizer } from '../hf/tokenizer.js';
-import { forward, type HookProvider } from '../runtime/forward.js';
+import { forward, newCache, type HookProvider } from '../runtime/forward.js';
 import { fullCache, type CacheSetup } from '../runtime/generate.js';
-import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
 import { hookProvider, lowerSpec, type HeadHookParams } from './lower.js';
 import { resolveSpans, type TokenOffsets } from './spans.js';
@@ -158,7 +157,7 @@ async function findActSinks(
   const layers = sortedUnique(lowered.act.map((a) => a.layer));
   const setup = options.cache ?? fullCache(model);
   const gs = await model.session(setup.layout, { ...hookOptions, capturePattern: layers });
-  const cache = new KvCache(setup.layout, setup.policies, model.config.headDim);
+  const cache = newCache(model, gs, setup.policies);
   cache.reserve(T);
   // Column sums of attention received, per ACT head.
   const received = new Map<string, Float64Array>(lowered.act.map((a) => [`${a.layer}:${a.head}`, new Float64Array(T)]));

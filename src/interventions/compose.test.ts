@@ -1,5 +1,5 @@
 import { describe as group, expect, it } from 'vitest';
-import { combine, describe, describeHeads, removeIntervention } from './compose.js';
+import { combine, describe, describeHeads, removeIntervention, specToJson } from './compose.js';
 import { SpecError, parseInterventionSpec } from './spec.js';
 
 const model = { numLayers: 6, numHeads: 4, headDim: 2 };
@@ -53,5 +53,14 @@ group('describe', () => {
   it('compresses head runs', () => {
     const heads = [0, 1, 2, 5, 7, 8].map((head) => ({ layer: 2, head }));
     expect(describeHeads(heads)).toBe('2:{0-2,5,7,8}');
+  });
+});
+
+group('specToJson', () => {
+  it('writes heads as "L:H" and parses back to an equal spec', () => {
+    const both = combine(a, b);
+    const text = specToJson(both);
+    expect(text).toContain('"4:1"');
+    expect(parseInterventionSpec(text, model)).toEqual(both);
   });
 });

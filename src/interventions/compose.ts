@@ -13,6 +13,19 @@ export function combine(...specs: InterventionSpec[]): InterventionSpec {
   return deepFreeze(notes.length ? { version: 1, note: notes.join('; '), interventions } : { version: 1, interventions });
 }
 
+/**
+ * The spec as pretty JSON for a file, heads written as "L:H" strings; `parseInterventionSpec` reads it
+ * back to an equal spec.
+ */
+export function specToJson(spec: InterventionSpec): string {
+  const plain = {
+    version: spec.version,
+    ...(spec.note === undefined ? {} : { note: spec.note }),
+    interventions: spec.interventions.map((iv) => ({ ...iv, heads: iv.heads.map((h) => `${h.layer}:${h.head}`) })),
+  };
+  return JSON.stringify(plain, null, 2) + '\n';
+}
+
 /** `spec` without its `index`-th intervention. */
 export function removeIntervention(spec: InterventionSpec, index: number): InterventionSpec {
   const n = spec.interventions.length;

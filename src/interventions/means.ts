@@ -15,9 +15,8 @@ import { Random } from '../eval/random.js';
 import type { TextTokenizer } from '../eval/textTokenizer.js';
 import { modelCacheDir, writeFileAtomic } from '../graph/weights.js';
 import { NO_HOOKS } from '../graph/hooks.js';
-import { forward } from '../runtime/forward.js';
+import { forward, newCache } from '../runtime/forward.js';
 import { fullCache } from '../runtime/generate.js';
-import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
 
 /** Per layer, [numHeads·headDim] head-major: the mean output of each head — the shape `lowerSpec` takes. */
@@ -50,7 +49,7 @@ export async function headMeans(model: Model, prompts: readonly (readonly number
   const chunk = options.prefillChunk ?? 512;
   for (const [n, ids] of prompts.entries()) {
     if (ids.length < 2) throw new HeadwiseError(`mean prompts: prompt ${n} has ${ids.length} token(s); each needs at least 2 (the first is skipped)`);
-    const cache = new KvCache(setup.layout, setup.policies, c.headDim);
+    const cache = newCache(model, gs, setup.policies);
     cache.reserve(ids.length);
     for (let i = 0; i < ids.length; i += chunk) {
       const part = ids.slice(i, i + chunk);
@@ -103,4 +102,10 @@ export async function cachedHeadMeans(model: Model, prompts: readonly (readonly 
   const tokens = prompts.reduce((n, p) => n + p.length - 1, 0);
   writeFileAtomic(file, JSON.stringify({ numLayers: c.numLayers, numHeads: c.numHeads, headDim: c.headDim, prompts: prompts.length, tokens, means: means.map((m) => Array.from(m)) }));
   return means;
+}
+
+/** Mean head outputs over `defaultMeanPrompts` (haystack windows), cached: what the CLI and the library use. */
+export async function defaultHeadMeans(model: Model, options: HeadMeansOptions = {}): Promise<HeadMeans> {
+  if (!model.tokenizer) throw new HeadwiseError(`${model.ckpt.dir}: no tokenizer.json, needed for the mean-ablation prompts; pass means computed with headMeans()`);
+  return cachedHeadMeans(model, defaultMeanPrompts(model.tokenizer), options);
 }

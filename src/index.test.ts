@@ -1,0 +1,70 @@
+/**
+ * The library facade on the bundled ref-llama-7m: run a prompt with interventions and get logits,
+ * captures and text; generate with them; bad specs fail naming the field.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate, interventionSpec, loadModel, run, SpecError, type Model } from './index.js';
+
+process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
+
+const PROMPT =
+  'In the beginning God created the heaven and the earth. The pass key is 48213. Remember it. 48213 is the pass key. ' +
+  'And the earth was without form, and void.\nWhat is the pass key? The pass key is';
+
+describe('library API (ref-llama-7m)', () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await loadModel(path.resolve('models/ref-llama-7m'), { threads: 2 });
+  });
+  afterAll(async () => model?.dispose());
+
+  it('run: logits, per-head patterns of the chosen rows, z, and text', async () => {
+    const r = await run(model, PROMPT, { capture: { layers: [5], rows: 'last', z: [5] }, logitsAt: 'all', maxNewTokens: 6 });
+    const T = r.ids.length;
+    expect(r.logits.length).toBe(T * r.vocab);
+    expect(r.patterns.map((p) => `${p.layer}:${p.head}`)).toEqual(['5:0', '5:1', '5:2', '5:3']);
+    for (const p of r.patterns) {
+      expect(p.queryPositions).toEqual(Int32Array.from([T - 1]));
+      expect(p.data.length).toBe(T);
+      expect(p.data.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    }
+    expect(r.z.get(5)!.length).toBe(T * 4 * 64);
+    expect(r.text).toMatch(/^ 48213/);
+    expect(r.interventions).toEqual([]);
+  });
+
+  it('run with ablation of the retrieval heads loses the pass key; generate agrees with run', async () => {
+    const interventions = { version: 1, interventions: [{ op: 'ablate', heads: ['5:3', '5:1'] }] };
+    const r = await run(model, PROMPT, { interventions, maxNewTokens: 6 });
+    expect(r.interventions).toEqual(['[0] ablate (zero) 5:{1,3}']);
+    expect(r.text).not.toMatch(/48213/);
+    const g = await generate(model, PROMPT, { interventions, maxNewTokens: 6, stopAtEos: true });
+    expect(g.text).toBe(r.text);
+    expect(g.interventions).toEqual(r.interventions);
+  });
+
+  it('PASTA by text, mean ablation, and a streaming KV cache go through the facade', async () => {
+    const plain = await run(model, PROMPT);
+    const steered = await run(model, PROMPT, { interventions: [{ op: 'pasta', heads: '3:*', params: { spans: [{ text: 'The pass key is 48213.' }] } }] });
+    const mean = await run(model, PROMPT, { interventions: [{ op: 'ablate', heads: ['5:3'], params: { mode: 'mean' } }] });
+    const streaming = await run(model, PROMPT, { kv: { policy: 'streaming', sink: 4, window: 16 } });
+    const diff = (a: Float32Array, b: Float32Array) => Math.max(...a.map((x, i) => Math.abs(x - b[i])));
+    expect(diff(steered.logits, plain.logits)).toBeGreaterThan(1e-3);
+    expect(diff(mean.logits, plain.logits)).toBeGreaterThan(1e-3);
+    expect(diff(streaming.logits, plain.logits)).toBeGreaterThan(1e-3);
+  });
+
+  it('bad specs are SpecErrors naming the field', async () => {
+    expect(() => interventionSpec(model, [{ op: 'ablat', heads: ['1:1'] }])).toThrow(/^interventions\[0\]\.op: unknown op "ablat"/);
+    await expect(run(model, PROMPT, { interventions: [{ op: 'ablate', heads: ['6:0'] }] })).rejects.toThrow(SpecError);
+    await expect(run(model, PROMPT, { interventions: [{ op: 'pasta', heads: ['1:0'], params: { alpha: 0, spans: [{ text: 'x' }] } }] })).rejects.toThrow(
+      /^interventions\[0\]\.params\.alpha: must be > 0/,
+    );
+    await expect(run(model, PROMPT, { interventions: [{ op: 'pasta', heads: ['1:0'], params: { spans: [{ text: 'absent' }] } }] })).rejects.toThrow(
+      /^interventions\[0\]\.params\.spans\[0\]\.text: "absent" does not occur in the prompt/,
+    );
+  });
+});
