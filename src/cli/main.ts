@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { generateCommand } from './generate.js';
 import { makeRandomCommand } from './makeRandom.js';
+import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
