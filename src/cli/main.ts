@@ -11,7 +11,7 @@ import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [generateCommand, makeRandomCommand, serveCommand];
+const COMMANDS = [generateCommand, makeRandomCommand, serveCommand, steerProfileCommand];
 
 export function buildProgram(): Command {
   const program = new Command('headwise')
