@@ -35,27 +35,27 @@ if (!HAVE_CHROMIUM) {
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-web-'));
 
 /** An atlas of the model's shape whose metrics are a smooth function of (layer, head), with chosen top heads. */
-export function syntheticAtlas(layers: number, heads: number, top: [number, number][] = []): AtlasFile {
-  const grid = (f: (l: number, h: number) => number) => Array.from({ length: layers }, (_, l) => Array.from({ length: heads }, (_, h) => Math.round(f(l, h) * 1e4) / 1e4));
+function syntheticAtlas(layers: number, heads: number, top: [number, number][] = [], kvHeads = heads): AtlasFile {
+  const grid = (f: (l: number, h: number) => number, cols = heads) => Array.from({ length: layers }, (_, l) => Array.from({ length: cols }, (_, h) => Math.round(f(l, h) * 1e4) / 1e4));
   const retrieval = grid((l, h) => 0.02 + 0.1 * Math.abs(Math.sin(l * 1.7 + h * 0.9)) * (l / layers));
   top.forEach(([l, h], i) => (retrieval[l][h] = 0.6 - i * 0.1));
   return {
     format: 'headwise-atlas',
     version: 1,
     createdAt: '2026-01-01T00:00:00.000Z',
-    model: { name: 'synthetic', family: 'llama', layers, heads, kvHeads: heads, headDim: 64, vocab: 8192 },
+    model: { name: 'synthetic', family: 'llama', layers, heads, kvHeads, headDim: 64, vocab: 8192 },
     settings: { contextTokens: 256, samples: 4, seed: 0, note: 'synthetic atlas for the web app tests' },
     metrics: {
       retrieval,
       sink: grid((l, h) => (l === 0 ? 0.1 : 0.5 + 0.45 * Math.cos(l + h * 2))),
       previousToken: grid((l, h) => Math.max(0, Math.sin(h * 1.3 - l)) ** 2),
-      streamingHarm: grid((l, h) => 0.3 * Math.sin(l * 0.8 - h * 0.5)),
+      streamingHarm: grid((l, g) => 0.3 * Math.sin(l * 0.8 - g * 0.5), kvHeads),
     },
     metricInfo: {
       retrieval: { per: 'head', samples: 4, description: 'share of answer tokens the head copies from the needle (synthetic)' },
       sink: { per: 'head', samples: 4, description: 'attention on the first token (synthetic)' },
       previousToken: { per: 'head', samples: 4, description: 'attention on the previous token (synthetic)' },
-      streamingHarm: { per: 'head', samples: 4, description: 'loss increase when the head only sees sink + window (synthetic, signed)' },
+      streamingHarm: { per: 'kvHead', samples: 4, description: 'loss increase when the KV head only keeps sink + window (synthetic, signed)' },
     },
   };
 }
@@ -203,13 +203,13 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       const like = path.join(tmp, 'like32');
       fs.mkdirSync(like);
       const raw = JSON.parse(fs.readFileSync(path.join(DEFAULT_MODEL, 'config.json'), 'utf8'));
-      Object.assign(raw, { num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 32, head_dim: 8, hidden_size: 256, intermediate_size: 64 });
+      Object.assign(raw, { num_hidden_layers: 32, num_attention_heads: 32, num_key_value_heads: 8, head_dim: 8, hidden_size: 256, intermediate_size: 64 });
       fs.writeFileSync(path.join(like, 'config.json'), JSON.stringify(raw));
       for (const f of ['tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(DEFAULT_MODEL, f), path.join(like, f));
       const out = path.join(tmp, 'random-32x32');
       makeRandom({ like, out });
       big = await Model.load(out);
-      bigWeb = await startServer({ model: big, appDir, atlas: syntheticAtlas(32, 32, [[20, 7]]) });
+      bigWeb = await startServer({ model: big, appDir, atlas: syntheticAtlas(32, 32, [[20, 7]], 8) });
     });
 
     afterAll(async () => {
@@ -248,6 +248,18 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       await page.locator('[data-testid=atlas-grid] rect[data-layer="20"][data-head="7"]').hover();
       await expect.poll(() => page.getByTestId('hover-readout').textContent()).toContain('L20 H7 retrieval = 0.6000');
       await shot(page, '8-atlas-32x32');
+
+      // A per-KV-head metric: 32 layers × 8 KV heads; a click opens the first query head of the group.
+      await page.getByTestId('metric-select').selectOption('streamingHarm');
+      await expect.poll(() => cells.count()).toBe(256);
+      await page.locator('[data-testid=atlas-grid] rect[data-layer="3"][data-head="2"]').hover();
+      await expect.poll(() => page.getByTestId('hover-readout').textContent()).toContain('L3 KV2 streamingHarm');
+      await shot(page, '9-atlas-32x8-kv-metric');
+      await page.locator('[data-testid=atlas-grid] rect[data-layer="3"][data-head="2"]').click();
+      await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/head/3/8');
+      await page.locator('[data-testid=pattern] svg image').waitFor({ timeout: 30_000 });
+      await expect.poll(() => page.getByTestId('head-scores').textContent()).toContain('streamingHarm');
+      await shot(page, '10-head-32x32-L3H8');
       expect(errors).toEqual([]);
       await page.close();
     });

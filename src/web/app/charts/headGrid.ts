@@ -58,12 +58,15 @@ export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTML
   const color = metricColor(opts.values);
   const every = cell >= 15 ? 1 : cell >= 8 ? 2 : 4;
   const colLabel = opts.columnLabel ?? 'head';
+  // The svg takes the whole width it is given (the grid stays at the left) so tooltips near the
+  // edges of a narrow grid have room.
+  const width = Math.max(margin.left + margin.right + cell * cols, Math.floor(opts.width));
   const plot = Plot.plot({
-    width: margin.left + margin.right + cell * cols,
+    width,
     height: margin.top + margin.bottom + cell * layers,
     marginTop: margin.top,
     marginLeft: margin.left,
-    marginRight: margin.right,
+    marginRight: width - margin.left - cell * cols,
     marginBottom: margin.bottom,
     padding: 0,
     style: { fontSize: cell < 16 ? '9px' : '11px' },

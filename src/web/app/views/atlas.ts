@@ -21,7 +21,7 @@ export function atlasView(root: HTMLElement, metricFromRoute?: string): () => vo
   const hover = h('div', { class: 'hover-readout', 'data-testid': 'hover-readout' }, 'Hover a cell for its exact value; click to open the head.');
   const side = h('aside', { class: 'side' });
   const title = h('h2', {});
-  const hint = h('p', { class: 'muted small hint' }, 'Each cell is one attention head. Hover for the exact value; click to open the head.');
+  const hint = h('p', { class: 'muted small hint' });
   root.append(h('section', { class: 'view atlas-view' }, h('div', { class: 'grid-panel' }, h('div', { class: 'title-row' }, title, hint), gridBox), side));
 
   const metric = state.metric;
@@ -30,6 +30,7 @@ export function atlasView(root: HTMLElement, metricFromRoute?: string): () => vo
   const values: (number | null)[][] =
     atlas && metric ? atlas.metrics[metric] : Array.from({ length: model.layers }, () => new Array<number | null>(model.heads).fill(null));
   const info = atlas && metric ? atlas.metricInfo?.[metric] : undefined;
+  fill(hint, kv ? `Each cell is one KV head, shared by ${model.heads / model.kvHeads} query heads. Hover for the exact value; click to open its first query head.` : 'Each cell is one attention head. Hover for the exact value; click to open the head.');
   fill(title, atlas && metric ? `${metric} — ${model.layers} layers × ${kv ? `${model.kvHeads} KV heads` : `${model.heads} heads`}` : `${model.name}: ${model.layers} layers × ${model.heads} heads (no atlas yet)`);
 
   const onHover = (c: HeadCell | null) => {
