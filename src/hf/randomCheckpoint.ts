@@ -103,7 +103,8 @@ export function writeRandomCheckpoint(opts: RandomCheckpointOptions): number {
     if (opts.sourceDir) {
       for (const f of SIDE_FILES) {
         const src = path.join(opts.sourceDir, f);
-        if (fs.existsSync(src)) fs.copyFileSync(src, path.join(tmp, f));
+        // Copied by content, not mode: the source may be read-only.
+        if (fs.existsSync(src)) fs.writeFileSync(path.join(tmp, f), fs.readFileSync(src));
       }
     }
     const specs = opts.tensors.map((t) => ({ name: t.name, shape: t.shape, dtype }));

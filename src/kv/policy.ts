@@ -5,6 +5,8 @@
  * - `duo` (DuoAttention / RazorAttention style): the KV heads ranked highest by a per-KV-head score
  *   (retrieval score or streaming harm, from an atlas or computed on the fly) keep everything, the
  *   rest keep sink + window. Heads are regrouped at compile time so each group is one dense buffer.
+ * With `compensate`, streaming heads also keep RazorAttention's compensation token (the mean key and
+ * value of what they evicted): one more row each.
  */
 import { HeadwiseError } from '../errors.js';
 import { splitLayout, uniformLayout } from '../graph/layout.js';
@@ -23,6 +25,11 @@ export interface KvPolicyOptions {
   fullHeads?: number;
   /** duo: [layer][kvHead] score, higher = more in need of the full cache. */
   kvHeadScores?: number[][];
+  /**
+   * streaming / duo: RazorAttention's compensation token — each streaming head also keeps the mean
+   * key and value of the tokens it evicted, as one more row (`runtime/kvCache.ts`).
+   */
+  compensate?: boolean;
 }
 
 export const DEFAULT_SINK = 4;
@@ -41,7 +48,7 @@ export function cacheSetup(config: ModelConfig, opts: KvPolicyOptions): CacheSet
   const window = opts.window ?? DEFAULT_WINDOW;
   if (!Number.isInteger(sink) || sink < 0) throw new HeadwiseError(`--sink must be a non-negative integer (got ${opts.sink})`);
   if (!Number.isInteger(window) || window < 1) throw new HeadwiseError(`--window must be a positive integer (got ${opts.window})`);
-  const stream = { kind: 'window' as const, sink, window };
+  const stream: ClassPolicy = opts.compensate ? { kind: 'window', sink, window, compensate: true } : { kind: 'window', sink, window };
   switch (opts.policy) {
     case 'full':
       return { layout: uniformLayout(config.numLayers, config.numKvHeads), policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }]]) };
@@ -64,7 +71,21 @@ export function cacheSetup(config: ModelConfig, opts: KvPolicyOptions): CacheSet
   }
 }
 
-/** Theoretical share of full-attention KV bytes kept: r + (1 − r)(S + W)/N, capped at 1 per head. */
-export function theoreticalKvRatio(fullShare: number, sink: number, window: number, contextTokens: number): number {
-  return fullShare + (1 - fullShare) * Math.min(1, (sink + window) / contextTokens);
+/**
+ * Theoretical share of full-attention KV bytes kept: r + (1 − r)(S + W)/N, capped at 1 per head
+ * (S + W + 1 with the compensation token).
+ */
+export function theoreticalKvRatio(fullShare: number, sink: number, window: number, contextTokens: number, compensate = false): number {
+  return fullShare + (1 - fullShare) * Math.min(1, (sink + window + (compensate ? 1 : 0)) / contextTokens);
+}
+
+/** Share of KV heads a setup keeps in full-history classes. */
+export function fullHeadShare(setup: CacheSetup): number {
+  let full = 0;
+  let all = 0;
+  for (const groups of setup.layout) for (const g of groups) {
+    all += g.kvHeads.length;
+    if (setup.policies.get(g.cacheClass)?.kind === 'full') full += g.kvHeads.length;
+  }
+  return all ? full / all : 0;
 }
