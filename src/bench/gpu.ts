@@ -1,0 +1,357 @@
+/**
+ * `npm run bench:gpu`: headwise on ONNX Runtime's WebGPU execution provider vs the same host's CPU EP.
+ * A benchmark, not a test: it prints numbers (and the logits check) and asserts nothing.
+ *
+ * For every model:
+ * - check: the same prompt (prefill in chunks, then teacher-forced decode) on both devices with full
+ *   attention and with a streaming policy (which evicts on the GPU); max |Δlogits| webgpu vs cpu;
+ * - speed (models given with --model or --random): prefill tokens/s of `--context` tokens in chunks of
+ *   `--chunk` (and, on webgpu, also in one call), and decode tokens/s at `--context` tokens of context
+ *   (one token per call, logits downloaded every step, KV cache kept on the GPU).
+ *
+ * --random CONFIG makes a random-weight checkpoint of that shape (`make-random`, bf16 on disk) under
+ * --work, declaring enough positions for the context; speed does not depend on the weights.
+ * Usage: node dist/bench/gpu.js --check-model models/ref-llama-7m \
+ *          --random tools/device/configs/ref-llama-30m.json --random tools/device/configs/llama-3.2-1b.json
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { makeRandom } from '../cli/makeRandom.js';
+import { uniformLayout } from '../graph/layout.js';
+import { disposeDeviceKv } from '../runtime/deviceKv.js';
+import { forward, newCache } from '../runtime/forward.js';
+import type { ClassPolicy, KvCache } from '../runtime/kvCache.js';
+import { Model, type ModelOptions } from '../runtime/model.js';
+import { createSession, defaultThreads, ort, probeWebgpu, type Device } from '../runtime/ort.js';
+import { GraphBuilder } from '../graph/builder.js';
+import { DataType } from '../graph/onnxProto.js';
+import type { CacheSetup } from '../runtime/generate.js';
+
+interface Opts {
+  model: string[];
+  random: string[];
+  checkModel: string[];
+  work: string;
+  context: number;
+  chunk: number;
+  steps: number;
+  cpuSteps: number;
+  reps: number;
+  cpuReps: number;
+  checkTokens: number;
+  out?: string;
+  json?: boolean;
+  ops?: boolean;
+}
+
+interface Check {
+  policy: string;
+  maxAbsDiff: number;
+  maxAbsRef: number;
+  argmaxAgree: number;
+  rows: number;
+}
+
+interface Speed {
+  device: Device;
+  loadMs: number;
+  prefillMs: number;
+  prefillTokensPerSecond: number;
+  prefillOneCallTokensPerSecond?: number;
+  decodeMsPerToken: number;
+  decodeTokensPerSecond: number;
+  kvBytes: number;
+}
+
+interface ModelReport {
+  name: string;
+  dir: string;
+  weights: 'trained' | 'random';
+  params: number;
+  config: { layers: number; hidden: number; heads: number; kvHeads: number; headDim: number; ffn: number; vocab: number };
+  checks: Check[];
+  speed: Speed[];
+}
+
+const log = (s: string) => process.stderr.write(`[bench:gpu ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+
+function tokenIds(n: number, vocab: number, seed: number): number[] {
+  return Array.from({ length: n }, (_, i) => 1 + ((i * 7919 + seed * 104729) % (vocab - 1)));
+}
+
+const POLICY_NAMES = ['full', 'streaming(sink 4, window 64)'];
+
+function setups(model: Model): { name: string; setup: CacheSetup }[] {
+  const c = model.config;
+  return [
+    { name: POLICY_NAMES[0], setup: { layout: model.fullLayout(), policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }]]) } },
+    {
+      name: POLICY_NAMES[1],
+      setup: { layout: uniformLayout(c.numLayers, c.numKvHeads, 'stream'), policies: new Map<string, ClassPolicy>([['stream', { kind: 'window', sink: 4, window: 64 }]]) },
+    },
+  ];
+}
+
+/** Logits of a chunked prefill (every 16th row and the last of each chunk) and 8 teacher-forced decode steps. */
+async function checkTrace(model: Model, setup: CacheSetup, tokens: number): Promise<Float32Array[]> {
+  const gs = await model.session(setup.layout);
+  const cache = newCache(model, gs, setup.policies);
+  const prompt = tokenIds(tokens, model.config.vocabSize, 3);
+  const out: Float32Array[] = [];
+  const chunk = Math.max(1, Math.ceil(tokens / 3));
+  for (let i = 0; i < tokens; i += chunk) {
+    const ids = prompt.slice(i, i + chunk);
+    const rows = ids.map((_, r) => r).filter((r) => r % 16 === 0 || r === ids.length - 1);
+    out.push((await forward(model, gs, cache, ids, { logitsAt: rows })).logits);
+  }
+  for (const t of tokenIds(8, model.config.vocabSize, 4)) out.push((await forward(model, gs, cache, [t])).logits);
+  disposeDeviceKv(cache);
+  return out;
+}
+
+function compareTraces(policy: string, ref: Float32Array[], dut: Float32Array[], vocab: number): Check {
+  let maxAbsDiff = 0;
+  let maxAbsRef = 0;
+  let agree = 0;
+  let rows = 0;
+  ref.forEach((a, i) => {
+    const b = dut[i];
+    for (let j = 0; j < a.length; j++) {
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(a[j] - b[j]));
+      maxAbsRef = Math.max(maxAbsRef, Math.abs(a[j]));
+    }
+    for (let r = 0; r < a.length / vocab; r++) {
+      const argmax = (x: Float32Array) => {
+        let best = 0;
+        for (let j = 1; j < vocab; j++) if (x[r * vocab + j] > x[r * vocab + best]) best = j;
+        return best;
+      };
+      rows++;
+      if (argmax(a) === argmax(b)) agree++;
+    }
+  });
+  return { policy, maxAbsDiff, maxAbsRef, argmaxAgree: agree / rows, rows };
+}
+
+async function prefillOnce(model: Model, ids: number[], chunk: number): Promise<{ ms: number; cache: KvCache }> {
+  const gs = await model.session();
+  const cache = newCache(model, gs, new Map([['full', { kind: 'full' }]]));
+  cache.reserve(ids.length + 64);
+  const t = performance.now();
+  for (let i = 0; i < ids.length; i += chunk) await forward(model, gs, cache, ids.slice(i, i + chunk));
+  return { ms: performance.now() - t, cache };
+}
+
+async function measure(model: Model, device: Device, loadMs: number, o: Opts): Promise<Speed> {
+  const gpu = device === 'webgpu';
+  const ids = tokenIds(o.context, model.config.vocabSize, 1);
+  const reps = gpu ? o.reps : o.cpuReps;
+  let best = Infinity;
+  let cache: KvCache | null = null;
+  for (let r = 0; r < reps; r++) {
+    if (cache) disposeDeviceKv(cache);
+    const p = await prefillOnce(model, ids, o.chunk);
+    log(`  ${device} prefill ${o.context} (chunk ${o.chunk}) rep ${r + 1}/${reps}: ${p.ms.toFixed(0)} ms`);
+    best = Math.min(best, p.ms);
+    cache = p.cache;
+  }
+  let oneCall: number | undefined;
+  if (gpu && o.chunk < o.context) {
+    let b1 = Infinity;
+    for (let r = 0; r < 2; r++) {
+      const p = await prefillOnce(model, ids, o.context);
+      disposeDeviceKv(p.cache);
+      log(`  ${device} prefill ${o.context} (one call) rep ${r + 1}/2: ${p.ms.toFixed(0)} ms`);
+      b1 = Math.min(b1, p.ms);
+    }
+    oneCall = o.context / (b1 / 1000);
+  }
+  // Decode on top of the last prefill: `steps` tokens at context ≈ o.context.
+  const gs = await model.session();
+  const steps = gpu ? o.steps : o.cpuSteps;
+  for (let i = 0; i < 2; i++) await forward(model, gs, cache!, [7 + i]);
+  const t = performance.now();
+  for (let i = 0; i < steps; i++) await forward(model, gs, cache!, [11 + (i % 100)]);
+  const decodeMs = (performance.now() - t) / steps;
+  log(`  ${device} decode at ${o.context}: ${decodeMs.toFixed(2)} ms/token`);
+  const kvBytes = cache!.kvBytesUsed;
+  disposeDeviceKv(cache!);
+  return {
+    device,
+    loadMs,
+    prefillMs: best,
+    prefillTokensPerSecond: o.context / (best / 1000),
+    prefillOneCallTokensPerSecond: oneCall,
+    decodeMsPerToken: decodeMs,
+    decodeTokensPerSecond: 1000 / decodeMs,
+    kvBytes,
+  };
+}
+
+async function benchModel(dir: string, weights: 'trained' | 'random', speed: boolean, o: Opts): Promise<ModelReport> {
+  const traces = new Map<Device, Float32Array[][]>();
+  const speeds: Speed[] = [];
+  let report: ModelReport | null = null;
+  for (const device of ['webgpu', 'cpu'] as Device[]) {
+    const opts: ModelOptions = device === 'webgpu' ? { device, strictDevice: true } : { device, threads: defaultThreads() };
+    const t0 = performance.now();
+    const model = await Model.load(dir, opts);
+    try {
+      await model.session(); // converts weights, compiles, creates the session
+      const loadMs = performance.now() - t0;
+      const c = model.config;
+      log(`${path.basename(dir)} on ${device}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);
+      report ??= {
+        name: path.basename(dir),
+        dir,
+        weights,
+        params: model.ckpt.tensorNames.reduce((s, n) => s + model.ckpt.info(n).shape.reduce((a, b) => a * b, 1), 0),
+        config: { layers: c.numLayers, hidden: c.hiddenSize, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, ffn: c.intermediateSize, vocab: c.vocabSize },
+        checks: [],
+        speed: [],
+      };
+      const tr: Float32Array[][] = [];
+      for (const s of setups(model)) tr.push(await checkTrace(model, s.setup, Math.min(o.checkTokens, c.maxPositions - 16)));
+      traces.set(device, tr);
+      if (speed) speeds.push(await measure(model, device, loadMs, o));
+    } finally {
+      await model.dispose();
+    }
+  }
+  const r = report!;
+  POLICY_NAMES.forEach((name, i) => r.checks.push(compareTraces(name, traces.get('cpu')![i], traces.get('webgpu')![i], r.config.vocab)));
+  for (const ch of r.checks) log(`${r.name} check ${ch.policy}: max |Δlogits| ${ch.maxAbsDiff.toExponential(2)} (max |logit| ${ch.maxAbsRef.toFixed(2)}), argmax agree ${(100 * ch.argmaxAgree).toFixed(1)}% of ${ch.rows} rows`);
+  r.speed = speeds;
+  return r;
+}
+
+/**
+ * GPU GFLOP/s of a [m, k]·[k, k] linear layer as Gemm(transB=1) (how the graph writes Hugging Face
+ * Linear weights) vs MatMul with the weight stored [in, out]: chains of 8 and 40 layers, difference / 32.
+ */
+async function linearOps(device: Device, m: number, k: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  const w = new Float32Array(k * k).map((_, i) => (((i * 2654435761) % 1000) / 1000 - 0.5) * (2 / Math.sqrt(k)));
+  for (const kind of ['Gemm(transB=1)', 'MatMul']) {
+    const ms: number[] = [];
+    for (const n of [8, 40]) {
+      const b = new GraphBuilder('linear');
+      const W = b.constF32(w, [k, k]);
+      let x = b.input('x', DataType.FLOAT, [m, k]);
+      for (let i = 0; i < n; i++) x = kind === 'MatMul' ? b.matmul(x, W) : b.linear(x, W);
+      b.output(b.reduceSum(x, [0, 1]), 'y', DataType.FLOAT, [1, 1]);
+      const session = await createSession(b.toBytes(), { device, strictDevice: device === 'webgpu' });
+      const feeds = { x: new ort.Tensor('float32', new Float32Array(m * k).fill(0.01), [m, k]) };
+      await session.run(feeds);
+      let best = Infinity;
+      for (let r = 0; r < 5; r++) {
+        const t = performance.now();
+        await session.run(feeds);
+        best = Math.min(best, performance.now() - t);
+      }
+      ms.push(best);
+      await session.release();
+    }
+    out[kind] = (32 * 2 * m * k * k) / ((ms[1] - ms[0]) / 1000) / 1e9;
+  }
+  return out;
+}
+
+function hostInfo(): Record<string, unknown> {
+  let gpu = 'unknown';
+  try {
+    gpu = execFileSync('nvidia-smi', ['--query-gpu=name,driver_version,memory.total', '--format=csv,noheader'], { encoding: 'utf8', timeout: 10_000 }).trim();
+  } catch {
+    // no NVIDIA tools (lavapipe, other vendors)
+  }
+  return { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memGB: Math.round(os.totalmem() / 2 ** 30), gpu, ort: ort.env.versions?.common, node: process.version };
+}
+
+function table(reports: ModelReport[], o: Opts): string {
+  const f = (x: number | undefined, d = 0) => (x === undefined ? 'n/a' : x.toFixed(d));
+  const lines = [
+    `| model | weights | device | load s | prefill@${o.context} tok/s (chunk ${o.chunk}) | prefill@${o.context} tok/s (one call) | decode@${o.context} tok/s | ms/token |`,
+    '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const r of reports) {
+    const cpu = r.speed.find((s) => s.device === 'cpu');
+    const gpu = r.speed.find((s) => s.device === 'webgpu');
+    for (const s of r.speed) {
+      lines.push(`| ${r.name} (${(r.params / 1e6).toFixed(0)}M) | ${r.weights} | ${s.device} | ${f(s.loadMs / 1000, 1)} | ${f(s.prefillTokensPerSecond)} | ${f(s.prefillOneCallTokensPerSecond)} | ${f(s.decodeTokensPerSecond, 1)} | ${f(s.decodeMsPerToken, 2)} |`);
+    }
+    if (cpu && gpu) {
+      lines.push(`| ${r.name} | | **webgpu / cpu** | | **${f(gpu.prefillTokensPerSecond / cpu.prefillTokensPerSecond, 1)}×** | ${gpu.prefillOneCallTokensPerSecond ? f(gpu.prefillOneCallTokensPerSecond / cpu.prefillTokensPerSecond, 1) + '×' : ''} | **${f(gpu.decodeTokensPerSecond / cpu.decodeTokensPerSecond, 1)}×** | |`);
+    }
+  }
+  lines.push('', '| model | weights | policy | max \\|Δlogits\\| webgpu vs cpu | max \\|logit\\| | argmax agree |', '| --- | --- | --- | ---: | ---: | ---: |');
+  for (const r of reports) for (const c of r.checks) lines.push(`| ${r.name} | ${r.weights} | ${c.policy} | ${c.maxAbsDiff.toExponential(2)} | ${c.maxAbsRef.toFixed(2)} | ${(100 * c.argmaxAgree).toFixed(1)}% of ${c.rows} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const many = (v: string, prev: string[] = []) => [...prev, v];
+  const int = (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got ${v}`);
+    return n;
+  };
+  const program = new Command('bench:gpu')
+    .description('webgpu vs cpu: logits check, prefill and decode speed')
+    .option('--model <dir>', 'model folder: check + speed (repeatable)', many, [])
+    .option('--random <config>', 'config.json: make a random-weight bf16 checkpoint of that shape, check + speed (repeatable)', many, [])
+    .option('--check-model <dir>', 'model folder: logits check only (repeatable)', many, [])
+    .option('--work <dir>', 'where random checkpoints go', path.join(os.tmpdir(), 'headwise-bench-gpu'))
+    .option('--context <n>', 'prefill length and decode context', int, 2048)
+    .option('--chunk <n>', 'prefill chunk (tokens per call)', int, 512)
+    .option('--steps <n>', 'decode steps timed on webgpu', int, 32)
+    .option('--cpu-steps <n>', 'decode steps timed on cpu', int, 16)
+    .option('--reps <n>', 'prefill repetitions on webgpu (best kept; the first compiles shaders)', int, 3)
+    .option('--cpu-reps <n>', 'prefill repetitions on cpu (best kept)', int, 1)
+    .option('--check-tokens <n>', 'prompt tokens of the logits check', int, 256)
+    .option('--ops', 'also time a linear layer as Gemm(transB) vs MatMul on the GPU ([chunk, 2048]·[2048, 2048])')
+    .option('--out <file>', 'also write the JSON report here')
+    .option('--json', 'print the JSON report instead of the table');
+  program.parse(process.argv);
+  const o = program.opts<Opts>();
+  const probe = await probeWebgpu();
+  if (!probe.ok) throw new Error(probe.reason);
+  const host = hostInfo();
+  log(`host ${JSON.stringify(host)}`);
+  let ops: Record<string, number> | undefined;
+  if (o.ops) {
+    ops = await linearOps('webgpu', o.chunk, 2048);
+    log(`webgpu linear [${o.chunk}, 2048]·[2048, 2048] GFLOP/s: ${JSON.stringify(ops)}`);
+  }
+  const reports: ModelReport[] = [];
+  for (const dir of o.checkModel) reports.push(await benchModel(path.resolve(dir), 'trained', false, o));
+  for (const dir of o.model) reports.push(await benchModel(path.resolve(dir), 'trained', true, o));
+  for (const config of o.random) {
+    const name = path.basename(config, '.json');
+    const out = path.join(o.work, `${name}-random`);
+    const raw = JSON.parse(fs.readFileSync(config, 'utf8')) as Record<string, number>;
+    const need = o.context + o.steps + 16;
+    const maxPositions = Math.max(raw.max_position_embeddings ?? 0, need);
+    if (!fs.existsSync(path.join(out, 'model.safetensors'))) {
+      const t = performance.now();
+      const r = makeRandom({ like: config, out, dtype: 'bf16', maxPositions, force: true });
+      log(`make-random ${name}: ${(r.bytes / 2 ** 20).toFixed(0)} MiB bf16 in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    reports.push(await benchModel(out, 'random', true, o));
+  }
+  const result = { host, linearGflops: ops, options: { context: o.context, chunk: o.chunk, steps: o.steps, cpuSteps: o.cpuSteps, reps: o.reps, cpuReps: o.cpuReps }, models: reports };
+  if (o.out) fs.writeFileSync(o.out, JSON.stringify(result, null, 1));
+  if (o.json) console.log(JSON.stringify(result));
+  else {
+    console.log(`headwise bench:gpu — ${host.gpu} | ${host.cpu} × ${host.cores} | onnxruntime-node ${host.ort} | node ${host.node}`);
+    console.log(table(reports, o));
+    if (ops) console.log(`\nwebgpu linear layer [${o.chunk}, 2048]·[2048, 2048]: ${Object.entries(ops).map(([k, v]) => `${k} ${v.toFixed(0)} GFLOP/s`).join(', ')}`);
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench:gpu: ${(e as Error).message}`);
+  process.exit(1);
+});
