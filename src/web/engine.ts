@@ -7,9 +7,9 @@
  */
 import { HeadwiseError } from '../errors.js';
 import { NO_HOOKS, type HookOptions } from '../graph/hooks.js';
-import { forward, type HookProvider } from '../runtime/forward.js';
+import { forward, newCache, type HookProvider } from '../runtime/forward.js';
+import { disposeDeviceKv } from '../runtime/deviceKv.js';
 import { fullCache, generate, prefill, type GenerateResult } from '../runtime/generate.js';
-import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
 import { bindIntervention, needsMeans } from '../interventions/bind.js';
 import { describe } from '../interventions/compose.js';
@@ -67,9 +67,10 @@ export class Engine {
     return this.queue.run(async () => {
       const setup = fullCache(this.model);
       const gs = await this.model.session(setup.layout, { ...NO_HOOKS, capturePattern: [layer] });
-      const cache = new KvCache(setup.layout, setup.policies, this.model.config.headDim);
+      const cache = newCache(this.model, gs, setup.policies);
       const rows = ids.map((_, i) => i);
       const r = await forward(this.model, gs, cache, ids, { captureRows: rows, logitsAt: [ids.length - 1] });
+      disposeDeviceKv(cache);
       const group = r.patterns.find((p) => p.layer === layer && p.heads.includes(head));
       if (!group) throw new Error(`no captured pattern for ${layer}:${head}`);
       const h = group.heads.indexOf(head);
@@ -124,7 +125,8 @@ export class Engine {
 
   private async run(ids: number[], maxNewTokens: number, topK: number, hookOptions: HookOptions, hooks: HookProvider | undefined): Promise<{ run: GenerateRun; probs: Float64Array }> {
     const opts = { maxNewTokens, hookOptions, hooks, temperature: 0 };
-    const { logits } = await prefill(this.model, ids, opts);
+    const { cache, logits } = await prefill(this.model, ids, opts);
+    disposeDeviceKv(cache);
     const result: GenerateResult = await generate(this.model, ids, opts);
     const probs = softmax(logits.subarray(0, this.model.config.vocabSize));
     const top = Array.from(probs.keys()).sort((a, b) => probs[b] - probs[a]).slice(0, topK);
