@@ -6,12 +6,19 @@
  *   "settings": { contextTokens, samples, seed, ... },
  *   "metrics": { "<name>": number[layer][head] | number[layer][kvHead] },
  *   "metricInfo": { "<name>": { "per": "head" | "kvHead", "samples": n, "description": "..." } },
- *   ... }
+ *   "sampleCounts": { "<name>": number[layer][head] },        // samples behind each value
+ *   "topHeads": { "<name>": [{ layer, head, score }] },        // best first
+ *   "niah": { accuracy, samples, contextTokens, depths, grid, counts, method },
+ *   "validation": { k, seed, samples, base, top: { heads, accuracy }, random: { heads, accuracy } },
+ *   "timing": { totalMs, ... } }
  * ```
- * Readers check the format, version and the model's shape, and fail with one clear line.
+ * Every field after `metricInfo` is optional (version 1 readers ignore what they do not know). A value
+ * that could not be measured (NaN) is written as null and read back as NaN. Readers check the format,
+ * version and the model's shape, and fail with one clear line.
  */
 import fs from 'node:fs';
 import { HeadwiseError } from '../errors.js';
+import { writeFileAtomic } from '../graph/weights.js';
 import type { ModelConfig } from '../hf/config.js';
 
 export const ATLAS_FORMAT = 'headwise-atlas';
@@ -33,6 +40,36 @@ export interface MetricInfo {
   description: string;
 }
 
+export interface AtlasTopHead {
+  layer: number;
+  head: number;
+  score: number;
+}
+
+/** Needle accuracy of the atlas's own prompts, per (context length, depth) cell. */
+export interface AtlasNiah {
+  accuracy: number;
+  samples: number;
+  contextTokens: number[];
+  depths: number[];
+  /** grid[i][j] for contextTokens[i], depths[j]. */
+  grid: number[][];
+  counts: number[][];
+  method?: string;
+}
+
+/** Causal check: needle accuracy with the top-k heads of a metric zeroed, and with k random heads zeroed. */
+export interface AtlasValidation {
+  metric: string;
+  k: number;
+  seed: number;
+  samples: number;
+  /** Accuracy with nothing ablated. */
+  base: number;
+  top: { heads: { layer: number; head: number }[]; accuracy: number; grid?: number[][] };
+  random: { heads: { layer: number; head: number }[]; accuracy: number; grid?: number[][] };
+}
+
 export interface AtlasFile {
   format: typeof ATLAS_FORMAT;
   version: number;
@@ -41,7 +78,30 @@ export interface AtlasFile {
   settings: Record<string, unknown>;
   metrics: Record<string, number[][]>;
   metricInfo: Record<string, MetricInfo>;
+  sampleCounts?: Record<string, number[][]>;
+  topHeads?: Record<string, AtlasTopHead[]>;
+  niah?: AtlasNiah;
+  validation?: AtlasValidation;
+  timing?: Record<string, number>;
   [extra: string]: unknown;
+}
+
+/** JSON text of an atlas: NaN (not measured) becomes null. */
+export function atlasJson(atlas: AtlasFile, indent?: number): string {
+  return JSON.stringify(atlas, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), indent);
+}
+
+/** Writes an atlas file atomically (a reader never sees half a file). */
+export function writeAtlas(file: string, atlas: AtlasFile): void {
+  writeFileAtomic(file, atlasJson(atlas, 1) + '\n');
+}
+
+/** null cells of metric tables back to NaN. */
+function nullToNaN(tables: Record<string, unknown> | undefined): void {
+  if (!tables) return;
+  for (const t of Object.values(tables)) {
+    if (Array.isArray(t)) for (const row of t) if (Array.isArray(row)) row.forEach((v, i) => (row[i] = v === null ? NaN : v));
+  }
 }
 
 export type KvScoreMetric = 'retrieval' | 'streamingHarm';
@@ -58,6 +118,13 @@ export function readAtlas(file: string, config?: ModelConfig): AtlasFile {
   if (!a || a.format !== ATLAS_FORMAT) throw new HeadwiseError(`${file}: not a headwise atlas (format must be "${ATLAS_FORMAT}")`);
   if (a.version !== ATLAS_VERSION) throw new HeadwiseError(`${file}: atlas version ${a.version} is not supported (expected ${ATLAS_VERSION})`);
   if (!a.metrics || typeof a.metrics !== 'object') throw new HeadwiseError(`${file}: missing "metrics"`);
+  for (const [name, m] of Object.entries(a.metrics)) {
+    if (!Array.isArray(m) || m.some((row) => !Array.isArray(row) || row.some((v) => v !== null && typeof v !== 'number'))) {
+      throw new HeadwiseError(`${file}: metrics.${name} is not a [layer][head] table of numbers`);
+    }
+  }
+  nullToNaN(a.metrics);
+  nullToNaN(a.sampleCounts);
   if (config && (a.model?.layers !== config.numLayers || a.model?.heads !== config.numHeads || a.model?.kvHeads !== config.numKvHeads)) {
     throw new HeadwiseError(
       `${file}: atlas is for a model of ${a.model?.layers}×${a.model?.heads} heads (${a.model?.kvHeads} KV), this model has ${config.numLayers}×${config.numHeads} (${config.numKvHeads} KV)`,

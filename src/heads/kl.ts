@@ -12,7 +12,8 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   check(logits.length > 0, 'log-softmax of an empty logit row');
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) {
-    check(!Number.isNaN(logits[i]) && logits[i] !== Infinity, `logit ${i} is ${logits[i]}`);
+    // A message built per element would dominate the cost of long vocabularies: build it only on failure.
+    if (Number.isNaN(logits[i]) || logits[i] === Infinity) check(false, `logit ${i} is ${logits[i]}`);
     if (logits[i] > max) max = logits[i];
   }
   check(max > -Infinity, 'every logit of the row is −∞');
@@ -50,7 +51,10 @@ export function klPerPosition(pLogits: ArrayLike<number>, qLogits: ArrayLike<num
   check(pLogits.length === qLogits.length, `KL: logit arrays differ in length (${pLogits.length} vs ${qLogits.length})`);
   check(pLogits.length % vocabSize === 0, `KL: ${pLogits.length} logits is not a whole number of rows of ${vocabSize}`);
   const positions = pLogits.length / vocabSize;
-  const slice = (x: ArrayLike<number>, r: number) => Array.prototype.slice.call(x, r * vocabSize, (r + 1) * vocabSize) as number[];
+  const slice = (x: ArrayLike<number>, r: number): ArrayLike<number> =>
+    x instanceof Float32Array || x instanceof Float64Array
+      ? x.subarray(r * vocabSize, (r + 1) * vocabSize)
+      : (Array.prototype.slice.call(x, r * vocabSize, (r + 1) * vocabSize) as number[]);
   const out = new Float64Array(positions);
   for (let r = 0; r < positions; r++) out[r] = klDivergence(slice(pLogits, r), slice(qLogits, r));
   return out;

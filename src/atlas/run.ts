@@ -1,0 +1,420 @@
+/**
+ * The atlas run: measures every head of a model on needle prompts and probe sequences and returns an
+ * atlas (`file.ts`). Per needle prompt (one prefill each, the dominant cost):
+ *  (a) the prompt but its last token is prefilled once with full attention, capturing attention on every
+ *      `captureStride`-th row (first `patternSamples` prompts) for the row statistics (sink, hidden
+ *      sinks, previous token, reach, WAAD, entropy);
+ *  (b) the tail — the last prompt token and the answer tokens but the last, teacher-forced — runs once
+ *      with every layer captured: logits say which answer steps the model gets right (only those are
+ *      scored for retrieval, methods.md §1) and what greedy decoding answers (exact match, read off the
+ *      teacher-forced argmaxes; only when that leaves the answer open does it decode on), and the
+ *      attention rows give the retrieval copies;
+ *  (c) streaming harm per KV head and (d) ablation importance per head re-run the tail with that head
+ *      changed (`variants.ts`) on the first `harmSamples` / `ablationSamples` prompts.
+ * Probe sequences (BOS, then `probeTokens` random tokens twice) give induction, duplicate-token and
+ * previous-token scores. A caller's hooks (an intervention) apply to every pass.
+ */
+import { HeadwiseError } from '../errors.js';
+import type { HookOptions } from '../graph/hooks.js';
+import { HeadAccumulator, perKvHead, RetrievalAccumulator, topHeads } from '../heads/index.js';
+import { answerVerdict, finalVerdict } from '../eval/answer.js';
+import { loadHaystack } from '../eval/haystack.js';
+import { DEFAULT_DEPTHS, niahSamples, type NeedleMix, type NiahItem } from '../eval/niahSet.js';
+import { summarizeNiah, type NiahOutcomeDetail } from '../eval/niahRun.js';
+import { deriveSeed, Random } from '../eval/random.js';
+import { forward, type HookProvider } from '../runtime/forward.js';
+import { fullCache, kvBytesFull } from '../runtime/generate.js';
+import { allLayers, unionHookOptions, withBound, type HookBinder } from '../runtime/hookSet.js';
+import { KvCache } from '../runtime/kvCache.js';
+import type { Model } from '../runtime/model.js';
+import { ATLAS_FORMAT, ATLAS_VERSION, type AtlasFile, type MetricInfo } from './file.js';
+import { probeStats, retrievalCopies, rowStats } from './gather.js';
+import { ablationKl, streamingHarm } from './variants.js';
+
+export interface AtlasOptions {
+  /** Prompt length in tokens (default 1024, or the model's context if shorter). */
+  contextTokens?: number;
+  /** Needle prompts (default 96). */
+  samples?: number;
+  seed?: number;
+  depths?: readonly number[];
+  mix?: NeedleMix;
+  keyCount?: number;
+  /** Haystack text (default: the bundled KJV). */
+  haystack?: string;
+  /** Prompts whose strided rows feed the row statistics (default 32; 0 = skip). */
+  patternSamples?: number;
+  /** Capture every n-th prompt row for the row statistics (default 16). */
+  captureStride?: number;
+  /** Prompts for streaming harm (default 16; 0 = skip). */
+  harmSamples?: number;
+  /** Prompts for ablation importance (default 4; 0 = skip). */
+  ablationSamples?: number;
+  /** Random repeated sequences for induction / duplicate-token (default 16; 0 = skip). */
+  probes?: number;
+  /** Random tokens per probe half (default 100). */
+  probeTokens?: number;
+  /** Streaming policy of the harm metric (StreamingLLM defaults 4 + 64). */
+  sink?: number;
+  window?: number;
+  /** How many top heads per metric the atlas lists (default 10). */
+  topK?: number;
+  /** A caller's hooks (an intervention): hook points and the provider that feeds them. */
+  hookOptions?: HookOptions;
+  hooks?: HookProvider;
+  /** Hooks bound to each prompt and probe (an intervention with prompt spans), applied before `hooks`. */
+  bindHooks?: HookBinder;
+  onProgress?: (p: AtlasProgress) => void;
+}
+
+export interface AtlasProgress {
+  phase: 'needles' | 'probes';
+  /** Steps done and total over the whole run (one per needle prompt and per probe). */
+  done: number;
+  total: number;
+  /** Running exact-match accuracy of the needle prompts so far. */
+  accuracy?: number;
+}
+
+export const ATLAS_DEFAULTS = {
+  contextTokens: 1024,
+  samples: 96,
+  seed: 0,
+  patternSamples: 32,
+  captureStride: 16,
+  harmSamples: 16,
+  ablationSamples: 4,
+  probes: 16,
+  probeTokens: 100,
+  sink: 4,
+  window: 64,
+  topK: 10,
+  keyCount: 4,
+} as const;
+
+/** Rows of a prompt captured for the row statistics: every `stride`-th, from `stride − 1`. */
+function stridedRows(length: number, stride: number): number[] {
+  const rows: number[] = [];
+  for (let t = stride - 1; t < length; t += stride) rows.push(t);
+  return rows;
+}
+
+function argmaxRow(logits: Float32Array, row: number, vocab: number): number {
+  let best = 0;
+  const base = row * vocab;
+  for (let i = 1; i < vocab; i++) if (logits[base + i] > logits[base + best]) best = i;
+  return best;
+}
+
+/** Random probe ids: prefix (e.g. BOS) + r + r, with r drawn from the non-special vocabulary. */
+export function probeSequence(prefix: number[], vocab: number, tokens: number, seed: number, special: Set<number>): number[] {
+  const rng = new Random(seed);
+  const r: number[] = [];
+  while (r.length < tokens) {
+    const id = rng.int(0, vocab - 1);
+    if (!special.has(id)) r.push(id);
+  }
+  return [...prefix, ...r, ...r];
+}
+
+const table = (rows: number, cols: number, v = 0) => Array.from({ length: rows }, () => new Array<number>(cols).fill(v));
+
+/** Runs the atlas. Throws a HeadwiseError for settings the model cannot run. */
+export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<AtlasFile> {
+  const t0 = performance.now();
+  const c = model.config;
+  const tok = model.tokenizer;
+  if (!tok) throw new HeadwiseError(`${model.ckpt.dir}: no tokenizer.json; the atlas needs one to build needle prompts`);
+  const o = { ...ATLAS_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof ATLAS_DEFAULTS & AtlasOptions;
+  const contextTokens = opts.contextTokens ?? Math.min(ATLAS_DEFAULTS.contextTokens, c.maxPositions - 16);
+  if (contextTokens + 16 > c.maxPositions) {
+    throw new HeadwiseError(`--context ${contextTokens} leaves no room for the answer in the model's context of ${c.maxPositions} tokens`);
+  }
+  const depths = opts.depths ?? DEFAULT_DEPTHS;
+  const L = c.numLayers;
+  const H = c.numHeads;
+  const Hkv = c.numKvHeads;
+  const V = c.vocabSize;
+  const layers = allLayers(L);
+  const samples = Math.max(1, o.samples);
+  const patternSamples = Math.min(o.patternSamples, samples);
+  const harmSamples = Math.min(o.harmSamples, samples);
+  const ablationSamples = Math.min(o.ablationSamples, samples);
+
+  const items = niahSamples(tok, opts.haystack ?? loadHaystack(), {
+    contextTokens: [contextTokens],
+    depths,
+    samples,
+    seed: o.seed,
+    mix: o.mix,
+    keyCount: o.keyCount,
+  });
+
+  const setup = fullCache(model);
+  const captureHooks = { capturePattern: layers, captureZ: [], headHooks: false, scoreBias: [], act: [] };
+  const variantHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: layers, act: [] };
+  /** The caller's hooks for one prompt, and the sessions that carry them. */
+  const hooksFor = async (ids: number[], prompt: string) => {
+    const bound = opts.bindHooks ? await opts.bindHooks(ids, prompt) : null;
+    const h = withBound(bound, opts.hookOptions, opts.hooks);
+    return {
+      ...h,
+      capture: await model.session(setup.layout, unionHookOptions(h.hookOptions, captureHooks)),
+      variants: harmSamples + ablationSamples > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks)) : null,
+    };
+  };
+
+  const retrieval = new RetrievalAccumulator(L, H, 'pooled');
+  const rowAcc = { sink: new HeadAccumulator(L, H), hiddenSinks: new HeadAccumulator(L, H), previousToken: new HeadAccumulator(L, H), reach: new HeadAccumulator(L, H), waad: new HeadAccumulator(L, H), entropy: new HeadAccumulator(L, H) };
+  const probeAcc = { induction: new HeadAccumulator(L, H), duplicateToken: new HeadAccumulator(L, H) };
+  const harmAcc = new HeadAccumulator(L, Hkv);
+  const ablationAcc = new HeadAccumulator(L, H);
+  const outcomes: NiahOutcomeDetail[] = [];
+  const timing = { prefillMs: 0, tailMs: 0, harmMs: 0, ablationMs: 0, decodeMs: 0, probesMs: 0, totalMs: 0 };
+  const totalSteps = samples + o.probes;
+  let step = 0;
+  let correct = 0;
+
+  for (const [i, item] of items.entries()) {
+    const { sample } = item;
+    const ids = sample.inputIds;
+    const P = ids.length;
+    const A = sample.answerIds.length;
+    const tokens = [...ids, ...sample.answerIds];
+    const prefix = ids.slice(0, P - 1);
+    const tail = [ids[P - 1], ...sample.answerIds.slice(0, A - 1)];
+    const tailRows = tail.map((_, r) => r);
+
+    const tStart = performance.now();
+    const { hooks, hookOptions, capture, variants } = await hooksFor(ids, sample.prompt);
+    const cache = new KvCache(setup.layout, setup.policies, c.headDim);
+    cache.reserve(P + 16);
+    const prefixRows = i < patternSamples ? stridedRows(prefix.length, o.captureStride) : [];
+    const pre = await forward(model, capture, cache, prefix, { captureRows: prefixRows, hooks });
+    if (prefixRows.length) {
+      const s = rowStats(pre.patterns, L, H);
+      for (const key of Object.keys(rowAcc) as (keyof typeof rowAcc)[]) rowAcc[key].addAll(s[key]);
+    }
+    const tPrefillEnd = performance.now();
+    timing.prefillMs += tPrefillEnd - tStart;
+
+    const base = await forward(model, capture, cache, tail, { commit: false, captureRows: tailRows, logitsAt: tailRows, hooks });
+    const predicted = tailRows.map((r) => argmaxRow(base.logits, r, V));
+    const scored = tailRows.filter((r) => predicted[r] === sample.answerIds[r]);
+    const span = sample.needles[sample.target].span;
+    retrieval.addPrompt(retrievalCopies(base.patterns, L, H, scored, sample.answerIds, span, tokens), scored.length);
+    const tTailEnd = performance.now();
+    timing.tailMs += tTailEnd - tPrefillEnd;
+
+    const ctx = { model, session: variants!, cache, tail, baseLogits: base.logits, hooks };
+    if (i < harmSamples) {
+      harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window));
+    }
+    const tHarmEnd = performance.now();
+    timing.harmMs += tHarmEnd - tTailEnd;
+    if (i < ablationSamples) ablationAcc.addAll(await ablationKl(ctx));
+    const tAblEnd = performance.now();
+    timing.ablationMs += tAblEnd - tHarmEnd;
+
+    // Greedy outcome: the greedy tokens are the answer tokens up to the first wrong argmax, then that argmax.
+    const wrong = predicted.findIndex((p, r) => p !== sample.answerIds[r]);
+    let text: string;
+    let verdict: 'correct' | 'wrong' | 'open';
+    if (wrong < 0) {
+      text = tok.decode(sample.answerIds);
+      verdict = answerVerdict(text, sample.value);
+      if (verdict === 'open') verdict = finalVerdict(text, sample.value);
+    } else if (c.eosTokenIds.includes(predicted[wrong])) {
+      text = tok.decode(sample.answerIds.slice(0, wrong));
+      verdict = finalVerdict(text, sample.value);
+    } else {
+      const greedy = [...sample.answerIds.slice(0, wrong), predicted[wrong]];
+      text = tok.decode(greedy);
+      verdict = answerVerdict(text, sample.value);
+      if (verdict === 'open') ({ text, verdict } = await decodeOn(model, cache, tail.slice(0, wrong + 1), greedy, sample.value, hookOptions, hooks));
+    }
+    timing.decodeMs += performance.now() - tAblEnd;
+    const ok = verdict === 'correct';
+    if (ok) correct++;
+    outcomes.push({
+      contextTokens: item.contextTokens,
+      depth: item.depth,
+      variant: sample.variant,
+      value: sample.value,
+      text,
+      correct: ok,
+      promptTokens: P,
+      kvBytes: cache.kvBytes,
+      kvBytesHeld: cache.kvBytesUsed,
+      kvBytesFull: kvBytesFull(model, cache.seen),
+    });
+    opts.onProgress?.({ phase: 'needles', done: ++step, total: totalSteps, accuracy: correct / outcomes.length });
+  }
+
+  const tProbes = performance.now();
+  const prefixIds = tok.encode('');
+  const special = new Set([...prefixIds, ...c.eosTokenIds, ...(c.bosTokenId !== null ? [c.bosTokenId] : [])]);
+  for (let p = 0; p < o.probes; p++) {
+    const seq = probeSequence(prefixIds, V, o.probeTokens, deriveSeed(o.seed, 0x9e37, p), special);
+    const cache = new KvCache(setup.layout, setup.policies, c.headDim);
+    const { hooks, capture } = await hooksFor(seq, tok.decode(seq));
+    const r = await forward(model, capture, cache, seq, { captureRows: seq.map((_, j) => j), hooks });
+    const s = probeStats(r.patterns, L, H, seq);
+    probeAcc.induction.addAll(s.induction);
+    probeAcc.duplicateToken.addAll(s.duplicateToken);
+    opts.onProgress?.({ phase: 'probes', done: ++step, total: totalSteps });
+  }
+  timing.probesMs = performance.now() - tProbes;
+
+  const metrics: Record<string, number[][]> = {};
+  const metricInfo: Record<string, MetricInfo> = {};
+  const sampleCounts: Record<string, number[][]> = {};
+  const put = (name: string, mean: number[][], counts: number[][], info: MetricInfo) => {
+    metrics[name] = mean;
+    sampleCounts[name] = counts;
+    metricInfo[name] = info;
+  };
+  const ret = retrieval.scores();
+  put('retrieval', ret.mean, ret.samples, {
+    per: 'head',
+    samples: retrieval.answerTokens,
+    description:
+      'Retrieval score (Wu et al. 2024, copy-paste): at each teacher-forced answer step the model predicts correctly, the head copies when its most-attended key lies in the asked-about needle and holds the emitted token; copies / answer tokens scored, pooled over the prompts (samples = answer tokens scored).',
+  });
+  const rowInfo = (what: string): MetricInfo => ({
+    per: 'head',
+    samples: patternSamples,
+    description: `${what} Measured on every ${o.captureStride}th query row of the first ${patternSamples} needle prompts (natural text), averaged over rows, then prompts.`,
+  });
+  if (patternSamples > 0) {
+    const r = (k: keyof typeof rowAcc) => rowAcc[k].result();
+    put('sink', r('sink').mean, r('sink').samples, rowInfo('Sink score (StreamingLLM): mean attention on the first token (BOS) over query rows t ≥ 8.'));
+    put('hiddenSinks', r('hiddenSinks').mean, r('hiddenSinks').samples, rowInfo('Hidden sinks (ACT): number of key columns k > 0 whose mean received attention over the captured rows t ≥ k exceeds τ = 0.1 (columns seen by at least 4 captured rows).'));
+    put('previousToken', r('previousToken').mean, r('previousToken').samples, rowInfo('Previous-token score: share of attention on key t − 1.'));
+    put('reach', r('reach').mean, r('reach').samples, rowInfo('Mean reach d(h) = Σ_s A[t,s]·(t − s), in tokens.'));
+    put('waad', r('waad').mean, r('waad').samples, rowInfo('Windowed average attention distance Σ_s A[t,s]·min(t − s, 10).'));
+    put('entropy', r('entropy').mean, r('entropy').samples, rowInfo('Attention entropy −Σ_s A[t,s]·ln A[t,s], in nats.'));
+  }
+  if (o.probes > 0) {
+    const probeInfo = (what: string): MetricInfo => ({
+      per: 'head',
+      samples: o.probes,
+      description: `${what} On ${o.probes} probe sequences of BOS + ${o.probeTokens} random tokens repeated twice; share of the attention mass over all rows (TransformerLens detect_head, "mul").`,
+    });
+    const r = (k: keyof typeof probeAcc) => probeAcc[k].result();
+    put('induction', r('induction').mean, r('induction').samples, probeInfo('Induction score: attention on the token after an earlier copy of the current token.'));
+    put('duplicateToken', r('duplicateToken').mean, r('duplicateToken').samples, probeInfo('Duplicate-token score: attention on earlier copies of the current token.'));
+  }
+  if (harmSamples > 0) {
+    const r = harmAcc.result();
+    put('streamingHarm', r.mean, r.samples, {
+      per: 'kvHead',
+      samples: harmSamples,
+      description:
+        `Streaming harm: mean KL(full ‖ streaming) in nats of the next-token distribution on the teacher-forced answer tokens when only this KV head attends to sink ${o.sink} + window ${o.window} keys, over the first ${harmSamples} needle prompts. ` +
+        'Approximation: the streaming mask is applied on the answer rows only (the rows whose distribution is measured); the prompt itself is processed with full attention.',
+    });
+  }
+  if (ablationSamples > 0) {
+    const r = ablationAcc.result();
+    put('ablationKl', r.mean, r.samples, {
+      per: 'head',
+      samples: ablationSamples,
+      description:
+        `Ablation importance: mean KL(base ‖ ablated) in nats on the teacher-forced answer tokens when the head's output is zeroed, over the first ${ablationSamples} needle prompts. ` +
+        'Approximation: the head is zeroed on the answer rows only; the prompt is processed unablated.',
+    });
+  }
+
+  const topK = o.topK;
+  const top = (name: string) => (metrics[name] ? topHeads(metrics[name], topK).map(({ layer, head }) => ({ layer, head, score: metrics[name][layer][head] })) : undefined);
+  const niah = summarizeNiah(outcomes);
+  timing.totalMs = performance.now() - t0;
+  return {
+    format: ATLAS_FORMAT,
+    version: ATLAS_VERSION,
+    createdAt: new Date().toISOString(),
+    model: { name: model.name, family: c.family, layers: L, heads: H, kvHeads: Hkv, headDim: c.headDim, vocab: V },
+    settings: {
+      contextTokens,
+      samples,
+      seed: o.seed,
+      depths: [...depths],
+      mix: o.mix ?? 'mixed',
+      keyCount: o.keyCount,
+      patternSamples,
+      captureStride: o.captureStride,
+      harmSamples,
+      ablationSamples,
+      probes: o.probes,
+      probeTokens: o.probeTokens,
+      sink: o.sink,
+      window: o.window,
+      retrievalAveraging: 'pooled',
+      interventions: Boolean(opts.hooks || opts.bindHooks),
+    },
+    metrics,
+    metricInfo,
+    sampleCounts,
+    topHeads: {
+      retrieval: top('retrieval')!,
+      ...(metrics.streamingHarm ? { streamingHarm: top('streamingHarm')! } : {}),
+      ...(metrics.ablationKl ? { ablationKl: top('ablationKl')! } : {}),
+    },
+    kvHeads: { retrieval: perKvHead(ret, Hkv).mean },
+    niah: {
+      accuracy: niah.accuracy,
+      samples: niah.samples,
+      contextTokens: niah.grid.contextTokens,
+      depths: niah.grid.depths,
+      grid: niah.grid.accuracy,
+      counts: niah.grid.counts,
+      method: 'greedy exact match, read off the teacher-forced answer (decoding on where that leaves it open)',
+    },
+    timing: Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)])),
+  };
+}
+
+/** Greedy decoding on from a wrong teacher-forced step, until exact match is settled. */
+async function decodeOn(
+  model: Model,
+  cache: KvCache,
+  feed: number[],
+  greedy: number[],
+  value: string,
+  hookOptions: HookOptions | undefined,
+  hooks: HookProvider | undefined,
+): Promise<{ text: string; verdict: 'correct' | 'wrong' }> {
+  const tok = model.tokenizer!;
+  const gs = await model.session(cache.layout, hookOptions);
+  const V = model.config.vocabSize;
+  const eos = new Set(model.config.eosTokenIds);
+  // `feed` brings the cache to the step that predicted greedy's last token.
+  await forward(model, gs, cache, feed, { hooks });
+  const tokens = greedy.slice();
+  let text = tok.decode(tokens);
+  while (tokens.length < 12 && cache.seen < model.config.maxPositions) {
+    const r = await forward(model, gs, cache, [tokens[tokens.length - 1]], { hooks });
+    const next = argmaxRow(r.logits, 0, V);
+    if (eos.has(next)) break;
+    tokens.push(next);
+    text = tok.decode(tokens);
+    if (answerVerdict(text, value) !== 'open') break;
+  }
+  return { text, verdict: finalVerdict(text, value) };
+}
+
+/** The needle set of an atlas's settings (to re-run it, e.g. for validation). */
+export function atlasNeedleSet(model: Model, atlas: AtlasFile, haystack?: string): NiahItem[] {
+  const s = atlas.settings as { contextTokens: number; samples: number; seed: number; depths: number[]; mix?: NeedleMix; keyCount?: number };
+  return niahSamples(model.tokenizer!, haystack ?? loadHaystack(), {
+    contextTokens: [s.contextTokens],
+    depths: s.depths,
+    samples: s.samples,
+    seed: s.seed,
+    mix: s.mix,
+    keyCount: s.keyCount,
+  });
+}
+
+export type { AtlasFile };

@@ -1,0 +1,102 @@
+/**
+ * The atlas's causal measurements on one needle prompt: re-run the answer rows (the teacher-forced
+ * tail whose next-token distributions are scored) on top of the prompt's KV cache with one head
+ * changed, and measure KL(base ‖ changed) averaged over the answer rows (methods.md §1).
+ * - streaming harm, per KV head: that KV head's query heads see only the sink + window keys; the eight
+ *   (or however many) KV heads of a layer run as branches of one graph run (`forward`'s `branches`),
+ *   each with its own score bias;
+ * - ablation importance, per query head: the head's output is zeroed (head scale 0), one run per head.
+ * Only the answer rows are changed; the prompt keeps its full-attention, unablated cache. That is the
+ * approximation the atlas documents in its metric descriptions.
+ */
+import { kvHeadOf } from '../runtime/capture.js';
+import { forward, type HookProvider } from '../runtime/forward.js';
+import { combineHookProviders, zeroHeads } from '../runtime/hookSet.js';
+import type { KvCache } from '../runtime/kvCache.js';
+import type { GraphSession, Model } from '../runtime/model.js';
+import { klPerPosition } from '../heads/index.js';
+
+const MASKED = -1e30;
+
+function meanOf(x: Float64Array, from = 0, to = x.length): number {
+  let s = 0;
+  for (let i = from; i < to; i++) s += x[i];
+  return s / (to - from);
+}
+
+/**
+ * Score bias that masks, on the rows of branch g (rows g·n .. g·n+n−1), every key outside sink +
+ * window for the query heads of KV head g of `layer`.
+ */
+export function streamingBranchBias(layer: number, n: number, numHeads: number, numKvHeads: number, sink: number, window: number): HookProvider {
+  return {
+    scoreBias(l, heads, queryPositions, keyPositions) {
+      if (l !== layer) return null;
+      const q = queryPositions.length;
+      const K = keyPositions.length;
+      const out = new Float32Array(heads.length * q * K);
+      heads.forEach((head, hi) => {
+        const g = kvHeadOf(head, numHeads, numKvHeads);
+        for (let t = g * n; t < Math.min(q, (g + 1) * n); t++) {
+          const base = (hi * q + t) * K;
+          const qp = queryPositions[t];
+          for (let s = 0; s < K; s++) {
+            const kp = keyPositions[s];
+            if (kp >= sink && qp - kp >= window) out[base + s] = MASKED;
+          }
+        }
+      });
+      return out;
+    },
+  };
+}
+
+export interface VariantContext {
+  model: Model;
+  /** A session on the cache's layout with score bias on every layer and head hooks. */
+  session: GraphSession;
+  cache: KvCache;
+  /** Tokens whose rows are scored: the last prompt token and the answer tokens but the last. */
+  tail: number[];
+  /** Base logits of the tail rows, [tail.length × vocab]. */
+  baseLogits: Float32Array;
+  /** The caller's own hooks (an intervention), applied in every run. */
+  hooks?: HookProvider;
+}
+
+/** [layer][kvHead] mean KL over the tail rows with that KV head switched to sink + window. */
+export async function streamingHarm(ctx: VariantContext, sink: number, window: number): Promise<number[][]> {
+  const { model, session, cache, tail, baseLogits } = ctx;
+  const c = model.config;
+  const n = tail.length;
+  const rows = Array.from({ length: n * c.numKvHeads }, (_, i) => i);
+  const ids = Array.from({ length: c.numKvHeads }, () => tail).flat();
+  const base = new Float32Array(baseLogits.length * c.numKvHeads);
+  for (let g = 0; g < c.numKvHeads; g++) base.set(baseLogits, g * baseLogits.length);
+  const out: number[][] = [];
+  for (let l = 0; l < c.numLayers; l++) {
+    const hooks = combineHookProviders(ctx.hooks, streamingBranchBias(l, n, c.numHeads, c.numKvHeads, sink, window));
+    const r = await forward(model, session, cache, ids, { commit: false, branches: c.numKvHeads, logitsAt: rows, hooks });
+    const kl = klPerPosition(base, r.logits, c.vocabSize);
+    out.push(Array.from({ length: c.numKvHeads }, (_, g) => meanOf(kl, g * n, (g + 1) * n)));
+  }
+  return out;
+}
+
+/** [layer][head] mean KL over the tail rows with that head's output zeroed on the tail rows. */
+export async function ablationKl(ctx: VariantContext): Promise<number[][]> {
+  const { model, session, cache, tail, baseLogits } = ctx;
+  const c = model.config;
+  const rows = tail.map((_, i) => i);
+  const out: number[][] = [];
+  for (let l = 0; l < c.numLayers; l++) {
+    const row: number[] = [];
+    for (let h = 0; h < c.numHeads; h++) {
+      const hooks = combineHookProviders(ctx.hooks, zeroHeads([{ layer: l, head: h }], c.numHeads));
+      const r = await forward(model, session, cache, tail, { commit: false, logitsAt: rows, hooks });
+      row.push(meanOf(klPerPosition(baseLogits, r.logits, c.vocabSize)));
+    }
+    out.push(row);
+  }
+  return out;
+}
