@@ -51,7 +51,7 @@ export function compareWithReference(atlas: AtlasFile, ref: Record<string, unkno
   ours.forEach((row, layer) => row.forEach((v, head) => {
     const d = Math.abs(v - theirs[layer][head]);
     if (d > worst.value) worst = { value: d, layer, head };
-    if (d > tolerance) outside.push({ layer, head, ours: v, reference: theirs[layer][head] });
+    if (!(d <= tolerance)) outside.push({ layer, head, ours: v, reference: theirs[layer][head] });
   }));
   const top = (t: number[][]) => topHeads(t, k).map(({ layer, head }) => ({ layer, head, score: t[layer][head] }));
   const topOurs = top(ours);

@@ -24,7 +24,7 @@ function shapeOf(atlas: AtlasFile): Shape {
 
 /** DuoAttention-style gate table (`full_attention_heads.tsv`) from a retrieval-like or harm metric. */
 export function duoAttentionTsv(atlas: AtlasFile, metric: KvScoreMetric = 'retrieval'): string {
-  const scores = kvHeadScores(atlas, metric, shapeOf(atlas) as ModelConfig);
+  const scores = kvHeadScores(atlas, metric, shapeOf(atlas));
   // Retrieval is already a share in [0, 1]; other metrics are scaled so the largest is 1.
   const max = Math.max(0, ...scores.flat().filter(Number.isFinite));
   const scale = metric === 'retrieval' || max === 0 ? 1 : 1 / max;

@@ -133,12 +133,16 @@ export function readAtlas(file: string, config?: ModelConfig): AtlasFile {
   return a;
 }
 
-/** Per-KV-head scores for the duo policy: KV-head metrics as is, query-head metrics as max over the group. */
-export function kvHeadScores(atlas: AtlasFile, metric: KvScoreMetric, config: ModelConfig): number[][] {
+/** Per-KV-head scores for the duo policy: KV-head metrics as is, query-head metrics as max over the group (NaN ignored). */
+export function kvHeadScores(atlas: AtlasFile, metric: KvScoreMetric, config: Pick<ModelConfig, 'numHeads' | 'numKvHeads'>): number[][] {
   const m = atlas.metrics[metric];
   if (!m) throw new HeadwiseError(`atlas has no metric "${metric}" (has: ${Object.keys(atlas.metrics).join(', ')})`);
   const rep = config.numHeads / config.numKvHeads;
   const per = atlas.metricInfo?.[metric]?.per ?? (m[0]?.length === config.numKvHeads ? 'kvHead' : 'head');
   if (per === 'kvHead') return m.map((row) => row.slice());
-  return m.map((row) => Array.from({ length: config.numKvHeads }, (_, g) => Math.max(...row.slice(g * rep, (g + 1) * rep))));
+  // Heads without a value (NaN) do not count; a group with none stays NaN.
+  return m.map((row) => Array.from({ length: config.numKvHeads }, (_, g) => {
+    const vals = row.slice(g * rep, (g + 1) * rep).filter((v) => !Number.isNaN(v));
+    return vals.length ? Math.max(...vals) : NaN;
+  }));
 }

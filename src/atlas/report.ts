@@ -132,7 +132,8 @@ for (const m of order) {
     x: { type: 'band', label: per === 'kvHead' ? 'KV head' : 'head', axis: 'top' }, y: { type: 'band', label: 'layer' },
     color: { type: 'linear', scheme: disp.scheme, legend: true, label: disp.unit || m, domain: [Math.min(0, ...values), max || 1] },
     marks: [
-      Plot.cell(cells, { x: 'head', y: 'layer', fill: 'value', tip: true, title: (d) => headName(d, per) + ': ' + fmt(d.value) + (d.n !== null ? '\n' + d.n + ' samples' : '') }),
+      Plot.cell(cells.filter((c) => c.value === null), { x: 'head', y: 'layer', fill: '#e8e8e8', title: (d) => headName(d, per) + ': not measured' }),
+      Plot.cell(cells.filter((c) => c.value !== null), { x: 'head', y: 'layer', fill: 'value', tip: true, title: (d) => headName(d, per) + ': ' + fmt(d.value) + (d.n !== null ? '\n' + d.n + ' samples' : '') }),
       label ? Plot.text(cells, { x: 'head', y: 'layer', text: (d) => fmt(d.value), fill: { value: (d) => (d.value !== null && d.value > 0.55 * max ? 'white' : 'black'), scale: null }, fontSize: cell >= 36 ? 9 : 7, pointerEvents: 'none' }) : null,
     ],
   }));

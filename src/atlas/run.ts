@@ -29,7 +29,7 @@ import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type AtlasFile, type MetricInfo } from './file.js';
 import { probeStats, retrievalCopies, rowStats } from './gather.js';
-import { ablationKl, streamingHarm } from './variants.js';
+import { ablationKl, baseLogProbs, streamingHarm } from './variants.js';
 
 export interface AtlasOptions {
   /** Prompt length in tokens (default 1024, or the model's context if shorter). */
@@ -42,7 +42,7 @@ export interface AtlasOptions {
   keyCount?: number;
   /** Haystack text (default: the bundled KJV). */
   haystack?: string;
-  /** Prompts whose strided rows feed the row statistics (default 32; 0 = skip). */
+  /** Prompts whose strided rows feed the row statistics (default 16; 0 = skip). */
   patternSamples?: number;
   /** Capture every n-th prompt row for the row statistics (default 16). */
   captureStride?: number;
@@ -50,7 +50,7 @@ export interface AtlasOptions {
   harmSamples?: number;
   /** Prompts for ablation importance (default 4; 0 = skip). */
   ablationSamples?: number;
-  /** Random repeated sequences for induction / duplicate-token (default 16; 0 = skip). */
+  /** Random repeated sequences for induction / duplicate-token (default 8; 0 = skip). */
   probes?: number;
   /** Random tokens per probe half (default 100). */
   probeTokens?: number;
@@ -80,11 +80,11 @@ export const ATLAS_DEFAULTS = {
   contextTokens: 1024,
   samples: 96,
   seed: 0,
-  patternSamples: 32,
+  patternSamples: 16,
   captureStride: 16,
   harmSamples: 16,
   ablationSamples: 4,
-  probes: 16,
+  probes: 8,
   probeTokens: 100,
   sink: 4,
   window: 64,
@@ -206,7 +206,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     const tTailEnd = performance.now();
     timing.tailMs += tTailEnd - tPrefillEnd;
 
-    const ctx = { model, session: variants!, cache, tail, baseLogits: base.logits, hooks };
+    const ctx = { model, session: variants!, cache, tail, base: i < harmSamples || i < ablationSamples ? baseLogProbs(base.logits, V) : [], hooks };
     if (i < harmSamples) {
       harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window));
     }

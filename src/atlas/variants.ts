@@ -14,14 +14,27 @@ import { forward, type HookProvider } from '../runtime/forward.js';
 import { combineHookProviders, zeroHeads } from '../runtime/hookSet.js';
 import type { KvCache } from '../runtime/kvCache.js';
 import type { GraphSession, Model } from '../runtime/model.js';
-import { klPerPosition } from '../heads/index.js';
+import { klFromLogProbs, logSoftmax } from '../heads/index.js';
 
 const MASKED = -1e30;
 
-function meanOf(x: Float64Array, from = 0, to = x.length): number {
+let zeroBuffer = new Float32Array(0);
+/** A shared all-zero bias (never written), so layers without a change cost no allocation per run. */
+function zeros(n: number): Float32Array {
+  if (zeroBuffer.length < n) zeroBuffer = new Float32Array(n);
+  return zeroBuffer.subarray(0, n);
+}
+
+/** Log-probabilities of each base row, computed once per prompt. */
+export function baseLogProbs(baseLogits: Float32Array, vocab: number): Float64Array[] {
+  return Array.from({ length: baseLogits.length / vocab }, (_, r) => logSoftmax(baseLogits.subarray(r * vocab, (r + 1) * vocab)));
+}
+
+/** Mean KL over rows `from..from+n−1` of `logits` against base rows 0..n−1. */
+function meanKlVs(base: Float64Array[], logits: Float32Array, from: number, vocab: number): number {
   let s = 0;
-  for (let i = from; i < to; i++) s += x[i];
-  return s / (to - from);
+  for (let r = 0; r < base.length; r++) s += klFromLogProbs(base[r], logits.subarray((from + r) * vocab, (from + r + 1) * vocab));
+  return s / base.length;
 }
 
 /**
@@ -31,7 +44,7 @@ function meanOf(x: Float64Array, from = 0, to = x.length): number {
 export function streamingBranchBias(layer: number, n: number, numHeads: number, numKvHeads: number, sink: number, window: number): HookProvider {
   return {
     scoreBias(l, heads, queryPositions, keyPositions) {
-      if (l !== layer) return null;
+      if (l !== layer) return zeros(heads.length * queryPositions.length * keyPositions.length);
       const q = queryPositions.length;
       const K = keyPositions.length;
       const out = new Float32Array(heads.length * q * K);
@@ -58,34 +71,31 @@ export interface VariantContext {
   cache: KvCache;
   /** Tokens whose rows are scored: the last prompt token and the answer tokens but the last. */
   tail: number[];
-  /** Base logits of the tail rows, [tail.length × vocab]. */
-  baseLogits: Float32Array;
+  /** Base log-probabilities of the tail rows (`baseLogProbs`). */
+  base: Float64Array[];
   /** The caller's own hooks (an intervention), applied in every run. */
   hooks?: HookProvider;
 }
 
 /** [layer][kvHead] mean KL over the tail rows with that KV head switched to sink + window. */
 export async function streamingHarm(ctx: VariantContext, sink: number, window: number): Promise<number[][]> {
-  const { model, session, cache, tail, baseLogits } = ctx;
+  const { model, session, cache, tail, base } = ctx;
   const c = model.config;
   const n = tail.length;
   const rows = Array.from({ length: n * c.numKvHeads }, (_, i) => i);
   const ids = Array.from({ length: c.numKvHeads }, () => tail).flat();
-  const base = new Float32Array(baseLogits.length * c.numKvHeads);
-  for (let g = 0; g < c.numKvHeads; g++) base.set(baseLogits, g * baseLogits.length);
   const out: number[][] = [];
   for (let l = 0; l < c.numLayers; l++) {
     const hooks = combineHookProviders(ctx.hooks, streamingBranchBias(l, n, c.numHeads, c.numKvHeads, sink, window));
     const r = await forward(model, session, cache, ids, { commit: false, branches: c.numKvHeads, logitsAt: rows, hooks });
-    const kl = klPerPosition(base, r.logits, c.vocabSize);
-    out.push(Array.from({ length: c.numKvHeads }, (_, g) => meanOf(kl, g * n, (g + 1) * n)));
+    out.push(Array.from({ length: c.numKvHeads }, (_, g) => meanKlVs(base, r.logits, g * n, c.vocabSize)));
   }
   return out;
 }
 
 /** [layer][head] mean KL over the tail rows with that head's output zeroed on the tail rows. */
 export async function ablationKl(ctx: VariantContext): Promise<number[][]> {
-  const { model, session, cache, tail, baseLogits } = ctx;
+  const { model, session, cache, tail, base } = ctx;
   const c = model.config;
   const rows = tail.map((_, i) => i);
   const out: number[][] = [];
@@ -94,7 +104,7 @@ export async function ablationKl(ctx: VariantContext): Promise<number[][]> {
     for (let h = 0; h < c.numHeads; h++) {
       const hooks = combineHookProviders(ctx.hooks, zeroHeads([{ layer: l, head: h }], c.numHeads));
       const r = await forward(model, session, cache, tail, { commit: false, logitsAt: rows, hooks });
-      row.push(meanOf(klPerPosition(baseLogits, r.logits, c.vocabSize)));
+      row.push(meanKlVs(base, r.logits, 0, c.vocabSize));
     }
     out.push(row);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { klDivergence, klPerPosition, logSoftmax, meanKl } from './kl.js';
+import { klDivergence, klFromLogProbs, klPerPosition, logSoftmax, meanKl } from './kl.js';
 
 describe('logSoftmax', () => {
   it('matches the direct formula on small logits', () => {
@@ -60,5 +60,20 @@ describe('klPerPosition / meanKl', () => {
     expect(meanKl([], [], 4)).toBeNaN();
     expect(() => klPerPosition([0, 0, 0], [0, 0, 0], 2)).toThrow(/not a whole number of rows of 2/);
     expect(() => klPerPosition([0, 0], [0, 0, 0, 0], 2)).toThrow(/differ in length/);
+  });
+});
+
+describe('klFromLogProbs', () => {
+  it('equals klDivergence with log p precomputed', () => {
+    const p = [1, -2, 0.5, 3];
+    const q = [0.2, 0.1, -1, 2.5];
+    expect(klFromLogProbs(logSoftmax(p), q)).toBeCloseTo(klDivergence(p, q), 12);
+    expect(klFromLogProbs(logSoftmax(p), p)).toBeCloseTo(0, 12);
+    expect(klFromLogProbs(logSoftmax([0, -Infinity]), [0, 5])).toBeCloseTo(klDivergence([0, -Infinity], [0, 5]), 12);
+  });
+  it('is Infinity where q gives 0 to a token p does not, and checks its input', () => {
+    expect(klFromLogProbs(logSoftmax([0, 0]), [0, -Infinity])).toBe(Infinity);
+    expect(() => klFromLogProbs(logSoftmax([0, 0]), [0, NaN])).toThrow(/logit 1 is NaN/);
+    expect(() => klFromLogProbs([0], [0, 0])).toThrow(/differ in length/);
   });
 });

@@ -68,3 +68,32 @@ export function meanKl(pLogits: ArrayLike<number>, qLogits: ArrayLike<number>, v
   for (const v of kl) sum += v;
   return sum / kl.length;
 }
+
+/**
+ * KL(p ‖ softmax(q)) for one position when log p is already known (`logSoftmax` of the base logits,
+ * computed once and reused for every variant compared with the same base). Same conventions as
+ * `klDivergence`; no allocation, so it suits thousands of comparisons.
+ * @example klFromLogProbs(logSoftmax([2, 0]), [2, 0]) // 0
+ */
+export function klFromLogProbs(logP: ArrayLike<number>, qLogits: ArrayLike<number>): number {
+  const n = logP.length;
+  check(n === qLogits.length, `KL: rows differ in length (${n} vs ${qLogits.length})`);
+  check(n > 0, 'KL of an empty row');
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = qLogits[i];
+    if (Number.isNaN(x) || x === Infinity) check(false, `logit ${i} is ${x}`);
+    if (x > max) max = x;
+  }
+  check(max > -Infinity, 'every logit of the row is −∞');
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(qLogits[i] - max);
+  const logZ = max + Math.log(sum);
+  let kl = 0;
+  for (let i = 0; i < n; i++) {
+    const lp = logP[i];
+    if (lp === -Infinity) continue;
+    kl += Math.exp(lp) * (lp - (qLogits[i] - logZ));
+  }
+  return Math.max(0, kl);
+}
