@@ -28,6 +28,9 @@ export interface ExternalRef {
 
 const OPSET = 18;
 
+/** Name of the transposed copy of a weight (`[out, in]` -> `[in, out]`), read by `linear` in MatMul form. */
+export const transposedName = (weight: string): string => `${weight}^T`;
+
 export class GraphBuilder {
   private readonly nodes: NodeRecord[] = [];
   private readonly inputs: unknown[] = [];
@@ -36,6 +39,13 @@ export class GraphBuilder {
   private counter = 0;
   private scopeStack: string[] = [];
   private readonly constCache = new Map<string, Value>();
+  /**
+   * Write `linear`/`gemm` as MatMul (+ Add) instead of Gemm, `linear` reading a transposed copy of its
+   * weight (`transposedName`). WebGPU's MatMul is ~2.7× faster than its Gemm(transB=1) on an H100.
+   */
+  matmulLinear = false;
+  /** Weights `linear` read transposed (when `matmulLinear`). */
+  readonly transposedWeights = new Set<string>();
 
   constructor(readonly name: string) {}
 
@@ -150,10 +160,19 @@ export class GraphBuilder {
   matmul(a: Value, b: Value): Value { return this.op('MatMul', [a, b]); }
   /** y = a · bᵀ (+ c) for 2-D a and a [out, in] weight b, as Hugging Face Linear stores it. */
   linear(a: Value, w: Value, bias?: Value): Value {
+    if (this.matmulLinear) {
+      this.transposedWeights.add(w);
+      const y = this.matmul(a, transposedName(w));
+      return bias ? this.add(y, bias) : y;
+    }
     return this.op('Gemm', bias ? [a, w, bias] : [a, w], { transB: { int: 1 } });
   }
   /** y = a · b (+ c) for a weight stored [in, out] (GPT-2's Conv1D). */
   gemm(a: Value, w: Value, bias?: Value): Value {
+    if (this.matmulLinear) {
+      const y = this.matmul(a, w);
+      return bias ? this.add(y, bias) : y;
+    }
     return this.op('Gemm', bias ? [a, w, bias] : [a, w]);
   }
   reshape(x: Value, shape: number[]): Value { return this.op('Reshape', [x, this.constI64(shape)]); }
@@ -188,6 +207,11 @@ export class GraphBuilder {
       },
     });
     return ModelProto.encode(model).finish();
+  }
+
+  /** Whether any node reads `value`. */
+  reads(value: Value): boolean {
+    return this.nodes.some((n) => n.input.includes(value));
   }
 
   get nodeCount(): number {

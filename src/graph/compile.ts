@@ -13,7 +13,8 @@ import type { Arch } from './arch/arch.js';
 import { buildDecoderGraph, type KvMode } from './decoder.js';
 import { hookKey, type HookOptions } from './hooks.js';
 import type { KvLayout } from './layout.js';
-import { ensureWeights, modelCacheDir, writeFileAtomic } from './weights.js';
+import { transposedName } from './builder.js';
+import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
 
 const GRAPH_VERSION = 5;
 
@@ -43,14 +44,17 @@ function resolveNames(ckpt: Checkpoint, arch: Arch): Map<string, string> {
 export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append'): CompiledGraph {
   const dir = modelCacheDir(ckpt);
   const parts: unknown[] = [GRAPH_VERSION, layout, hookKey(hooks)];
-  if (kvMode !== 'append') parts.push(kvMode);
+  // 'present' graphs v2: linear layers as MatMul over transposed weights.
+  if (kvMode !== 'append') parts.push(kvMode, 2);
   const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
   if (fs.existsSync(file)) return { file, layout, hooks, kvMode };
 
   const arch = archFor(ckpt);
   const names = resolveNames(ckpt, arch);
-  const manifest = ensureWeights(ckpt, arch.weights.map((w) => ({ name: names.get(w.name)!, shape: w.shape })), dir);
+  const specs = arch.weights.map((w) => ({ name: names.get(w.name)!, shape: w.shape }));
+  // The CPU graphs share weights.bin; present-mode (GPU) graphs read linear weights transposed, from weights-gpu.bin.
+  const manifest = kvMode === 'append' ? ensureWeights(ckpt, specs, dir) : null;
   const used = new Set<string>();
   const builder = buildDecoderGraph(ckpt.config, arch, (name) => {
     const actual = names.get(name);
@@ -58,7 +62,19 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
     used.add(actual);
     return actual;
   }, { layout, hooks, kvMode });
-  for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
+  if (manifest) {
+    for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
+  } else {
+    const shapes = new Map(specs.map((s) => [s.name, s.shape]));
+    const stored: StoredWeightSpec[] = [];
+    for (const name of used) {
+      const shape = shapes.get(name)!;
+      if (builder.reads(name)) stored.push({ name, shape });
+      if (builder.transposedWeights.has(name)) stored.push({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true });
+    }
+    const gpu = ensureWeights(ckpt, stored, dir, 'weights-gpu.bin');
+    for (const s of stored) builder.weight(s.name, gpu.tensors[s.name].shape, gpu.tensors[s.name]);
+  }
   writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)}`));
   return { file, layout, hooks, kvMode };
 }

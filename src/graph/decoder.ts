@@ -44,6 +44,8 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   const rep = H / Hkv;
   const hooks = opts.hooks;
   const present = opts.kvMode === 'present';
+  // The GPU graph: linear layers as MatMul with [in, out] weights (WebGPU's Gemm(transB) is much slower).
+  b.matmulLinear = present;
 
   const ids = b.input(INPUT_IDS, I, ['q']);
   const pos = b.input(POSITION_IDS, I, ['q']);

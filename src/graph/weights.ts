@@ -47,10 +47,30 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   }
 }
 
-/** Ensures `dir/weights.bin` holds `specs` as float32; returns where each tensor lies. */
-export function ensureWeights(ckpt: Checkpoint, specs: WeightSpec[], dir: string): WeightsManifest {
-  const manifestFile = path.join(dir, 'weights.json');
-  const wanted = specs.map((s) => `${s.name}:${s.shape.join('x')}`).join(',');
+/** A tensor to store: by default checkpoint tensor `name`; or `source` ([a, b]) stored transposed ([b, a] = `shape`) as `name`. */
+export interface StoredWeightSpec extends WeightSpec {
+  source?: string;
+  transpose?: boolean;
+}
+
+/** [rows, cols] -> [cols, rows], in cache-friendly blocks. */
+export function transpose2d(x: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(x.length);
+  const B = 64;
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    for (let c0 = 0; c0 < cols; c0 += B) {
+      const r1 = Math.min(rows, r0 + B);
+      const c1 = Math.min(cols, c0 + B);
+      for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = x[r * cols + c];
+    }
+  }
+  return out;
+}
+
+/** Ensures `dir/{file}` (default weights.bin) holds `specs` as float32; returns where each tensor lies. */
+export function ensureWeights(ckpt: Checkpoint, specs: StoredWeightSpec[], dir: string, file = 'weights.bin'): WeightsManifest {
+  const manifestFile = path.join(dir, file.replace(/\.bin$/, '.json'));
+  const wanted = specs.map((s) => `${s.name}:${s.shape.join('x')}${s.transpose ? `:T(${s.source})` : ''}`).join(',');
   if (fs.existsSync(manifestFile)) {
     try {
       const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
@@ -60,14 +80,15 @@ export function ensureWeights(ckpt: Checkpoint, specs: WeightSpec[], dir: string
     }
   }
   fs.mkdirSync(dir, { recursive: true });
-  const file = 'weights.bin';
   const tmp = path.join(dir, `${file}.${process.pid}.tmp`);
   const fd = fs.openSync(tmp, 'w');
   const tensors: WeightsManifest['tensors'] = {};
   try {
     let offset = 0;
     for (const spec of specs) {
-      const data = ckpt.read(spec.name, spec.shape);
+      const data = spec.transpose
+        ? transpose2d(ckpt.read(spec.source ?? spec.name, [spec.shape[1], spec.shape[0]]), spec.shape[1], spec.shape[0])
+        : ckpt.read(spec.source ?? spec.name, spec.shape);
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       fs.writeSync(fd, bytes, 0, bytes.length, offset);
       tensors[spec.name] = { file, offset, length: bytes.length, shape: spec.shape };
