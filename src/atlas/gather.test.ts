@@ -84,3 +84,18 @@ describe('probeStats', () => {
     expect(() => probeStats([group(0, [0], [3, 4], T, [[induction[3], induction[4]]])], 1, 1, seq)).toThrow(/must hold every row/);
   });
 });
+
+describe('rowStats over several prefill chunks', () => {
+  it('gives the same statistics as one capture of the same rows', () => {
+    const K = 12;
+    const row = (t: number) => Array.from({ length: K }, (_, s) => (s <= t ? (s === 0 ? 0.4 : 0.6 / t) : 0));
+    const whole = group(0, [0], [5, 9, 11], K, [[row(5), row(9), row(11)]]);
+    const first = group(0, [0], [5], 8, [[row(5).slice(0, 8)]]);
+    const second = group(0, [0], [9, 11], K, [[row(9), row(11)]]);
+    const a = rowStats([whole], 1, 1, 1);
+    const b = rowStats([first, second], 1, 1, 1);
+    for (const key of Object.keys(a) as (keyof typeof a)[]) expect(b[key][0][0], key).toBeCloseTo(a[key][0][0], 10);
+    expect(a.hiddenSinks[0][0]).toBe(0);
+    expect(a.sink[0][0]).toBeCloseTo(0.4, 6);
+  });
+});

@@ -78,50 +78,64 @@ export interface RowStats {
 }
 
 /**
- * Row statistics from captured rows that need not be contiguous (e.g. every 16th row of a prompt): each
- * row is a one-row `AttentionMatrix` for the `heads/` metrics, and means run over rows. Hidden sinks
- * average each column over the captured rows that can see it and count columns seen by at least
- * `minRows` rows (the last keys are seen by too few to judge).
+ * Row statistics from captured rows that need not be contiguous (e.g. every 16th row of a prompt,
+ * captured over several prefill chunks: `patterns` may hold several captures of one layer, each with
+ * its own rows and keys). Each row is a one-row `AttentionMatrix` for the `heads/` metrics, and means
+ * run over rows. Hidden sinks average each column over the captured rows that can see it and count
+ * columns seen by at least `minRows` rows (the last keys are seen by too few to judge).
  */
 export function rowStats(patterns: GroupPattern[], numLayers: number, numHeads: number, minRows = 4, tau = HIDDEN_SINK_TAU): RowStats {
   const table = () => Array.from({ length: numLayers }, () => new Array<number>(numHeads).fill(NaN));
   const out: RowStats = { sink: table(), previousToken: table(), reach: table(), waad: table(), entropy: table(), hiddenSinks: table() };
-  for (let l = 0; l < numLayers; l++) {
-    for (const [head, { p, index }] of headRows(patterns, l)) {
-      checkDense(p);
-      const R = p.queryPositions.length;
-      const K = p.keyPositions.length;
-      if (R === 0) continue;
-      const sums = { sink: [0, 0], previousToken: [0, 0], reach: [0, 0], waad: [0, 0], entropy: [0, 0] };
-      const received = new Float64Array(K);
-      const seen = new Int32Array(K);
+  type Sums = { sink: number[]; previousToken: number[]; reach: number[]; waad: number[]; entropy: number[]; received: Float64Array; seen: Int32Array };
+  const acc = new Map<number, Sums>();
+  const maxKeys = Math.max(0, ...patterns.map((p) => p.keyPositions.length));
+  for (const p of patterns) {
+    checkDense(p);
+    const R = p.queryPositions.length;
+    const K = p.keyPositions.length;
+    p.heads.forEach((head, index) => {
+      const id = p.layer * numHeads + head;
+      let sums = acc.get(id);
+      if (!sums) {
+        sums = { sink: [0, 0], previousToken: [0, 0], reach: [0, 0], waad: [0, 0], entropy: [0, 0], received: new Float64Array(maxKeys), seen: new Int32Array(maxKeys) };
+        acc.set(id, sums);
+      }
+      const add = (v: number[], x: number) => {
+        if (!Number.isNaN(x)) {
+          v[0] += x;
+          v[1]++;
+        }
+      };
       for (let r = 0; r < R; r++) {
         const t = p.queryPositions[r];
         const row = rowOf(p, index, r);
         const a: AttentionMatrix = { rows: 1, cols: K, rowOffset: t, data: row };
-        const add = (key: keyof typeof sums, v: number) => {
-          if (!Number.isNaN(v)) {
-            sums[key][0] += v;
-            sums[key][1]++;
-          }
-        };
-        add('sink', sinkScore(a));
-        add('previousToken', previousTokenScore(a));
-        add('reach', meanReach(a));
-        add('waad', meanWaad(a));
-        add('entropy', meanEntropy(a));
+        add(sums.sink, sinkScore(a));
+        add(sums.previousToken, previousTokenScore(a));
+        add(sums.reach, meanReach(a));
+        add(sums.waad, meanWaad(a));
+        add(sums.entropy, meanEntropy(a));
         for (let k = 0; k <= t; k++) {
-          received[k] += row[k];
-          seen[k]++;
+          sums.received[k] += row[k];
+          sums.seen[k]++;
         }
       }
-      for (const key of Object.keys(sums) as (keyof typeof sums)[]) {
-        out[key][l][head] = sums[key][1] > 0 ? sums[key][0] / sums[key][1] : NaN;
-      }
-      let count = 0;
-      for (let k = 1; k < K; k++) if (seen[k] >= minRows && received[k] / seen[k] > tau) count++;
-      out.hiddenSinks[l][head] = count;
+    });
+  }
+  for (const [id, sums] of acc) {
+    const l = Math.floor(id / numHeads);
+    const h = id % numHeads;
+    for (const key of ['sink', 'previousToken', 'reach', 'waad', 'entropy'] as const) {
+      out[key][l][h] = sums[key][1] > 0 ? sums[key][0] / sums[key][1] : NaN;
     }
+    let count = 0;
+    let any = false;
+    for (let k = 0; k < sums.seen.length; k++) {
+      if (sums.seen[k] > 0) any = true;
+      if (k > 0 && sums.seen[k] >= minRows && sums.received[k] / sums.seen[k] > tau) count++;
+    }
+    out.hiddenSinks[l][h] = any ? count : NaN;
   }
   return out;
 }

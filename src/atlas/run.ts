@@ -22,7 +22,7 @@ import { loadHaystack } from '../eval/haystack.js';
 import { DEFAULT_DEPTHS, niahSamples, type NeedleMix, type NiahItem } from '../eval/niahSet.js';
 import { summarizeNiah, type NiahOutcomeDetail } from '../eval/niahRun.js';
 import { deriveSeed, Random } from '../eval/random.js';
-import { forward, type HookProvider } from '../runtime/forward.js';
+import { forward, type GroupPattern, type HookProvider } from '../runtime/forward.js';
 import { fullCache, kvBytesFull } from '../runtime/generate.js';
 import { allLayers, unionHookOptions, withBound, type HookBinder } from '../runtime/hookSet.js';
 import { KvCache } from '../runtime/kvCache.js';
@@ -46,6 +46,8 @@ export interface AtlasOptions {
   patternSamples?: number;
   /** Capture every n-th prompt row for the row statistics (default 16). */
   captureStride?: number;
+  /** Prompt tokens per prefill call (default 1024: one call for the usual prompt, which measured cheapest). */
+  prefillChunk?: number;
   /** Prompts for streaming harm (default 16; 0 = skip). */
   harmSamples?: number;
   /** Prompts for ablation importance (default 4; 0 = skip). */
@@ -82,6 +84,7 @@ export const ATLAS_DEFAULTS = {
   seed: 0,
   patternSamples: 16,
   captureStride: 16,
+  prefillChunk: 1024,
   harmSamples: 16,
   ablationSamples: 4,
   probes: 8,
@@ -190,9 +193,15 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     const cache = new KvCache(setup.layout, setup.policies, c.headDim);
     cache.reserve(P + 16);
     const prefixRows = i < patternSamples ? stridedRows(prefix.length, o.captureStride) : [];
-    const pre = await forward(model, capture, cache, prefix, { captureRows: prefixRows, hooks });
+    const captured: GroupPattern[] = [];
+    for (let from = 0; from < prefix.length; from += o.prefillChunk) {
+      const part = prefix.slice(from, from + o.prefillChunk);
+      const rows = prefixRows.filter((t) => t >= from && t < from + part.length).map((t) => t - from);
+      const r = await forward(model, capture, cache, part, { captureRows: rows, hooks });
+      if (rows.length) captured.push(...r.patterns);
+    }
     if (prefixRows.length) {
-      const s = rowStats(pre.patterns, L, H);
+      const s = rowStats(captured, L, H);
       for (const key of Object.keys(rowAcc) as (keyof typeof rowAcc)[]) rowAcc[key].addAll(s[key]);
     }
     const tPrefillEnd = performance.now();
@@ -344,6 +353,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
       keyCount: o.keyCount,
       patternSamples,
       captureStride: o.captureStride,
+      prefillChunk: o.prefillChunk,
       harmSamples,
       ablationSamples,
       probes: o.probes,
