@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { readAtlas } from '../atlas/file.js';
-import { niahSweep } from '../web/niah.js';
+import { atlasRunner, niahRunner } from '../web/runners.js';
 import { startServer } from '../web/server.js';
 import { intArg, loadModel, modelOptions, PACKAGE_ROOT, type ModelFlags } from './common.js';
 
@@ -38,7 +38,7 @@ export function serveCommand(): Command {
         port: flags.port,
         atlas,
         appDir: WEB_APP_DIR,
-        runners: { niah: (ctx, report) => niahSweep(ctx.model, { quick: ctx.quick, atlas: ctx.atlas }, report) },
+        runners: { atlas: atlasRunner, niah: niahRunner },
       });
     } catch (e) {
       await model.dispose();

@@ -159,7 +159,8 @@ export interface NiahView {
     accuracy: number;
     contextTokens: number;
   }[] | null;
-  source: 'file' | 'job';
+  /** `job`: the sweep run in this server; `atlas`: the grid of the atlas's own needle prompts (no KV curve). */
+  source: 'file' | 'job' | 'atlas';
   settings?: Record<string, unknown>;
 }
 

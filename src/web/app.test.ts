@@ -17,7 +17,7 @@ import type { AtlasFile } from '../atlas/file.js';
 import { DEFAULT_MODEL } from '../cli/common.js';
 import { makeRandom } from '../cli/makeRandom.js';
 import { Model } from '../runtime/model.js';
-import { niahSweep } from './niah.js';
+import { atlasRunner, niahRunner } from './runners.js';
 import { startServer, type WebServer } from './server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -101,7 +101,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       model,
       appDir,
       atlas: syntheticAtlas(c.numLayers, c.numHeads, [[5, 3], [5, 1]]),
-      runners: { niah: (ctx, report) => niahSweep(ctx.model, { quick: true, atlas: ctx.atlas }, report) },
+      runners: { atlas: atlasRunner, niah: niahRunner },
     });
     browser = await launch();
   });
@@ -193,6 +193,45 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
     await shot(page, '7-needles-kv');
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  describe('a server without an atlas', () => {
+    let bare: WebServer;
+
+    beforeAll(async () => {
+      bare = await startServer({ model, appDir, runners: { atlas: atlasRunner, niah: niahRunner } });
+    });
+
+    afterAll(async () => {
+      await bare?.close();
+    });
+
+    it('computes a quick atlas as a job with progress; its top retrieval heads become the ablation example', async () => {
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(bare.url + '/');
+      await expect.poll(() => page.locator('h2').first().textContent()).toContain('no atlas yet');
+      await page.getByRole('button', { name: 'Compute atlas (quick)' }).click();
+      await page.getByTestId('job-progress').waitFor();
+      await expect.poll(() => page.getByTestId('job-progress').textContent(), { timeout: 60_000 }).toMatch(/step \d+ of \d+/);
+      await shot(page, '11-atlas-job-progress');
+      await page.getByTestId('metric-select').waitFor({ timeout: 180_000 });
+      const top = await page.locator('.top-heads li').allTextContents();
+      expect(top[0]).toMatch(/^L5 H3 /);
+      expect(top[1]).toMatch(/^L5 H1 /);
+      await shot(page, '12-atlas-computed');
+
+      await page.getByTestId('tab-needles').click();
+      await page.locator('.needles-body svg').first().waitFor();
+      expect(await page.locator('.needles-body h3').first().textContent()).toContain("atlas's prompts");
+      await shot(page, '13-needles-from-atlas');
+
+      await page.getByTestId('tab-playground').click();
+      await page.getByTestId('example-pass-key').click();
+      await expect.poll(() => page.getByTestId('heads-input').inputValue()).toBe('5:3, 5:1');
+      expect(errors).toEqual([]);
+      await page.close();
+    });
   });
 
   describe('a 32-layer × 32-head model at 1280 × 800', () => {

@@ -133,8 +133,18 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
       }) },
     '/api/niah': {
       GET: async () => {
-        if (!niah) throw new HttpError(404, 'no needle results yet: compute them with POST /api/niah/jobs');
-        return [200, niah];
+        if (niah) return [200, niah];
+        const fromAtlas = atlasFile?.niah;
+        if (fromAtlas?.grid) {
+          const view: NiahView = {
+            grid: { contextTokens: fromAtlas.contextTokens, depths: fromAtlas.depths, accuracy: fromAtlas.grid.map((row) => row.map((x) => (Number.isFinite(x) ? x : null))), samplesPerCell: fromAtlas.counts?.[0]?.[0] ?? 0 },
+            kv: null,
+            source: 'atlas',
+            settings: { note: "the atlas's own needle prompts", samples: fromAtlas.samples, method: fromAtlas.method },
+          };
+          return [200, view];
+        }
+        throw new HttpError(404, 'no needle results yet: compute them with POST /api/niah/jobs');
       },
     },
     '/api/niah/jobs': { POST: (req) => startJob('niah', req, opts.runners?.niah, (n) => (niah = { ...n, source: 'job' })) },

@@ -35,7 +35,7 @@ export function kvCurveChart(kv: NonNullable<NiahView['kv']>, width: number): HT
     marginRight: 40,
     marginTop: 30,
     x: { label: 'KV cache held per prompt (KB) →', labelAnchor: 'center', grid: true, zero: true },
-    y: { label: '↑ pass-key accuracy', domain: [0, 1.05], grid: true, tickFormat: '.0%' },
+    y: { label: '↑ needle accuracy', domain: [0, 1.05], grid: true, tickFormat: '.0%' },
     color: { legend: true, domain: ['full', 'streaming', 'duo'], range: ['#222', '#1f77b4', '#e4002b'] },
     marks: [
       Plot.line(points, { x: 'kb', y: 'accuracy', stroke: 'policy', sort: 'kb' }),

@@ -115,7 +115,8 @@ function atlasJob(): HTMLElement {
       try {
         const done = await waitForJob(await api.startJob('atlas', true), (s) => fill(status, jobProgress(s)));
         if (done.state === 'done') {
-          state.atlas = await api.atlas();
+          // The new atlas changes the example prompts too (their suggested heads come from it).
+          [state.atlas, state.examples] = await Promise.all([api.atlas(), api.examples()]);
           go({ view: 'atlas' });
           window.dispatchEvent(new HashChangeEvent('hashchange'));
         }

@@ -25,14 +25,14 @@ export function needlesView(root: HTMLElement): () => void {
     try {
       const niah = await api.niah();
       if (!niah) {
-        fill(body, h('p', { class: 'muted' }, 'No needle results yet.', state.model.jobs.niah ? ' Run the quick sweep: pass-key prompts at a few context lengths and depths, then the same prompts under full, streaming and duo KV caches.' : ''));
+        fill(body, h('p', { class: 'muted' }, 'No needle results yet.', state.model.jobs.niah ? ' Run the quick sweep: needle prompts at a few context lengths and depths, then the same prompts under full, streaming and duo KV caches.' : ''));
         return;
       }
       const w = Math.max(320, Math.floor((body.clientWidth - 40) / 2));
       fill(
         body,
-        h('div', { class: 'panel' }, h('h3', {}, 'Pass-key accuracy, full attention'), niah.grid ? niahGridChart(niah.grid, w) : h('p', { class: 'muted' }, 'No grid in these results.'), niah.grid ? h('p', { class: 'muted small' }, `${niah.grid.samplesPerCell} samples per cell.`) : null),
-        h('div', { class: 'panel' }, h('h3', {}, 'Accuracy vs KV-cache bytes'), niah.kv ? kvCurveChart(niah.kv, w) : h('p', { class: 'muted' }, 'No KV sweep in these results.'), niah.kv ? kvTable(niah.kv) : null, niah.kv?.[0] ? h('p', { class: 'muted small' }, `Pass-key prompts of ${niah.kv[0].contextTokens} tokens. Streaming keeps 4 sink tokens + the window on every head; duo keeps everything on the top KV heads (${String(niah.settings?.duo ?? '')}) and 4 + 32 on the rest.`) : null),
+        h('div', { class: 'panel' }, h('h3', {}, niah.source === 'atlas' ? "Needle accuracy on the atlas's prompts, full attention" : 'Needle accuracy, full attention'), niah.grid ? niahGridChart(niah.grid, w) : h('p', { class: 'muted' }, 'No grid in these results.'), niah.grid ? h('p', { class: 'muted small' }, `${niah.grid.samplesPerCell} samples per cell; greedy decoding, exact match of the value. Needles: one in three a pass key, the rest multi-key retrieval.`) : null),
+        h('div', { class: 'panel' }, h('h3', {}, 'Accuracy vs KV-cache bytes'), niah.kv ? kvCurveChart(niah.kv, w) : h('p', { class: 'muted' }, 'No KV sweep yet.', state.model.jobs.niah ? ' Run the needle sweep to compare full, streaming and duo caches.' : ''), niah.kv ? kvTable(niah.kv) : null, niah.kv?.[0] ? h('p', { class: 'muted small' }, `Needle prompts of ${niah.kv[0].contextTokens} tokens. Streaming keeps 4 sink tokens + the window on every head; duo keeps everything on the top KV heads (${String(niah.settings?.duo ?? '')}) and 4 + 32 on the rest.`) : null),
       );
     } catch (e) {
       fill(body, errorBox(e));
