@@ -178,6 +178,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   let step = 0;
   let correct = 0;
 
+  // One cache for every prompt, reset in between: its buffers are allocated once.
+  const cache = new KvCache(setup.layout, setup.policies, c.headDim);
+  cache.reserve(Math.max(...items.map((it) => it.sample.inputIds.length)) + 16);
   for (const [i, item] of items.entries()) {
     const { sample } = item;
     const ids = sample.inputIds;
@@ -190,8 +193,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
 
     const tStart = performance.now();
     const { hooks, hookOptions, capture, variants } = await hooksFor(ids, sample.prompt);
-    const cache = new KvCache(setup.layout, setup.policies, c.headDim);
-    cache.reserve(P + 16);
+    cache.reset();
     const prefixRows = i < patternSamples ? stridedRows(prefix.length, o.captureStride) : [];
     const captured: GroupPattern[] = [];
     for (let from = 0; from < prefix.length; from += o.prefillChunk) {
@@ -253,7 +255,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
       text,
       correct: ok,
       promptTokens: P,
-      kvBytes: cache.kvBytes,
+      kvBytes: cache.kvBytesUsed,
       kvBytesHeld: cache.kvBytesUsed,
       kvBytesFull: kvBytesFull(model, cache.seen),
     });
@@ -265,7 +267,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   const special = new Set([...prefixIds, ...c.eosTokenIds, ...(c.bosTokenId !== null ? [c.bosTokenId] : [])]);
   for (let p = 0; p < o.probes; p++) {
     const seq = probeSequence(prefixIds, V, o.probeTokens, deriveSeed(o.seed, 0x9e37, p), special);
-    const cache = new KvCache(setup.layout, setup.policies, c.headDim);
+    cache.reset();
     const { hooks, capture } = await hooksFor(seq, tok.decode(seq));
     const r = await forward(model, capture, cache, seq, { captureRows: seq.map((_, j) => j), hooks });
     const s = probeStats(r.patterns, L, H, seq);

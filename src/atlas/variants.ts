@@ -102,7 +102,8 @@ export async function ablationKl(ctx: VariantContext): Promise<number[][]> {
   for (let l = 0; l < c.numLayers; l++) {
     const row: number[] = [];
     for (let h = 0; h < c.numHeads; h++) {
-      const hooks = combineHookProviders(ctx.hooks, zeroHeads([{ layer: l, head: h }], c.numHeads));
+      const zero = zeroHeads([{ layer: l, head: h }], c.numHeads);
+      const hooks = combineHookProviders(ctx.hooks, { ...zero, scoreBias: (_l, heads, q, k) => zeros(heads.length * q.length * k.length) });
       const r = await forward(model, session, cache, tail, { commit: false, logitsAt: rows, hooks });
       row.push(meanKlVs(base, r.logits, 0, c.vocabSize));
     }

@@ -191,6 +191,18 @@ export class KvCache {
   }
 
   /**
+   * Forgets every token but keeps the allocated buffers, so the next sequence (e.g. the next prompt of
+   * an evaluation) reuses their memory instead of allocating and zeroing new buffers. Host caches
+   * without compensation rows only.
+   */
+  reset(): void {
+    if (this.deviceBytes !== null || this.compensated.size > 0) throw new Error('KvCache.reset: only host caches without compensation rows can be reset');
+    this.seen = 0;
+    for (const cls of this.positions.keys()) this.positions.set(cls, []);
+    for (const groups of this.buffers) for (const b of groups) b.length = 0;
+  }
+
+  /**
    * Appends the new tokens' keys/values ([layer][group], head-major [groupKvHeads, tokens, headDim])
    * and evicts what the policies drop.
    */
