@@ -25,6 +25,10 @@ const HAVE_CHROMIUM = fs.existsSync(CHROMIUM);
 const REQUIRED = process.env.HEADWISE_REQUIRE_BROWSER === '1';
 const SHOTS = path.resolve('test-output', 'web');
 const VIEWPORT = { width: 1280, height: 800 };
+/** Jobs that run the model for many prompts: generous on a loaded 2-core machine. */
+const LONG = 400_000;
+/** expect.poll with room for a loaded machine (the default gives up after 1 s). */
+const poll = <T>(fn: () => T | Promise<T>) => expect.poll(fn, { timeout: 30_000 });
 
 if (!HAVE_CHROMIUM) {
   const msg = `[headwise tests] ${REQUIRED ? 'FAILING' : 'SKIPPING'} web app browser tests: ${CHROMIUM} not found (install it with \`apt-get install -y chromium\`)`;
@@ -117,30 +121,30 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
     const errors = watchErrors(page);
     await page.goto(web.url + '/');
     const cells = page.locator('[data-testid=atlas-grid] rect[data-layer]');
-    await expect.poll(() => cells.count()).toBe(24);
+    await poll(() => cells.count()).toBe(24);
     const cell = page.locator('[data-testid=atlas-grid] rect[data-layer="5"][data-head="3"]');
     await cell.hover();
-    await expect.poll(() => page.getByTestId('hover-readout').textContent()).toContain('L5 H3 retrieval = 0.6000');
+    await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L5 H3 retrieval = 0.6000');
     await shot(page, '1-atlas');
 
     // Switch metric: the grid redraws with the other metric's legend.
     await page.getByTestId('metric-select').selectOption('streamingHarm');
-    await expect.poll(() => page.locator('h2').first().textContent()).toContain('streamingHarm');
+    await poll(() => page.locator('h2').first().textContent()).toContain('streamingHarm');
     await shot(page, '2-atlas-streamingHarm');
     await page.getByTestId('metric-select').selectOption('retrieval');
 
     await page.locator('[data-testid=atlas-grid] rect[data-layer="5"][data-head="3"]').click();
-    await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/head/5/3');
+    await poll(() => page.evaluate(() => location.hash)).toBe('#/head/5/3');
     // The pattern arrives from the server: a raster image plus the query's tokens.
     await page.locator('[data-testid=pattern] svg image').waitFor({ timeout: 30_000 });
     const tokens = page.locator('[data-testid=query-tokens] .tok');
     expect(await tokens.count()).toBeGreaterThan(100);
-    await expect.poll(() => page.getByTestId('head-scores').textContent()).toContain('#1 of 24');
+    await poll(() => page.getByTestId('head-scores').textContent()).toContain('#1 of 24');
     await shot(page, '3-head-L5H3');
 
     // Pick another query by clicking its token; the inspector follows.
     await tokens.nth(20).click();
-    await expect.poll(() => page.locator('.inspector h3').first().textContent()).toContain('20:');
+    await poll(() => page.locator('.inspector h3').first().textContent()).toContain('20:');
     await shot(page, '4-head-query20');
     expect(errors).toEqual([]);
     await page.close();
@@ -151,7 +155,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
     const errors = watchErrors(page);
     await page.goto(web.url + '/#/playground');
     await page.getByTestId('example-pass-key').click();
-    await expect.poll(() => page.getByTestId('heads-input').inputValue()).toBe('5:3, 5:1');
+    await poll(() => page.getByTestId('heads-input').inputValue()).toBe('5:3, 5:1');
     expect(await page.getByTestId('play-grid').locator('rect[data-layer]').count()).toBe(24);
     await page.getByTestId('run').click();
     await page.getByTestId('answer-badge').waitFor({ timeout: 60_000 });
@@ -165,7 +169,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
 
     // Toggle a head off on the grid: the spec follows.
     await page.getByTestId('play-grid').locator('rect[data-layer="5"][data-head="1"]').click();
-    await expect.poll(() => page.getByTestId('heads-input').inputValue()).toBe('5:3');
+    await poll(() => page.getByTestId('heads-input').inputValue()).toBe('5:3');
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -188,12 +192,12 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
     const errors = watchErrors(page);
     await page.goto(web.url + '/#/needles');
     await page.getByTestId('run-niah').click();
-    await page.locator('.needles-body svg').first().waitFor({ timeout: 120_000 });
-    await expect.poll(() => page.locator('.needles-body .panel').count()).toBe(2);
+    await page.locator('.needles-body svg').first().waitFor({ timeout: LONG });
+    await poll(() => page.locator('.needles-body .panel').count()).toBe(2);
     await shot(page, '7-needles-kv');
     expect(errors).toEqual([]);
     await page.close();
-  });
+  }, LONG);
 
   describe('a server without an atlas', () => {
     let bare: WebServer;
@@ -210,12 +214,12 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       const page = await browser.newPage();
       const errors = watchErrors(page);
       await page.goto(bare.url + '/');
-      await expect.poll(() => page.locator('h2').first().textContent()).toContain('no atlas yet');
+      await poll(() => page.locator('h2').first().textContent()).toContain('no atlas yet');
       await page.getByRole('button', { name: 'Compute atlas (quick)' }).click();
       await page.getByTestId('job-progress').waitFor();
-      await expect.poll(() => page.getByTestId('job-progress').textContent(), { timeout: 60_000 }).toMatch(/step \d+ of \d+/);
+      await poll(() => page.getByTestId('job-progress').textContent()).toMatch(/step \d+ of \d+/);
       await shot(page, '11-atlas-job-progress');
-      await page.getByTestId('metric-select').waitFor({ timeout: 180_000 });
+      await page.getByTestId('metric-select').waitFor({ timeout: LONG });
       const top = await page.locator('.top-heads li').allTextContents();
       expect(top[0]).toMatch(/^L5 H3 /);
       expect(top[1]).toMatch(/^L5 H1 /);
@@ -228,10 +232,10 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
 
       await page.getByTestId('tab-playground').click();
       await page.getByTestId('example-pass-key').click();
-      await expect.poll(() => page.getByTestId('heads-input').inputValue()).toBe('5:3, 5:1');
+      await poll(() => page.getByTestId('heads-input').inputValue()).toBe('5:3, 5:1');
       expect(errors).toEqual([]);
       await page.close();
-    });
+    }, LONG);
   });
 
   describe('a 32-layer × 32-head model at 1280 × 800', () => {
@@ -261,7 +265,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       const errors = watchErrors(page);
       await page.goto(bigWeb.url + '/');
       const cells = page.locator('[data-testid=atlas-grid] rect[data-layer]');
-      await expect.poll(() => cells.count()).toBe(1024);
+      await poll(() => cells.count()).toBe(1024);
       const layout = await page.evaluate(() => {
         const box = document.querySelector('[data-testid=atlas-grid]')!;
         const rects = Array.from(box.querySelectorAll('rect[data-layer]')).map((r) => r.getBoundingClientRect());
@@ -285,19 +289,19 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       expect(layout.pageScroll).toBe(false);
       expect(layout.minCell).toBeGreaterThanOrEqual(12);
       await page.locator('[data-testid=atlas-grid] rect[data-layer="20"][data-head="7"]').hover();
-      await expect.poll(() => page.getByTestId('hover-readout').textContent()).toContain('L20 H7 retrieval = 0.6000');
+      await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L20 H7 retrieval = 0.6000');
       await shot(page, '8-atlas-32x32');
 
       // A per-KV-head metric: 32 layers × 8 KV heads; a click opens the first query head of the group.
       await page.getByTestId('metric-select').selectOption('streamingHarm');
-      await expect.poll(() => cells.count()).toBe(256);
+      await poll(() => cells.count()).toBe(256);
       await page.locator('[data-testid=atlas-grid] rect[data-layer="3"][data-head="2"]').hover();
-      await expect.poll(() => page.getByTestId('hover-readout').textContent()).toContain('L3 KV2 streamingHarm');
+      await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L3 KV2 streamingHarm');
       await shot(page, '9-atlas-32x8-kv-metric');
       await page.locator('[data-testid=atlas-grid] rect[data-layer="3"][data-head="2"]').click();
-      await expect.poll(() => page.evaluate(() => location.hash)).toBe('#/head/3/8');
+      await poll(() => page.evaluate(() => location.hash)).toBe('#/head/3/8');
       await page.locator('[data-testid=pattern] svg image').waitFor({ timeout: 30_000 });
-      await expect.poll(() => page.getByTestId('head-scores').textContent()).toContain('streamingHarm');
+      await poll(() => page.getByTestId('head-scores').textContent()).toContain('streamingHarm');
       await shot(page, '10-head-32x32-L3H8');
       expect(errors).toEqual([]);
       await page.close();
