@@ -4,7 +4,7 @@ import { HeadwiseError } from '../errors.js';
 import { generate } from '../runtime/generate.js';
 import { floatArg, intArg, loadModel, modelOptions, printJson, readPromptFlags, type ModelFlags } from './common.js';
 import { bindFlagSpec, interventionOptions, resolveInterventionFlags, type InterventionFlags } from './interventionFlags.js';
-import { kvOptions, resolveCacheSetup, type KvFlags } from './kvFlags.js';
+import { kvOptions, kvReport, resolveCacheSetup, type KvFlags } from './kvFlags.js';
 
 interface Flags extends ModelFlags, KvFlags, InterventionFlags {
   prompt?: string;
@@ -63,8 +63,8 @@ export function generateCommand(): Command {
           stoppedBy: result.stoppedBy,
           kv: cache.describe,
           interventions: flagSpec ? flagSpec.describe.split('\n') : [],
-          kvBytes: result.kvBytes,
-          kvBytesFull: result.kvBytesFull,
+          // bytes held by the KV buffers (measured), full attention's for the same tokens, and r + (1 − r)(S + W)/N
+          ...kvReport(model, flags, cache.setup, result.kvBytes, result.promptTokens + Math.max(0, result.tokens.length - 1), result.kvBytesFull),
           prefillMs: Math.round(result.prefillMs),
           decodeMs: Math.round(result.decodeMs),
           decodeTokensPerSecond: result.tokens.length > 1 ? (result.tokens.length - 1) / (result.decodeMs / 1000) : null,

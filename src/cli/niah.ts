@@ -12,7 +12,8 @@ import { runNiah } from '../eval/niahRun.js';
 import { intArg, loadModel, modelOptions, printJson, progressBar, type ModelFlags } from './common.js';
 import { interventionOptions, type InterventionFlags } from './interventionFlags.js';
 import { interventionBinder } from './promptHooks.js';
-import { kvOptions, resolveCacheSetup, type KvFlags } from './kvFlags.js';
+import { kvOptions, kvReport, resolveCacheSetup, type KvFlags } from './kvFlags.js';
+import type { Model } from '../runtime/model.js';
 
 interface Flags extends ModelFlags, KvFlags, InterventionFlags {
   context?: number[];
@@ -97,9 +98,10 @@ export function niahCommand(): Command {
           model: model.name,
           accuracy: result.accuracy,
           samples: result.samples,
-          kvBytes: result.kvBytes,
+          // per prompt (means): bytes the KV buffers allocate and hold (measured), full attention's for the
+          // same tokens, their ratio and r + (1 − r)(S + W)/N at the mean prompt length
+          ...kvReport(model, flags, cache.setup, result.kvBytes, meanTokens(model, result.kvBytesFull), result.kvBytesFull),
           kvBytesHeld: result.kvBytesHeld,
-          kvBytesFull: result.kvBytesFull,
           kv: cache.describe,
           interventions: intervention?.describe ?? [],
           grid: { contextTokens: grid.contextTokens, depths: grid.depths, accuracy: grid.accuracy, counts: grid.counts, byContext: grid.byContext, byDepth: grid.byDepth },
@@ -121,4 +123,10 @@ export function niahCommand(): Command {
       await model.dispose();
     }
   });
+}
+
+/** Tokens whose full-attention KV cache takes `fullBytes`. */
+function meanTokens(model: Model, fullBytes: number): number {
+  const c = model.config;
+  return fullBytes / (2 * c.numLayers * c.numKvHeads * c.headDim * 4);
 }

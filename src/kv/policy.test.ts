@@ -214,15 +214,29 @@ describe('KV policy setup and accounting (ref-llama-7m)', () => {
       streaming: await generate(model, ids, { maxNewTokens, stopAtEos: false, cache: cacheSetup(c, { policy: 'streaming' }) }),
       duo: await generate(model, ids, { maxNewTokens, stopAtEos: false, cache: cacheSetup(c, { policy: 'duo', fullHeads: 0.25, kvHeadScores: spreadScores(c.numLayers, c.numKvHeads) }) }),
     };
-    // generate reserves prompt + new tokens up front: buffers hold N = 1024 rows (full) or S + W (stream)
-    const N = ids.length + maxNewTokens;
-    for (const r of Object.values(runs)) expect(r.kvBytesFull).toBe(kvBytesFull(model, N - 1));
+    // generate reserves the prompt and the new tokens fed back up front: the full buffers hold exactly
+    // N = 1000 + 23 rows, the streaming ones S + W
+    const N = ids.length + maxNewTokens - 1;
+    for (const r of Object.values(runs)) expect(r.kvBytesFull).toBe(kvBytesFull(model, N));
     const rowBytes = 2 * c.headDim * 4;
     const all = c.numLayers * c.numKvHeads;
+    expect(runs.full.kvBytes).toBe(runs.full.kvBytesFull);
     expect(runs.full.kvBytes).toBe(all * N * rowBytes);
     expect(runs.streaming.kvBytes).toBe(all * (4 + 64) * rowBytes);
     const r = Math.round(0.25 * all) / all;
     expect(runs.duo.kvBytes / runs.full.kvBytes).toBeCloseTo(theoreticalKvRatio(r, 4, 64, N), 12);
     expect(runs.duo.kvBytes / runs.duo.kvBytesFull).toBeLessThanOrEqual(0.35);
+  });
+
+  it('generate never reserves past the model context, however many tokens are asked for', async () => {
+    const tiny = await Model.load(path.resolve('test/fixtures/models/tiny-llama'));
+    try {
+      const c = tiny.config;
+      const r = await generate(tiny, tokens(tiny, 10), { maxNewTokens: 1_000_000, stopAtEos: false });
+      expect(r.stoppedBy).toBe('context');
+      expect(r.kvBytes).toBe(2 * c.numLayers * c.numKvHeads * c.maxPositions * c.headDim * 4);
+    } finally {
+      await tiny.dispose();
+    }
   });
 });

@@ -63,7 +63,10 @@ export async function prefill(model: Model, ids: number[], opts: GenerateOptions
   const setup = opts.cache ?? fullCache(model);
   const gs = await model.session(setup.layout, opts.hookOptions);
   const cache = newCache(model, gs, setup.policies);
-  cache.reserve(ids.length + (opts.maxNewTokens ?? 0));
+  // Room for the prompt and the new tokens that will be fed back (the last one never is) up front: one
+  // allocation, no regrowth copies. Never past the model's context; window classes cap it at what
+  // they keep (`KvCache.reserve`).
+  cache.reserve(Math.min(ids.length + Math.max(0, (opts.maxNewTokens ?? 0) - 1), model.config.maxPositions));
   const chunk = opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
   let logits: Float32Array = new Float32Array(0);
   for (let i = 0; i < ids.length; i += chunk) {
