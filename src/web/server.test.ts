@@ -314,6 +314,42 @@ describe('web API: malformed requests get a 4xx naming the problem', () => {
     expect(typeof half).toBe('string');
   });
 
+  it('random bodies (fuzzing) get 200 or a 4xx with a message, never a 5xx', async () => {
+    // A seeded generator so a failure can be replayed.
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const pick = <T,>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
+    const values: unknown[] = [null, true, false, 0, 1, 2, -1, 1.5, 5, 2 ** 53, -0, '', ' ', 'hi', '5:3', '9:9', '\u0000', 'é🙂', [], [1], {}, { op: 'ablate' }, [{ op: 'ablate', heads: ['5:3'] }], [{ op: 'scale', heads: '*:*', params: { factor: 1e308 } }], { version: 1, interventions: [] }];
+    const keys = ['prompt', 'layer', 'head', 'maxNewTokens', 'topK', 'interventions', 'quick', 'constructor', '__proto__', 'x'];
+    const fields: Record<string, string[]> = { '/api/pattern': ['prompt', 'layer', 'head'], '/api/generate': ['prompt', 'maxNewTokens', 'topK', 'interventions'] };
+    const body = (route: string): string => {
+      const r = rand();
+      if (r < 0.1) return pick(['', '{', '[]', 'null', '"s"', '{"prompt":}', '{"a":1,}', '\\u0000']);
+      const o: Record<string, unknown> = {};
+      // Mostly the route's own fields, so bodies get past the unknown-field check and reach the model.
+      const pool = rand() < 0.8 ? fields[route] : keys;
+      for (const k of pool) {
+        if (rand() > (k === 'prompt' ? 0.9 : 0.5)) continue;
+        if (k === 'prompt') o[k] = rand() < 0.7 ? 'hi there' : pick(values);
+        else if (k === 'maxNewTokens') o[k] = rand() < 0.5 ? pick([1, 2]) : pick(values);
+        else if (k === 'layer' || k === 'head') o[k] = rand() < 0.5 ? pick([0, 1, 3]) : pick(values);
+        else o[k] = pick(values);
+      }
+      return JSON.stringify(o);
+    };
+    const seen = new Map<number, number>();
+    for (let i = 0; i < 120; i++) {
+      const route = pick(Object.keys(fields));
+      const text = body(route);
+      const r = await request('POST', route, text);
+      seen.set(r.status, (seen.get(r.status) ?? 0) + 1);
+      expect([200, 400], `${route} ${text} → ${r.status} ${JSON.stringify(r.json)}`).toContain(r.status);
+      if (r.status !== 200) expect(r.json.error, text).toMatch(/\w/);
+    }
+    expect(seen.get(400)).toBeGreaterThan(40);
+    expect(seen.get(200)).toBeGreaterThan(3);
+  });
+
   it('the server still answers after all of the above', async () => {
     const r = await request('GET', '/api/model');
     expect(r.status).toBe(200);
