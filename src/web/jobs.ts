@@ -38,17 +38,19 @@ export class JobRegistry {
       job.progress = Math.max(0, Math.min(1, progress));
       job.message = message;
     };
-    run(report).then(
-      (result) => {
-        onDone(result);
-        Object.assign(job, { state: 'done', progress: 1, message: 'done', finishedAt: new Date().toISOString() });
-      },
-      (e: unknown) => {
-        const message = e instanceof HeadwiseError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
-        if (!(e instanceof HeadwiseError)) console.error(e);
-        Object.assign(job, { state: 'failed', message: 'failed', error: message, finishedAt: new Date().toISOString() });
-      },
-    );
+    // onDone inside the chain: a result it refuses fails the job instead of escaping as an unhandled rejection.
+    run(report)
+      .then(onDone)
+      .then(
+        () => {
+          Object.assign(job, { state: 'done', progress: 1, message: 'done', finishedAt: new Date().toISOString() });
+        },
+        (e: unknown) => {
+          const message = e instanceof HeadwiseError ? e.message : `internal error: ${(e as Error)?.message ?? String(e)}`;
+          if (!(e instanceof HeadwiseError)) console.error(e);
+          Object.assign(job, { state: 'failed', message: 'failed', error: message, finishedAt: new Date().toISOString() });
+        },
+      );
     return { ...job };
   }
 

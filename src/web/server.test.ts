@@ -54,7 +54,8 @@ beforeAll(async () => {
           report(i / 4, `step ${i + 1} of 4`);
           await new Promise((r) => setTimeout(r, 30));
         }
-        return atlasOf(ctx.model.config.numLayers, ctx.model.config.numHeads);
+        // The second run returns an atlas of the wrong shape: the job must fail, not the server.
+        return atlasOf(ctx.model.config.numLayers, ctx.model.config.numHeads + (atlasRuns === 2 ? 1 : 0));
       },
     },
   });
@@ -196,6 +197,17 @@ describe('web API: what valid requests get', () => {
     const ex = await request('GET', '/api/examples');
     expect(ex.json[0].interventions.interventions[0].heads).toEqual(['5:3', '5:2']);
     expect(atlasRuns).toBe(1);
+
+    // A runner whose result the server refuses: the job fails with the reason, the old atlas stays.
+    const again = (await request('POST', '/api/atlas/jobs', {})).json as JobStatus;
+    let t = again;
+    for (let i = 0; i < 100 && t.state !== 'done' && t.state !== 'failed'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      t = (await request('GET', `/api/jobs/${again.id}`)).json;
+    }
+    expect(t.state).toBe('failed');
+    expect(t.error).toMatch(/atlas metric "retrieval" is not a 6 × 4 grid/);
+    expect((await request('GET', '/api/atlas')).json.metrics.retrieval[5][3]).toBeCloseTo(0.53);
   });
 
   it('serves the app and its assets, and nothing outside its folder', async () => {
