@@ -63,6 +63,8 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     });
     req.on('end', () => resolve());
     req.on('error', (e) => reject(new HttpError(400, `could not read the body (${e.message})`)));
+    // A client that goes away mid-body: nothing to answer, but the request must not wait forever.
+    req.on('close', () => !req.complete && reject(new HttpError(400, 'the client closed the connection before the body was complete')));
   });
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw new HttpError(400, 'body is empty (expected a JSON object)');

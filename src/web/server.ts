@@ -240,6 +240,8 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
     server.once('error', reject);
     server.listen(opts.port ?? 0, host, () => {
       server.off('error', reject);
+      // Errors of the listening socket (e.g. out of file descriptors) are logged; the server keeps going.
+      server.on('error', (e) => log('headwise serve: server error', e));
       resolve();
     });
   });
