@@ -46,7 +46,7 @@ function escapeHtml(s: string): string {
 const RENDER = String.raw`
 const A = JSON.parse(document.getElementById('atlas-data').textContent);
 const D = JSON.parse(document.getElementById('display-data').textContent);
-const fmt = (v) => v === null || v === undefined || Number.isNaN(v) ? 'n/a' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : Math.abs(v) >= 0.001 || v === 0 ? v.toFixed(3) : v.toExponential(1);
+const fmt = (v) => v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v === 0 ? '0' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : Math.abs(v) >= 0.001 || v === 0 ? v.toFixed(3) : v.toExponential(1);
 const el = (tag, attrs = {}, ...kids) => { const e = document.createElement(tag); Object.assign(e, attrs); for (const k of kids) e.append(k); return e; };
 const headName = (h, per) => (per === 'kvHead' ? 'L' + h.layer + ' KV' + h.head : 'L' + h.layer + 'H' + h.head);
 const pct = (v) => (v === null || v === undefined ? 'n/a' : (100 * v).toFixed(0) + '%');
@@ -81,19 +81,21 @@ const grid = document.getElementById('niah');
 if (N) {
   const cells = [];
   N.contextTokens.forEach((c, i) => N.depths.forEach((d, j) => cells.push({ context: c, depth: d, accuracy: N.grid[i][j], n: N.counts[i][j] })));
-  grid.append(el('p', { textContent: 'Greedy exact-match accuracy of the atlas\'s own ' + N.samples + ' needle prompts: ' + pct(N.accuracy) + ' overall. Rows: prompt length in tokens; columns: needle depth (0 = start of the haystack, 1 = right before the question).' }));
+  grid.append(el('p', { textContent: 'Greedy exact-match accuracy of the atlas\'s own ' + N.samples + ' needle prompts (' + A.settings.contextTokens + ' tokens): ' + pct(N.accuracy) + ' overall. Rows: prompt length in tokens; columns: needle depth (0 = start of the haystack, 1 = right before the question).' +
+    (N.contextTokens.length > 1 ? ' Rows at other lengths come from extra greedy runs of the same needle mix.' : '') }));
   grid.append(Plot.plot({
     width: Math.min(760, 140 + 90 * N.depths.length), height: 60 + 44 * N.contextTokens.length, marginLeft: 70, padding: 0.04,
     x: { type: 'band', label: 'needle depth', tickFormat: (d) => d.toFixed(2) }, y: { type: 'band', label: 'context tokens' },
     color: { type: 'linear', domain: [0, 1], scheme: 'RdYlGn', legend: true, label: 'accuracy', tickFormat: '.0%' },
     marks: [
       Plot.cell(cells, { x: 'depth', y: 'context', fill: 'accuracy', tip: true, title: (d) => d.context + ' tokens, depth ' + d.depth + ': ' + pct(d.accuracy) + ' of ' + d.n }),
-      Plot.text(cells, { x: 'depth', y: 'context', text: (d) => pct(d.accuracy) + ' (n=' + d.n + ')', fill: 'black' }),
+      Plot.text(cells, { x: 'depth', y: 'context', text: (d) => pct(d.accuracy) + ' (n=' + d.n + ')', fill: { value: (d) => (d.accuracy > 0.85 || d.accuracy < 0.15 ? 'white' : 'black'), scale: null }, pointerEvents: 'none' }),
     ],
   }));
-  if (V && V.top.grid && V.random.grid && N.contextTokens.length === 1) {
+  const own = N.contextTokens.indexOf(A.settings.contextTokens);
+  if (V && V.top.grid && V.random.grid && own >= 0 && V.top.grid[0].length === N.depths.length) {
     const lines = [];
-    const arms = [['nothing zeroed', N.grid[0]], ['top ' + V.k + ' zeroed', V.top.grid[0]], [V.k + ' random zeroed', V.random.grid[0]]];
+    const arms = [['nothing zeroed', N.grid[own]], ['top ' + V.k + ' zeroed', V.top.grid[0]], [V.k + ' random zeroed', V.random.grid[0]]];
     for (const [arm, row] of arms) N.depths.forEach((d, j) => lines.push({ arm, depth: d, accuracy: row[j] }));
     grid.append(el('p', { textContent: 'Accuracy by depth in each arm of the causal check:' }));
     grid.append(Plot.plot({
@@ -118,7 +120,7 @@ for (const m of order) {
   const cells = [];
   t.forEach((row, l) => row.forEach((v, h) => cells.push({ layer: l, head: h, value: v, n: A.sampleCounts && A.sampleCounts[m] ? A.sampleCounts[m][l][h] : null })));
   const ranked = cells.filter((c) => c.value !== null).sort((a, b) => b.value - a.value).slice(0, 5);
-  tbl.append(el('tr', {}, el('td', { textContent: disp.title }), el('td', { textContent: ranked.map((c) => headName(c, per) + ' ' + fmt(c.value)).join(' · ') })));
+  tbl.append(el('tr', {}, el('td', {}, el('a', { href: '#metric-' + m, textContent: disp.title })), el('td', { textContent: ranked.map((c) => headName(c, per) + ' ' + fmt(c.value)).join(' · ') })));
   const sec = el('section', { className: 'metric', id: 'metric-' + m });
   sec.append(el('h3', { textContent: disp.title + (disp.unit ? ' — ' + disp.unit : '') }));
   if (info.description) sec.append(el('p', { className: 'desc', textContent: info.description }));
@@ -174,7 +176,7 @@ code { background: #f4f4f4; padding: 1px 4px; border-radius: 3px; }
 <body>
 <h1>What every head of ${escapeHtml(m.name)} does</h1>
 <p>${summary.join('<br>')}</p>
-<p class="note">Each heatmap has one cell per head: layers top to bottom, heads left to right. Hover a cell for its value and the number of samples behind it.
+<p class="note">Each heatmap has one cell per head: layers top to bottom, heads left to right, darker = higher. Hover a cell for its value and the number of samples behind it; grey cells were not measured.
 Definitions follow headwise's docs/methods.md; each metric says how it was measured. Generated by <code>headwise atlas</code> on ${escapeHtml(atlas.createdAt)}.</p>
 <h2>Causal check</h2>
 <div id="validation"></div>

@@ -13,11 +13,13 @@ import { atlasJson, writeAtlas, type AtlasFile, type KvScoreMetric } from '../at
 import { writeReport } from '../atlas/report.js';
 import { ATLAS_DEFAULTS, runAtlas } from '../atlas/run.js';
 import { validateAtlas } from '../atlas/validate.js';
+import { extendNiahGrid } from '../atlas/niahGrid.js';
 import { loadHaystack } from '../eval/haystack.js';
 import { fullCache } from '../runtime/generate.js';
 import { intArg, loadModel, modelOptions, progressBar, type ModelFlags } from './common.js';
 import { interventionOptions, type InterventionFlags } from './interventionFlags.js';
 import { interventionBinder } from './promptHooks.js';
+import { intListArg } from './niah.js';
 
 interface Flags extends ModelFlags, InterventionFlags {
   context?: number;
@@ -36,6 +38,8 @@ interface Flags extends ModelFlags, InterventionFlags {
   patternSamples: number;
   probes: number;
   haystack?: string;
+  gridContexts?: number[];
+  gridSamples?: number;
   json?: boolean;
 }
 
@@ -93,9 +97,11 @@ export function atlasCommand(): Command {
     .option('--pattern-samples <n>', 'needle prompts for sink, hidden sinks, previous-token and locality (0 = skip)', intArg(0), ATLAS_DEFAULTS.patternSamples)
     .option('--probes <n>', 'random repeated sequences for induction and duplicate-token (0 = skip)', intArg(0), ATLAS_DEFAULTS.probes)
     .option('--haystack <file>', 'haystack text file (default: the bundled King James Bible)')
+    .option('--grid-contexts <n,...>', 'more context lengths for the needle accuracy grid of the report (greedy runs of the same needle mix)', intListArg)
+    .option('--grid-samples <n>', 'prompts per --grid-contexts length (default: --samples)', intArg(1, 100_000))
     .option('--json', 'print the atlas as one JSON object');
   modelOptions(cmd);
-  interventionOptions(cmd, { highlight: false });
+  interventionOptions(cmd);
   return cmd.action(async (flags: Flags) => {
     const reference = flags.reference !== undefined ? readReference(flags.reference) : undefined;
     if (flags.exportDuo && flags.duoMetric === 'streamingHarm' && flags.harmSamples === 0) {
@@ -124,6 +130,12 @@ export function atlasCommand(): Command {
         const vbar = progressBar('validate', 2 * flags.samples);
         atlas.validation = await validateAtlas(model, atlas, { k: flags.topK, bindHooks, onProgress: (p) => vbar.tick(1, `${p.arm} heads zeroed`) });
         vbar.stop();
+      }
+      if (flags.gridContexts?.length) {
+        const samples = flags.gridSamples ?? flags.samples;
+        const gbar = progressBar('grid', samples * flags.gridContexts.length);
+        await extendNiahGrid(model, atlas, flags.gridContexts, { samples, haystack, bindHooks, onProgress: () => gbar.tick(1) });
+        gbar.stop();
       }
       const comparison = reference ? compareWithReference(atlas, reference) : undefined;
       if (comparison) atlas.comparison = comparison;
