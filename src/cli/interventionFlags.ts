@@ -49,7 +49,7 @@ export function interventionOptions(cmd: Command, { highlight = true } = {}): Co
     .option('--ablate <heads>', 'zero the outputs of these heads, e.g. 6:6,6:0 ("*" = all)');
   if (highlight) {
     cmd
-      .option('--highlight <text>', 'PASTA: steer attention towards this text of the prompt (repeat for several)', collect)
+      .option('--highlight <text>', 'PASTA: steer attention towards this text, which must occur in every prompt (repeat for several)', collect)
       .option('--steer-heads <heads|file>', 'heads --highlight steers: L:H,... or a spec file from steer-profile (default: every head of the upper half of the layers)')
       .option('--alpha <α>', `PASTA: attention outside the highlighted text is multiplied by α, 0 < α ≤ 1 (default ${DEFAULTS.pastaAlpha})`);
   }

@@ -120,25 +120,31 @@ export async function bindIntervention(model: Model, spec: InterventionSpec, ids
 /**
  * Character range, in `prompt`, of each token of `ids = tokenizer.encode(prompt)`: the decoded pieces are
  * matched against the prompt left to right; tokens that add no prompt text (BOS and other special tokens)
- * get an empty range at the current position.
+ * get an empty range at the current position, and byte-level tokens that share a character (a multi-byte
+ * character split across tokens) share its range.
  */
 export function promptTokenOffsets(tokenizer: HfTokenizer, prompt: string, ids: readonly number[]): Array<[number, number]> {
   const decoded = tokenizer.decode([...ids], false);
-  const pieces = tokenizer.offsets([...ids]).map(([s, e]) => decoded.slice(s, e));
+  const spans = tokenizer.offsets([...ids]);
   const out: Array<[number, number]> = [];
   let at = 0;
-  for (const piece of pieces) {
-    if (piece !== '' && prompt.startsWith(piece, at)) {
-      out.push([at, at + piece.length]);
-      at += piece.length;
-    } else if (piece !== '' && piece.trimStart() !== '' && prompt.startsWith(piece.trimStart(), at)) {
-      // Metaspace-style decoders drop or add a leading space on a token of its own.
-      out.push([at, at + piece.trimStart().length]);
-      at += piece.trimStart().length;
+  let lastEnd = 0; // end of the previous token's span in `decoded`
+  spans.forEach(([s, e], i) => {
+    if (i > 0 && e > s && s < lastEnd && out[i - 1][1] > out[i - 1][0]) {
+      out.push([...out[i - 1]]); // completes the character the previous token began
     } else {
-      out.push([at, at]);
+      let piece = decoded.slice(s, e);
+      // Metaspace-style decoders may drop or add a leading space on a token of its own.
+      if (piece !== '' && !prompt.startsWith(piece, at) && prompt.startsWith(piece.trimStart(), at)) piece = piece.trimStart();
+      if (piece !== '' && prompt.startsWith(piece, at)) {
+        out.push([at, at + piece.length]);
+        at += piece.length;
+      } else {
+        out.push([at, at]);
+      }
     }
-  }
+    lastEnd = Math.max(lastEnd, e);
+  });
   return out;
 }
 

@@ -311,6 +311,14 @@ describe('interventions through the graph: prefill/decode identity and compositi
     const offsets = promptTokenOffsets(model.tokenizer!, prompt, ids);
     expect(offsets[0]).toEqual([0, 0]); // BOS covers no text
     expect(offsets.map(([s, e]) => prompt.slice(s, e)).join('')).toBe(prompt);
+    // A multi-byte character split over byte-level tokens: every one of its tokens covers it.
+    const wide = 'Tokyo is 東京, café.';
+    const wideIds = model.tokenize(wide);
+    const wideOffsets = promptTokenOffsets(model.tokenizer!, wide, wideIds);
+    const at = wide.indexOf('東京');
+    const covering = wideOffsets.map(([s, e], t) => [s, e, t]).filter(([s, e]) => s < at + 2 && e > at).map(([, , t]) => t);
+    expect(model.tokenizer!.decode(wideIds.slice(covering[0], covering[covering.length - 1] + 1)).trim()).toBe('東京');
+    for (let c = 0; c < wide.length; c++) expect(wideOffsets.some(([s, e]) => s <= c && c < e), `char ${c}`).toBe(true);
     const s = spec(model, [{ op: 'pasta', heads: ['3:*'], params: { spans: [{ text: 'Mary is a doctor.' }] } }]);
     const bound = await bindIntervention(model, s, ids, { prompt });
     const span = bound.spec.interventions[0].op === 'pasta' ? bound.spec.interventions[0].params.spans[0] : null;
