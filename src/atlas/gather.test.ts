@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { GroupPattern } from '../runtime/forward.js';
-import { probeStats, retrievalCopies, rowStats } from './gather.js';
+import { pickRows, probeStats, retrievalCopies, rowStats } from './gather.js';
 
 /** A group pattern from per-head rows (each row over keys 0..K−1). */
 function group(layer: number, heads: number[], queryPositions: number[], K: number, rows: number[][][]): GroupPattern {
@@ -97,5 +97,16 @@ describe('rowStats over several prefill chunks', () => {
     for (const key of Object.keys(a) as (keyof typeof a)[]) expect(b[key][0][0], key).toBeCloseTo(a[key][0][0], 10);
     expect(a.hiddenSinks[0][0]).toBe(0);
     expect(a.sink[0][0]).toBeCloseTo(0.4, 6);
+  });
+});
+
+describe('pickRows', () => {
+  it('keeps rows [from, to) of every head, with their positions', () => {
+    const p = group(2, [4, 5], [7, 8, 9], 10, [[oneHot(10, 1), oneHot(10, 2), oneHot(10, 3)], [oneHot(10, 4), oneHot(10, 5), oneHot(10, 6)]]);
+    const [q] = pickRows([p], 1, 3);
+    expect(Array.from(q.queryPositions)).toEqual([8, 9]);
+    expect(q.heads).toEqual([4, 5]);
+    expect(Array.from(q.data)).toEqual([...oneHot(10, 2), ...oneHot(10, 3), ...oneHot(10, 5), ...oneHot(10, 6)]);
+    expect(pickRows([p], 0, 3)[0]).toBe(p);
   });
 });

@@ -140,6 +140,19 @@ export function rowStats(patterns: GroupPattern[], numLayers: number, numHeads: 
   return out;
 }
 
+/** Rows [from, to) of each captured pattern (e.g. to split one capture into prompt rows and answer rows). */
+export function pickRows(patterns: GroupPattern[], from: number, to: number): GroupPattern[] {
+  return patterns.map((p) => {
+    const R = p.queryPositions.length;
+    if (from === 0 && to === R) return p;
+    const K = p.keyPositions.length;
+    const n = to - from;
+    const data = new Float32Array(p.heads.length * n * K);
+    p.heads.forEach((_, hi) => data.set(p.data.subarray((hi * R + from) * K, (hi * R + to) * K), hi * n * K));
+    return { ...p, queryPositions: p.queryPositions.slice(from, to), data };
+  });
+}
+
 /** Pattern scores of a fully captured probe (rows and keys 0..T−1, `tokens` by position). */
 export interface ProbeStats {
   induction: number[][];

@@ -28,7 +28,7 @@ import { allLayers, unionHookOptions, withBound, type HookBinder } from '../runt
 import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type AtlasFile, type MetricInfo } from './file.js';
-import { probeStats, retrievalCopies, rowStats } from './gather.js';
+import { pickRows, probeStats, retrievalCopies, rowStats } from './gather.js';
 import { ablationKl, baseLogProbs, streamingHarm } from './variants.js';
 
 export interface AtlasOptions {
@@ -48,9 +48,11 @@ export interface AtlasOptions {
   captureStride?: number;
   /** Prompt tokens per prefill call (default 1024: one call for the usual prompt, which measured cheapest). */
   prefillChunk?: number;
-  /** Prompts for streaming harm (default 16; 0 = skip). */
+  /** Prompts for streaming harm (default 8; 0 = skip). */
   harmSamples?: number;
-  /** Prompts for ablation importance (default 4; 0 = skip). */
+  /** Layers whose KV heads share one graph run in streaming harm (default 4). */
+  harmLayersPerRun?: number;
+  /** Prompts for ablation importance (default 2; 0 = skip). */
   ablationSamples?: number;
   /** Random repeated sequences for induction / duplicate-token (default 8; 0 = skip). */
   probes?: number;
@@ -85,8 +87,9 @@ export const ATLAS_DEFAULTS = {
   patternSamples: 16,
   captureStride: 16,
   prefillChunk: 1024,
-  harmSamples: 16,
-  ablationSamples: 4,
+  harmSamples: 8,
+  harmLayersPerRun: 4,
+  ablationSamples: 2,
   probes: 8,
   probeTokens: 100,
   sink: 4,
@@ -173,7 +176,8 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   const harmAcc = new HeadAccumulator(L, Hkv);
   const ablationAcc = new HeadAccumulator(L, H);
   const outcomes: NiahOutcomeDetail[] = [];
-  const timing = { prefillMs: 0, tailMs: 0, harmMs: 0, ablationMs: 0, decodeMs: 0, probesMs: 0, totalMs: 0 };
+  const timing = { prefillMs: 0, tailMs: 0, harmMs: 0, ablationMs: 0, decodeMs: 0, probesMs: 0, totalMs: 0, cpuMs: 0 };
+  const cpu0 = process.cpuUsage();
   const totalSteps = samples + o.probes;
   let step = 0;
   let correct = 0;
@@ -195,32 +199,46 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     const { hooks, hookOptions, capture, variants } = await hooksFor(ids, sample.prompt);
     cache.reset();
     const prefixRows = i < patternSamples ? stridedRows(prefix.length, o.captureStride) : [];
-    const captured: GroupPattern[] = [];
+    // A prompt whose cache nothing re-runs on takes the tail in its last prefill call (one graph run
+    // fewer); otherwise the tail runs on its own, with commit: false, on top of the prompt's cache.
+    const reruns = i < harmSamples || i < ablationSamples;
+    const rowPatterns: GroupPattern[] = [];
+    let tailCapture: GroupPattern[] = [];
+    let tailLogits: Float32Array = new Float32Array(0);
     for (let from = 0; from < prefix.length; from += o.prefillChunk) {
-      const part = prefix.slice(from, from + o.prefillChunk);
-      const rows = prefixRows.filter((t) => t >= from && t < from + part.length).map((t) => t - from);
-      const r = await forward(model, capture, cache, part, { captureRows: rows, hooks });
-      if (rows.length) captured.push(...r.patterns);
+      const to = Math.min(prefix.length, from + o.prefillChunk);
+      const withTail = !reruns && to === prefix.length;
+      const part = withTail ? [...prefix.slice(from, to), ...tail] : prefix.slice(from, to);
+      const rows = prefixRows.filter((t) => t >= from && t < to).map((t) => t - from);
+      const tailAt = withTail ? tailRows.map((r) => to - from + r) : [];
+      const r = await forward(model, capture, cache, part, { captureRows: [...rows, ...tailAt], logitsAt: withTail ? tailAt : undefined, hooks, commit: !withTail });
+      if (rows.length) rowPatterns.push(...pickRows(r.patterns, 0, rows.length));
+      if (withTail) {
+        tailCapture = pickRows(r.patterns, rows.length, rows.length + tailAt.length);
+        tailLogits = r.logits;
+      }
     }
     if (prefixRows.length) {
-      const s = rowStats(captured, L, H);
+      const s = rowStats(rowPatterns, L, H);
       for (const key of Object.keys(rowAcc) as (keyof typeof rowAcc)[]) rowAcc[key].addAll(s[key]);
     }
     const tPrefillEnd = performance.now();
     timing.prefillMs += tPrefillEnd - tStart;
 
-    const base = await forward(model, capture, cache, tail, { commit: false, captureRows: tailRows, logitsAt: tailRows, hooks });
-    const predicted = tailRows.map((r) => argmaxRow(base.logits, r, V));
+    if (reruns) {
+      const r = await forward(model, capture, cache, tail, { commit: false, captureRows: tailRows, logitsAt: tailRows, hooks });
+      tailCapture = r.patterns;
+      tailLogits = r.logits;
+    }
+    const predicted = tailRows.map((r) => argmaxRow(tailLogits, r, V));
     const scored = tailRows.filter((r) => predicted[r] === sample.answerIds[r]);
     const span = sample.needles[sample.target].span;
-    retrieval.addPrompt(retrievalCopies(base.patterns, L, H, scored, sample.answerIds, span, tokens), scored.length);
+    retrieval.addPrompt(retrievalCopies(tailCapture, L, H, scored, sample.answerIds, span, tokens), scored.length);
     const tTailEnd = performance.now();
     timing.tailMs += tTailEnd - tPrefillEnd;
 
-    const ctx = { model, session: variants!, cache, tail, base: i < harmSamples || i < ablationSamples ? baseLogProbs(base.logits, V) : [], hooks };
-    if (i < harmSamples) {
-      harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window));
-    }
+    const ctx = { model, session: variants!, cache, tail, base: reruns ? baseLogProbs(tailLogits, V) : [], hooks };
+    if (i < harmSamples) harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window, o.harmLayersPerRun));
     const tHarmEnd = performance.now();
     timing.harmMs += tHarmEnd - tTailEnd;
     if (i < ablationSamples) ablationAcc.addAll(await ablationKl(ctx));
@@ -242,7 +260,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
       const greedy = [...sample.answerIds.slice(0, wrong), predicted[wrong]];
       text = tok.decode(greedy);
       verdict = answerVerdict(text, sample.value);
-      if (verdict === 'open') ({ text, verdict } = await decodeOn(model, cache, tail.slice(0, wrong + 1), greedy, sample.value, hookOptions, hooks));
+      // Decode on from the cache: feed what it lacks up to the wrong step.
+      const feed = [...prefix.slice(cache.seen), ...tail.slice(0, wrong + 1)];
+      if (verdict === 'open') ({ text, verdict } = await decodeOn(model, cache, feed, greedy, sample.value, hookOptions, hooks));
     }
     timing.decodeMs += performance.now() - tAblEnd;
     const ok = verdict === 'correct';
@@ -341,6 +361,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   const top = (name: string) => (metrics[name] ? topHeads(metrics[name], topK).map(({ layer, head }) => ({ layer, head, score: metrics[name][layer][head] })) : undefined);
   const niah = summarizeNiah(outcomes);
   timing.totalMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time of the whole process (ONNX Runtime's threads included): a yardstick that contention on a shared machine disturbs less than wall time.
+  timing.cpuMs = (cpu.user + cpu.system) / 1000;
   return {
     format: ATLAS_FORMAT,
     version: ATLAS_VERSION,

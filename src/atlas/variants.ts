@@ -38,26 +38,30 @@ function meanKlVs(base: Float64Array[], logits: Float32Array, from: number, voca
 }
 
 /**
- * Score bias that masks, on the rows of branch g (rows g·n .. g·n+n−1), every key outside sink +
- * window for the query heads of KV head g of `layer`.
+ * Score bias for a batch of streaming variants: branch b (rows b·n .. b·n+n−1) switches KV head
+ * `targets[b].kvHead` of layer `targets[b].layer` to sink + window, i.e. masks, for that KV head's query
+ * heads on those rows, every key outside the first `sink` positions and the last `window`.
  */
-export function streamingBranchBias(layer: number, n: number, numHeads: number, numKvHeads: number, sink: number, window: number): HookProvider {
+export function streamingBranchBias(targets: { layer: number; kvHead: number }[], n: number, numHeads: number, numKvHeads: number, sink: number, window: number): HookProvider {
   return {
     scoreBias(l, heads, queryPositions, keyPositions) {
-      if (l !== layer) return zeros(heads.length * queryPositions.length * keyPositions.length);
       const q = queryPositions.length;
       const K = keyPositions.length;
+      if (!targets.some((t) => t.layer === l)) return zeros(heads.length * q * K);
       const out = new Float32Array(heads.length * q * K);
-      heads.forEach((head, hi) => {
-        const g = kvHeadOf(head, numHeads, numKvHeads);
-        for (let t = g * n; t < Math.min(q, (g + 1) * n); t++) {
-          const base = (hi * q + t) * K;
-          const qp = queryPositions[t];
-          for (let s = 0; s < K; s++) {
-            const kp = keyPositions[s];
-            if (kp >= sink && qp - kp >= window) out[base + s] = MASKED;
+      targets.forEach((target, b) => {
+        if (target.layer !== l) return;
+        heads.forEach((head, hi) => {
+          if (kvHeadOf(head, numHeads, numKvHeads) !== target.kvHead) return;
+          for (let t = b * n; t < Math.min(q, (b + 1) * n); t++) {
+            const base = (hi * q + t) * K;
+            const qp = queryPositions[t];
+            for (let s = 0; s < K; s++) {
+              const kp = keyPositions[s];
+              if (kp >= sink && qp - kp >= window) out[base + s] = MASKED;
+            }
           }
-        }
+        });
       });
       return out;
     },
@@ -77,18 +81,24 @@ export interface VariantContext {
   hooks?: HookProvider;
 }
 
-/** [layer][kvHead] mean KL over the tail rows with that KV head switched to sink + window. */
-export async function streamingHarm(ctx: VariantContext, sink: number, window: number): Promise<number[][]> {
+/**
+ * [layer][kvHead] mean KL over the tail rows with that KV head switched to sink + window. The KV heads
+ * of `layersPerRun` layers run as branches of one graph run (more per run reads the weights fewer times,
+ * but makes the score-bias inputs larger).
+ */
+export async function streamingHarm(ctx: VariantContext, sink: number, window: number, layersPerRun = 2): Promise<number[][]> {
   const { model, session, cache, tail, base } = ctx;
   const c = model.config;
   const n = tail.length;
-  const rows = Array.from({ length: n * c.numKvHeads }, (_, i) => i);
-  const ids = Array.from({ length: c.numKvHeads }, () => tail).flat();
-  const out: number[][] = [];
-  for (let l = 0; l < c.numLayers; l++) {
-    const hooks = combineHookProviders(ctx.hooks, streamingBranchBias(l, n, c.numHeads, c.numKvHeads, sink, window));
-    const r = await forward(model, session, cache, ids, { commit: false, branches: c.numKvHeads, logitsAt: rows, hooks });
-    out.push(Array.from({ length: c.numKvHeads }, (_, g) => meanKlVs(base, r.logits, g * n, c.vocabSize)));
+  const out: number[][] = Array.from({ length: c.numLayers }, () => new Array<number>(c.numKvHeads).fill(NaN));
+  for (let l0 = 0; l0 < c.numLayers; l0 += layersPerRun) {
+    const targets: { layer: number; kvHead: number }[] = [];
+    for (let l = l0; l < Math.min(c.numLayers, l0 + layersPerRun); l++) for (let g = 0; g < c.numKvHeads; g++) targets.push({ layer: l, kvHead: g });
+    const ids = targets.flatMap(() => tail);
+    const rows = ids.map((_, i) => i);
+    const hooks = combineHookProviders(ctx.hooks, streamingBranchBias(targets, n, c.numHeads, c.numKvHeads, sink, window));
+    const r = await forward(model, session, cache, ids, { commit: false, branches: targets.length, logitsAt: rows, hooks });
+    targets.forEach((t, b) => (out[t.layer][t.kvHead] = meanKlVs(base, r.logits, b * n, c.vocabSize)));
   }
   return out;
 }
