@@ -42,10 +42,15 @@ export interface ResolvedCache {
 
 export async function resolveCacheSetup(model: Model, flags: KvFlags): Promise<ResolvedCache> {
   let scores: number[][] | undefined;
+  let tieBreak: number[][] | undefined;
   let source: string | undefined;
   if (flags.kv === 'duo') {
     if (flags.atlas) {
-      scores = kvHeadScores(readAtlas(flags.atlas, model.config), flags.kvMetric, model.config);
+      const atlas = readAtlas(flags.atlas, model.config);
+      scores = kvHeadScores(atlas, flags.kvMetric, model.config);
+      // Heads tied on one metric (most score exactly 0 on retrieval) are ordered by the other, if the atlas has it.
+      const other: KvScoreMetric = flags.kvMetric === 'retrieval' ? 'streamingHarm' : 'retrieval';
+      if (atlas.metrics[other]) tieBreak = kvHeadScores(atlas, other, model.config);
       source = flags.atlas;
     } else {
       scores = await computeKvHeadScores(model, flags.kvMetric);
@@ -53,7 +58,7 @@ export async function resolveCacheSetup(model: Model, flags: KvFlags): Promise<R
     }
   }
   if (flags.razor && flags.kv === 'full') throw new HeadwiseError('--razor applies to --kv streaming or duo');
-  const setup = cacheSetup(model.config, { policy: flags.kv, sink: flags.sink, window: flags.window, fullHeads: flags.fullHeads, kvHeadScores: scores, compensate: flags.razor });
+  const setup = cacheSetup(model.config, { policy: flags.kv, sink: flags.sink, window: flags.window, fullHeads: flags.fullHeads, kvHeadScores: scores, kvHeadTieBreak: tieBreak, compensate: flags.razor });
   const describe: Record<string, unknown> = { policy: flags.kv };
   if (flags.kv !== 'full') Object.assign(describe, { sink: flags.sink, window: flags.window, razor: !!flags.razor });
   if (flags.kv === 'duo') {

@@ -200,6 +200,11 @@ describe('KV policy setup and accounting (ref-llama-7m)', () => {
       const others = scores.flatMap((row, l) => row.filter((_, g) => !keep.has(`${l}:${g}`)));
       if (keep.size && others.length) expect(Math.max(...others)).toBeLessThanOrEqual(min);
     }
+    // ties on the score go to the tie-break score, NaN ranks last
+    const flat = [[0.9, 0, 0, NaN], [0, 0, 0.5, 0]];
+    expect([...chooseFullHeads(flat, 3 / 8)].sort()).toEqual(['0:0', '0:1', '1:2']);
+    expect([...chooseFullHeads(flat, 3 / 8, [[0, 0, 0, 9], [0, 0.2, 0, 0.1]])].sort()).toEqual(['0:0', '1:1', '1:2']);
+    expect([...chooseFullHeads(flat, 1)].length).toBe(8);
     expect(() => cacheSetup(c, { policy: 'duo', fullHeads: 0.25 })).toThrow(/scores/);
     expect(() => cacheSetup(c, { policy: 'duo', fullHeads: 1.5, kvHeadScores: scores })).toThrow(/between 0 and 1/);
     expect(() => cacheSetup(c, { policy: 'streaming', window: 0 })).toThrow(/--window/);

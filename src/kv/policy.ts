@@ -25,6 +25,8 @@ export interface KvPolicyOptions {
   fullHeads?: number;
   /** duo: [layer][kvHead] score, higher = more in need of the full cache. */
   kvHeadScores?: number[][];
+  /** duo: [layer][kvHead] second score that orders heads tied on `kvHeadScores`. */
+  kvHeadTieBreak?: number[][];
   /**
    * streaming / duo: RazorAttention's compensation token — each streaming head also keeps the mean
    * key and value of the tokens it evicted, as one more row (`runtime/kvCache.ts`).
@@ -35,10 +37,15 @@ export interface KvPolicyOptions {
 export const DEFAULT_SINK = 4;
 export const DEFAULT_WINDOW = 64;
 
-/** The KV heads (layer, kvHead) that keep the full cache: the top `round(fraction · total)` by score. */
-export function chooseFullHeads(scores: number[][], fraction: number): Set<string> {
-  const all = scores.flatMap((row, l) => row.map((s, g) => ({ l, g, s })));
-  all.sort((a, b) => b.s - a.s || a.l - b.l || a.g - b.g);
+/**
+ * The KV heads (layer, kvHead) that keep the full cache: the top `round(fraction · total)` by score.
+ * Ties (most heads of a model score exactly 0 on retrieval) go to the higher `tieBreak` score when
+ * given (e.g. streaming harm), then to the lower layer and head. NaN (not measured) ranks last.
+ */
+export function chooseFullHeads(scores: number[][], fraction: number, tieBreak?: number[][]): Set<string> {
+  const num = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? -Infinity : x);
+  const all = scores.flatMap((row, l) => row.map((s, g) => ({ l, g, s: num(s), t: num(tieBreak?.[l]?.[g]) })));
+  all.sort((a, b) => b.s - a.s || b.t - a.t || a.l - b.l || a.g - b.g);
   const k = Math.round(fraction * all.length);
   return new Set(all.slice(0, k).map(({ l, g }) => `${l}:${g}`));
 }
@@ -62,7 +69,7 @@ export function cacheSetup(config: ModelConfig, opts: KvPolicyOptions): CacheSet
       if (scores.length !== config.numLayers || scores.some((r) => r.length !== config.numKvHeads)) {
         throw new HeadwiseError(`duo scores must be ${config.numLayers} layers × ${config.numKvHeads} KV heads`);
       }
-      const keep = chooseFullHeads(scores, fraction);
+      const keep = chooseFullHeads(scores, fraction, opts.kvHeadTieBreak);
       const layout = splitLayout(config.numLayers, config.numKvHeads, (l, g) => keep.has(`${l}:${g}`));
       return { layout, policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', stream]]) };
     }
