@@ -85,6 +85,29 @@ describe('atlas on ref-llama-7m (8 prompts, 512 tokens)', () => {
   });
 });
 
+describe('NIAH readouts', () => {
+  it('teacher-forced readout gives the greedy outcome of token-by-token decoding', async () => {
+    const { niahSamples } = await import('../src/eval/niahSet.js');
+    const { loadHaystack } = await import('../src/eval/haystack.js');
+    const { runNiah } = await import('../src/eval/niahRun.js');
+    const { zeroHeads } = await import('../src/runtime/hookSet.js');
+    const { NO_HOOKS } = await import('../src/graph/hooks.js');
+    const model = await Model.load(DEFAULT_MODEL);
+    try {
+      const items = niahSamples(model.tokenizer!, loadHaystack(), { contextTokens: [256], depths: [0, 0.5, 1], samples: 9, seed: 5 });
+      for (const ablate of [[], [{ layer: 5, head: 1 }]]) {
+        const hooks = ablate.length ? { hookOptions: { ...NO_HOOKS, headHooks: true }, hooks: zeroHeads(ablate, 4) } : {};
+        const decode = await runNiah(model, items, { ...hooks, readout: 'decode' });
+        const forced = await runNiah(model, items, { ...hooks, readout: 'teacherForced' });
+        expect(forced.outcomes.map((o) => o.correct)).toEqual(decode.outcomes.map((o) => o.correct));
+        expect(decode.accuracy).toBeGreaterThan(0);
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
 describe('atlas and niah commands', () => {
   it('atlas writes the atlas, the report and both exports', () => {
     const files = ['a.json', 'a.html', 'duo.tsv', 'ret.json'].map((f) => path.join(tmp, f));

@@ -17,10 +17,9 @@
 import { HeadwiseError } from '../errors.js';
 import type { HookOptions } from '../graph/hooks.js';
 import { HeadAccumulator, perKvHead, RetrievalAccumulator, topHeads } from '../heads/index.js';
-import { answerVerdict, finalVerdict } from '../eval/answer.js';
 import { loadHaystack } from '../eval/haystack.js';
 import { DEFAULT_DEPTHS, niahSamples, type NeedleMix, type NiahItem } from '../eval/niahSet.js';
-import { summarizeNiah, type NiahOutcomeDetail } from '../eval/niahRun.js';
+import { decodeOn, greedyReadout, summarizeNiah, type NiahOutcomeDetail } from '../eval/niahRun.js';
 import { deriveSeed, Random } from '../eval/random.js';
 import { forward, type GroupPattern, type HookProvider } from '../runtime/forward.js';
 import { fullCache, kvBytesFull } from '../runtime/generate.js';
@@ -245,24 +244,11 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     const tAblEnd = performance.now();
     timing.ablationMs += tAblEnd - tHarmEnd;
 
-    // Greedy outcome: the greedy tokens are the answer tokens up to the first wrong argmax, then that argmax.
-    const wrong = predicted.findIndex((p, r) => p !== sample.answerIds[r]);
-    let text: string;
-    let verdict: 'correct' | 'wrong' | 'open';
-    if (wrong < 0) {
-      text = tok.decode(sample.answerIds);
-      verdict = answerVerdict(text, sample.value);
-      if (verdict === 'open') verdict = finalVerdict(text, sample.value);
-    } else if (c.eosTokenIds.includes(predicted[wrong])) {
-      text = tok.decode(sample.answerIds.slice(0, wrong));
-      verdict = finalVerdict(text, sample.value);
-    } else {
-      const greedy = [...sample.answerIds.slice(0, wrong), predicted[wrong]];
-      text = tok.decode(greedy);
-      verdict = answerVerdict(text, sample.value);
-      // Decode on from the cache: feed what it lacks up to the wrong step.
+    // Greedy outcome, read off the teacher-forced argmaxes; decode on from the cache only when open.
+    let { text, verdict, wrong, greedy } = greedyReadout(tok, sample, predicted, c.eosTokenIds);
+    if (verdict === 'open') {
       const feed = [...prefix.slice(cache.seen), ...tail.slice(0, wrong + 1)];
-      if (verdict === 'open') ({ text, verdict } = await decodeOn(model, cache, feed, greedy, sample.value, hookOptions, hooks));
+      ({ text, verdict } = await decodeOn(model, cache, feed, greedy, sample.value, hookOptions, hooks));
     }
     timing.decodeMs += performance.now() - tAblEnd;
     const ok = verdict === 'correct';
@@ -408,35 +394,6 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     },
     timing: Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)])),
   };
-}
-
-/** Greedy decoding on from a wrong teacher-forced step, until exact match is settled. */
-async function decodeOn(
-  model: Model,
-  cache: KvCache,
-  feed: number[],
-  greedy: number[],
-  value: string,
-  hookOptions: HookOptions | undefined,
-  hooks: HookProvider | undefined,
-): Promise<{ text: string; verdict: 'correct' | 'wrong' }> {
-  const tok = model.tokenizer!;
-  const gs = await model.session(cache.layout, hookOptions);
-  const V = model.config.vocabSize;
-  const eos = new Set(model.config.eosTokenIds);
-  // `feed` brings the cache to the step that predicted greedy's last token.
-  await forward(model, gs, cache, feed, { hooks });
-  const tokens = greedy.slice();
-  let text = tok.decode(tokens);
-  while (tokens.length < 12 && cache.seen < model.config.maxPositions) {
-    const r = await forward(model, gs, cache, [tokens[tokens.length - 1]], { hooks });
-    const next = argmaxRow(r.logits, 0, V);
-    if (eos.has(next)) break;
-    tokens.push(next);
-    text = tok.decode(tokens);
-    if (answerVerdict(text, value) !== 'open') break;
-  }
-  return { text, verdict: finalVerdict(text, value) };
 }
 
 /** The needle set of an atlas's settings (to re-run it, e.g. for validation). */

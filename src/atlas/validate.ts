@@ -1,7 +1,8 @@
 /**
  * Causal validation of an atlas (methods.md §1): zero the outputs of the top-k heads of a metric
  * (retrieval by default) and of k random heads (seeded, never one of the top k), re-run the atlas's
- * needle prompts greedily, and compare needle accuracy with the unablated model. Zeroing the top
+ * needle prompts greedily (the outcome read off one teacher-forced pass per prompt, as the atlas reads
+ * its own, `eval/niahRun.ts`), and compare needle accuracy with the unablated model. Zeroing the top
  * retrieval heads should break retrieval; zeroing random heads should not.
  */
 import { HeadwiseError } from '../errors.js';
@@ -62,6 +63,7 @@ export async function validateAtlas(model: Model, atlas: AtlasFile, opts: Valida
       hookOptions: heads.length ? hookOptions : opts.hookOptions,
       hooks: heads.length ? combineHookProviders(opts.hooks, zeroHeads(heads, c.numHeads)) : opts.hooks,
       bindHooks: opts.bindHooks,
+      readout: 'teacherForced',
       onProgress: (p) => opts.onProgress?.({ ...p, arm: which }),
     });
   const sameRun = opts.items === undefined && !opts.hooks && !opts.bindHooks && !atlas.settings.interventions;

@@ -16,7 +16,8 @@ import { forward, type HookProvider } from '../runtime/forward.js';
 import { fullCache, kvBytesFull, prefill, type CacheSetup } from '../runtime/generate.js';
 import { withBound, type HookBinder } from '../runtime/hookSet.js';
 import type { Model } from '../runtime/model.js';
-import { answerVerdict, finalVerdict } from './answer.js';
+import { KvCache } from '../runtime/kvCache.js';
+import { answerVerdict, finalVerdict, type AnswerVerdict } from './answer.js';
 import { niahAccuracy, type NiahAccuracy } from './grid.js';
 import type { NiahItem } from './niahSet.js';
 
@@ -28,6 +29,12 @@ export interface NiahRunOptions {
   bindHooks?: HookBinder;
   /** Most tokens to decode per sample (default 12). */
   maxNewTokens?: number;
+  /**
+   * `decode` (default): prefill, then decode token by token. `teacherForced`, with a full cache only:
+   * one pass over prompt + answer reads greedy decoding's outcome off the argmaxes (`greedyReadout`),
+   * decoding on only when that leaves it open — the same outcome for far fewer graph runs.
+   */
+  readout?: 'decode' | 'teacherForced';
   prefillChunk?: number;
   onProgress?: (p: NiahProgress) => void;
 }
@@ -79,6 +86,9 @@ export async function answerSample(model: Model, item: NiahItem, opts: NiahRunOp
   const setup = opts.cache ?? fullCache(model);
   const bound = opts.bindHooks ? await opts.bindHooks(sample.inputIds, sample.prompt) : null;
   const { hookOptions, hooks } = withBound(bound, opts.hookOptions, opts.hooks);
+  if (opts.readout === 'teacherForced' && [...setup.policies.values()].every((p) => p.kind === 'full')) {
+    return teacherForcedAnswer(model, item, setup, hookOptions, hooks, maxNew, opts.prefillChunk ?? 1024);
+  }
   const gen = { cache: setup, hookOptions, hooks, maxNewTokens: maxNew, prefillChunk: opts.prefillChunk };
   const { cache, logits } = await prefill(model, sample.inputIds, gen);
   const gs = await model.session(setup.layout, hookOptions);
@@ -105,6 +115,112 @@ export async function answerSample(model: Model, item: NiahItem, opts: NiahRunOp
     kvBytes: cache.kvBytes,
     kvBytesHeld: cache.kvBytesUsed,
     kvBytesFull: kvBytesFull(model, cache.seen),
+  };
+}
+
+/**
+ * Greedy decoding's answer read off teacher-forced argmaxes: `predicted[r]` is the argmax at the step
+ * that should emit `answerIds[r]`. Greedy decoding emits the answer tokens up to the first wrong argmax
+ * (step `wrong`, −1 if none), then that argmax; `verdict` is `open` when exact match still depends on
+ * what comes after (`answer.ts`), and `greedy` holds the tokens known so far.
+ */
+export function greedyReadout(
+  tokenizer: { decode(ids: number[]): string },
+  sample: Pick<NiahItem['sample'], 'answerIds' | 'value'>,
+  predicted: number[],
+  eosTokenIds: number[],
+): { text: string; verdict: AnswerVerdict; wrong: number; greedy: number[] } {
+  const wrong = predicted.findIndex((p, r) => p !== sample.answerIds[r]);
+  if (wrong < 0) {
+    const text = tokenizer.decode(sample.answerIds);
+    const v = answerVerdict(text, sample.value);
+    return { text, verdict: v === 'open' ? finalVerdict(text, sample.value) : v, wrong, greedy: sample.answerIds.slice() };
+  }
+  if (eosTokenIds.includes(predicted[wrong])) {
+    const text = tokenizer.decode(sample.answerIds.slice(0, wrong));
+    return { text, verdict: finalVerdict(text, sample.value), wrong, greedy: sample.answerIds.slice(0, wrong) };
+  }
+  const greedy = [...sample.answerIds.slice(0, wrong), predicted[wrong]];
+  const text = tokenizer.decode(greedy);
+  return { text, verdict: answerVerdict(text, sample.value), wrong, greedy };
+}
+
+/**
+ * Greedy decoding on from `cache`: `feed` brings the cache to the step that predicted the last of
+ * `greedy`'s tokens; decoding continues until exact match is settled, EOS, or `maxNewTokens` tokens.
+ */
+export async function decodeOn(
+  model: Model,
+  cache: KvCache,
+  feed: number[],
+  greedy: number[],
+  value: string,
+  hookOptions: HookOptions | undefined,
+  hooks: HookProvider | undefined,
+  maxNewTokens = 12,
+): Promise<{ text: string; verdict: 'correct' | 'wrong' }> {
+  const tok = model.tokenizer!;
+  const gs = await model.session(cache.layout, hookOptions);
+  const V = model.config.vocabSize;
+  const eos = new Set(model.config.eosTokenIds);
+  if (feed.length) await forward(model, gs, cache, feed, { hooks });
+  const tokens = greedy.slice();
+  let text = tok.decode(tokens);
+  while (tokens.length < maxNewTokens && cache.seen < model.config.maxPositions) {
+    const r = await forward(model, gs, cache, [tokens[tokens.length - 1]], { hooks });
+    const next = argmax(r.logits, 0, V);
+    if (eos.has(next)) break;
+    tokens.push(next);
+    text = tok.decode(tokens);
+    if (answerVerdict(text, value) !== 'open') break;
+  }
+  return { text, verdict: finalVerdict(text, value) };
+}
+
+/** `readout: 'teacherForced'`: one pass over prompt + answer (chunked), decoding on only when needed. */
+async function teacherForcedAnswer(
+  model: Model,
+  item: NiahItem,
+  setup: CacheSetup,
+  hookOptions: HookOptions | undefined,
+  hooks: HookProvider | undefined,
+  maxNew: number,
+  chunk: number,
+): Promise<NiahOutcomeDetail> {
+  const { sample } = item;
+  const c = model.config;
+  const P = sample.inputIds.length;
+  const A = sample.answerIds.length;
+  const prefix = sample.inputIds.slice(0, P - 1);
+  const tail = [sample.inputIds[P - 1], ...sample.answerIds.slice(0, A - 1)];
+  const gs = await model.session(setup.layout, hookOptions);
+  const cache = new KvCache(setup.layout, setup.policies, c.headDim);
+  cache.reserve(P + maxNew);
+  let logits: Float32Array = new Float32Array(0);
+  for (let from = 0; from < prefix.length; from += chunk) {
+    const to = Math.min(prefix.length, from + chunk);
+    const last = to === prefix.length;
+    const part = last ? [...prefix.slice(from, to), ...tail] : prefix.slice(from, to);
+    const r = await forward(model, gs, cache, part, { hooks, commit: !last, logitsAt: last ? tail.map((_, i) => to - from + i) : undefined });
+    if (last) logits = r.logits;
+  }
+  const predicted = tail.map((_, r) => argmax(logits, r * c.vocabSize, c.vocabSize));
+  let { text, verdict, wrong, greedy } = greedyReadout(model.tokenizer!, sample, predicted, c.eosTokenIds);
+  if (verdict === 'open') {
+    ({ text, verdict } = await decodeOn(model, cache, [...prefix.slice(cache.seen), ...tail.slice(0, wrong + 1)], greedy, sample.value, hookOptions, hooks, maxNew));
+  }
+  const full = kvBytesFull(model, P);
+  return {
+    contextTokens: item.contextTokens,
+    depth: item.depth,
+    variant: sample.variant,
+    value: sample.value,
+    text,
+    correct: verdict === 'correct',
+    promptTokens: P,
+    kvBytes: full,
+    kvBytesHeld: full,
+    kvBytesFull: full,
   };
 }
 
