@@ -1,18 +1,19 @@
 /**
  * The atlas run: measures every head of a model on needle prompts and probe sequences and returns an
- * atlas (`file.ts`). Per needle prompt (one prefill each, the dominant cost):
- *  (a) the prompt but its last token is prefilled once with full attention, capturing attention on every
- *      `captureStride`-th row (first `patternSamples` prompts) for the row statistics (sink, hidden
- *      sinks, previous token, reach, WAAD, entropy);
- *  (b) the tail — the last prompt token and the answer tokens but the last, teacher-forced — runs once
- *      with every layer captured: logits say which answer steps the model gets right (only those are
- *      scored for retrieval, methods.md §1) and what greedy decoding answers (exact match, read off the
- *      teacher-forced argmaxes; only when that leaves the answer open does it decode on), and the
- *      attention rows give the retrieval copies;
+ * atlas (`file.ts`). Per needle prompt, one prefill (the dominant cost) serves everything:
+ *  (a) the prompt is prefilled with full attention, capturing attention on every `captureStride`-th row
+ *      (first `patternSamples` prompts) for the row statistics (sink, hidden sinks, previous token,
+ *      reach, WAAD, entropy);
+ *  (b) the tail — the last prompt token and the answer tokens but the last, teacher-forced — has every
+ *      layer captured: its logits say which answer steps the model gets right (only those are scored
+ *      for retrieval, methods.md §1) and what greedy decoding answers (exact match read off the
+ *      teacher-forced argmaxes, decoding on only where that leaves it open), and its attention rows
+ *      give the retrieval copies. The tail rides on the prompt's last prefill call, except on prompts
+ *      where (c) or (d) re-run it on the prompt's cache;
  *  (c) streaming harm per KV head and (d) ablation importance per head re-run the tail with that head
  *      changed (`variants.ts`) on the first `harmSamples` / `ablationSamples` prompts.
- * Probe sequences (BOS, then `probeTokens` random tokens twice) give induction, duplicate-token and
- * previous-token scores. A caller's hooks (an intervention) apply to every pass.
+ * Probe sequences (BOS, then `probeTokens` random tokens twice) give induction and duplicate-token
+ * scores. A caller's hooks (an intervention) apply to every pass.
  */
 import { HeadwiseError } from '../errors.js';
 import type { HookOptions } from '../graph/hooks.js';
@@ -122,8 +123,6 @@ export function probeSequence(prefix: number[], vocab: number, tokens: number, s
   return [...prefix, ...r, ...r];
 }
 
-const table = (rows: number, cols: number, v = 0) => Array.from({ length: rows }, () => new Array<number>(cols).fill(v));
-
 /** Runs the atlas. Throws a HeadwiseError for settings the model cannot run. */
 export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<AtlasFile> {
   const t0 = performance.now();
@@ -134,6 +133,12 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   const contextTokens = opts.contextTokens ?? Math.min(ATLAS_DEFAULTS.contextTokens, c.maxPositions - 16);
   if (contextTokens + 16 > c.maxPositions) {
     throw new HeadwiseError(`--context ${contextTokens} leaves no room for the answer in the model's context of ${c.maxPositions} tokens`);
+  }
+  for (const key of ['samples', 'captureStride', 'prefillChunk', 'harmLayersPerRun', 'probeTokens', 'keyCount', 'window'] as const) {
+    if (!Number.isInteger(o[key]) || o[key] < 1) throw new HeadwiseError(`atlas: ${key} must be a positive integer (got ${o[key]})`);
+  }
+  for (const key of ['patternSamples', 'harmSamples', 'ablationSamples', 'probes', 'sink', 'seed'] as const) {
+    if (!Number.isInteger(o[key]) || o[key] < 0) throw new HeadwiseError(`atlas: ${key} must be a non-negative integer (got ${o[key]})`);
   }
   const depths = opts.depths ?? DEFAULT_DEPTHS;
   const L = c.numLayers;
