@@ -4,9 +4,9 @@
  * on a random-weight model of ref-llama-30m's shape with a 32K context (made once by `make-random`
  * into the cache folder: decode speed depends on cache lengths, not on weights).
  *
- * For each context length every policy's cache is filled to that length, then the policies decode in
- * turn, one token each, round after round, so a noisy machine slows them alike; the median step is
- * reported. By default the cache is filled with random keys/values through `KvCache.update` (the
+ * For each context length N every policy's cache is filled to N − steps − 2 tokens, then the policies
+ * decode in turn, one token each, round after round (the last step at context N), so a noisy machine
+ * slows them alike; the median step is reported. By default the cache is filled with random keys/values through `KvCache.update` (the
  * same eviction and allocation path as a prefill, without the quadratic prefill a 32K full-attention
  * cache would cost); `--fill model` runs the real chunked prefill instead. KV bytes are what the
  * cache's buffers hold after decoding (`kvBytes`), next to full attention's for the same tokens and
@@ -81,6 +81,8 @@ function randomModelDir(like: string, maxPositions: number): string {
   return dir;
 }
 
+const WARMUP = 2;
+
 function mulberry(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -124,8 +126,7 @@ function median(xs: number[]): number {
 export async function runKvBench(f: Flags, log: (line: string) => void = () => {}): Promise<KvBenchResult> {
   const contexts = f.contexts.split(',').map((s) => Number(s.trim()));
   const policies = f.policies.split(',').map((s) => s.trim()) as KvPolicyName[];
-  const maxPositions = Math.max(...contexts) + f.steps + 16;
-  const dir = randomModelDir(f.like, Math.max(maxPositions, 32768));
+  const dir = randomModelDir(f.like, Math.max(...contexts, 32768));
   const model = await Model.load(dir, { threads: f.threads });
   const c = model.config;
   const rows: KvBenchRow[] = [];
@@ -142,14 +143,16 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
       for (const p of policies) {
         const { setup, gs } = sessions.get(p)!;
         const cache = new KvCache(setup.layout, setup.policies, c.headDim);
-        cache.reserve(N + f.steps + 4);
+        // Filled so that the last decode step runs at context N: the steps span N − steps .. N.
+        const prompt = N - f.steps - WARMUP;
+        cache.reserve(N);
         if (f.fill === 'model') {
-          const ids = Array.from({ length: N }, token);
-          for (let i = 0; i < N; i += 512) await forward(model, gs, cache, ids.slice(i, i + 512));
+          const ids = Array.from({ length: prompt }, token);
+          for (let i = 0; i < prompt; i += 512) await forward(model, gs, cache, ids.slice(i, i + 512));
         } else {
-          fillSynthetic(cache, N, c.headDim, f.seed + N);
+          fillSynthetic(cache, prompt, c.headDim, f.seed + N);
         }
-        for (let i = 0; i < 2; i++) await forward(model, gs, cache, [token()]);
+        for (let i = 0; i < WARMUP; i++) await forward(model, gs, cache, [token()]);
         caches.set(p, cache);
       }
       const wall = new Map<KvPolicyName, number[]>(policies.map((p) => [p, []]));

@@ -6,7 +6,8 @@
  *
  * Inputs: input_ids [q], position_ids [q], logits_at [n], mask.{class} [q, past + q],
  * past_key/value.{l}.{g}.{j} [past, headDim] for each KV head j of a group (read in place from the
- * runtime's head-major buffers), plus the hook inputs asked for. Outputs: logits [n, vocab],
+ * runtime's head-major buffers) or, for a group laid out with `pastInput: 'group'`, one
+ * past_key/value.{l}.{g} [groupKvHeads, past, headDim], plus the hook inputs asked for. Outputs: logits [n, vocab],
  * new_key/value.{l}.{g} [groupKvHeads, q, headDim] for the runtime to append to its buffers, plus the
  * hook outputs asked for.
  *
@@ -126,17 +127,23 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
             // (transBatchB) reads of a token-major cache run several times slower at long contexts.
             const kNew = b.output(b.transpose(kSel, [1, 0, 2]), N.newKey(l, g), F, [nkv, 'q', D]);
             const vNew = b.output(b.transpose(vSel, [1, 0, 2]), N.newValue(l, g), F, [nkv, 'q', D]);
-            const kPast = group.kvHeads.map((_, j) => b.input(N.pastKeyHead(l, g, j), F, [`past_${cls}`, D]));
-            const vPast = group.kvHeads.map((_, j) => b.input(N.pastValueHead(l, g, j), F, [`past_${cls}`, D]));
+            // A bounded group (`pastInput: 'group'`) is one head-major [nkv, past, D] input instead.
+            const grouped = group.pastInput === 'group';
+            const kPast = grouped
+              ? [b.input(N.pastKey(l, g), F, [nkv, `past_${cls}`, D])]
+              : group.kvHeads.map((_, j) => b.input(N.pastKeyHead(l, g, j), F, [`past_${cls}`, D]));
+            const vPast = grouped
+              ? [b.input(N.pastValue(l, g), F, [nkv, `past_${cls}`, D])]
+              : group.kvHeads.map((_, j) => b.input(N.pastValueHead(l, g, j), F, [`past_${cls}`, D]));
             const perHead = (x: Value, f: (xj: Value, j: number) => Value): Value =>
-              nkv === 1 ? f(x, 0) : b.concat(b.split(x, new Array<number>(nkv).fill(1), 0).map(f), 0);
+              nkv === 1 || grouped ? f(x, 0) : b.concat(b.split(x, new Array<number>(nkv).fill(1), 0).map(f), 0);
             // [nkv, rep*q, past + q]; GQA: a KV head's rep query heads share one matmul.
             scores = b.concat([
               perHead(qg, (qj, j) => b.fusedMatMul(qj, kPast[j], { transB: true })),
               b.fusedMatMul(qg, kNew, { transB: true }),
             ], 2);
             weighted = (pr) => {
-              const pastLen = b.slice(b.op('Shape', [kPast[0]]), [0], [1], [0]);
+              const pastLen = b.slice(b.op('Shape', [kPast[0]]), [grouped ? 1 : 0], [grouped ? 2 : 1], [0]);
               const pPast = b.op('Slice', [pr, b.constI64([0]), pastLen, b.constI64([2])]);
               const pNew = b.op('Slice', [pr, pastLen, b.constI64([Number.MAX_SAFE_INTEGER]), b.constI64([2])]);
               return b.add(perHead(pPast, (pj, j) => b.matmul(pj, vPast[j])), b.matmul(pNew, vNew));

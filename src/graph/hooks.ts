@@ -16,7 +16,7 @@ export const LOGITS = 'logits';
 export const hookNames = {
   /** Additive attention mask [queries, keys] of a cache class (0 or -1e30). */
   mask: (cls: string) => `mask.${cls}`,
-  /** Input (KV mode `present`): cached keys/values of a group, head-major [groupKvHeads, past, headDim]. */
+  /** Input (KV mode `present`, or a group with `pastInput: 'group'`): cached keys/values of a group, head-major [groupKvHeads, past, headDim]. */
   pastKey: (l: number, g: number) => `past_key.${l}.${g}`,
   pastValue: (l: number, g: number) => `past_value.${l}.${g}`,
   /** Input (KV mode `append`): cached keys/values of KV head j of a group, [past, headDim]. */

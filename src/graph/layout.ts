@@ -8,6 +8,13 @@
 export interface KvGroup {
   kvHeads: number[];
   cacheClass: string;
+  /**
+   * How the graph reads the group's past keys/values: `head` (default), one [past, headDim] input per
+   * KV head, read in place from a growable buffer; `group`, one head-major [groupKvHeads, past,
+   * headDim] input — for caches bounded at a few rows (sink + window), where one batched matmul
+   * costs less than one small matmul per head.
+   */
+  pastInput?: 'head' | 'group';
 }
 
 /** Per layer, the groups of KV heads (together covering each KV head exactly once). */
@@ -29,6 +36,11 @@ export function splitLayout(numLayers: number, numKvHeads: number, isFull: (laye
     if (stream.length) groups.push({ kvHeads: stream, cacheClass: 'stream' });
     return groups;
   });
+}
+
+/** The layout with every group of class `cacheClass` read as one `group` input. */
+export function groupPastInput(layout: KvLayout, cacheClass: string): KvLayout {
+  return layout.map((groups) => groups.map((g) => (g.cacheClass === cacheClass ? { ...g, pastInput: 'group' as const } : g)));
 }
 
 export function layoutClasses(layout: KvLayout): string[] {

@@ -9,7 +9,7 @@
  * value of what they evicted): one more row each.
  */
 import { HeadwiseError } from '../errors.js';
-import { splitLayout, uniformLayout } from '../graph/layout.js';
+import { groupPastInput, splitLayout, uniformLayout } from '../graph/layout.js';
 import type { ModelConfig } from '../hf/config.js';
 import type { CacheSetup } from '../runtime/generate.js';
 import type { ClassPolicy } from '../runtime/kvCache.js';
@@ -60,7 +60,7 @@ export function cacheSetup(config: ModelConfig, opts: KvPolicyOptions): CacheSet
     case 'full':
       return { layout: uniformLayout(config.numLayers, config.numKvHeads), policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }]]) };
     case 'streaming':
-      return { layout: uniformLayout(config.numLayers, config.numKvHeads, 'stream'), policies: new Map<string, ClassPolicy>([['stream', stream]]) };
+      return { layout: groupPastInput(uniformLayout(config.numLayers, config.numKvHeads, 'stream'), 'stream'), policies: new Map<string, ClassPolicy>([['stream', stream]]) };
     case 'duo': {
       const fraction = opts.fullHeads ?? 0.25;
       if (!(fraction >= 0 && fraction <= 1)) throw new HeadwiseError(`--full-heads must be between 0 and 1 (got ${opts.fullHeads})`);
@@ -70,7 +70,8 @@ export function cacheSetup(config: ModelConfig, opts: KvPolicyOptions): CacheSet
         throw new HeadwiseError(`duo scores must be ${config.numLayers} layers × ${config.numKvHeads} KV heads`);
       }
       const keep = chooseFullHeads(scores, fraction, opts.kvHeadTieBreak);
-      const layout = splitLayout(config.numLayers, config.numKvHeads, (l, g) => keep.has(`${l}:${g}`));
+      // Streaming groups hold at most sink + window rows: read as one input each (`layout.ts`).
+      const layout = groupPastInput(splitLayout(config.numLayers, config.numKvHeads, (l, g) => keep.has(`${l}:${g}`)), 'stream');
       return { layout, policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', stream]]) };
     }
     default:

@@ -146,7 +146,11 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
       const buf = cache.buffers[l][g];
       const nkv = group.kvHeads.length;
       const pad = padded.has(group.cacheClass);
-      if (!present) {
+      if (!present && group.pastInput === 'group') {
+        const len = pad ? 1 : buf.length;
+        feeds[N.pastKey(l, g)] = new ort.Tensor('float32', pad ? new Float32Array(nkv * D) : buf.groupKeys(), [nkv, len, D]);
+        feeds[N.pastValue(l, g)] = new ort.Tensor('float32', pad ? new Float32Array(nkv * D) : buf.groupValues(), [nkv, len, D]);
+      } else if (!present) {
         const zeros = pad ? new Float32Array(D) : null;
         for (let j = 0; j < nkv; j++) {
           feeds[N.pastKeyHead(l, g, j)] = new ort.Tensor('float32', zeros ?? buf.headKeys(j), [pad ? 1 : buf.length, D]);

@@ -68,6 +68,26 @@ export class KvBuffer {
     return this.value.subarray(at, at + this.length * this.headDim);
   }
 
+  /**
+   * All heads' filled rows as one head-major [heads, length, headDim] array: a view when the buffer is
+   * full (length = capacity, as a window buffer is once it has slid), else a compact copy.
+   */
+  groupKeys(): Float32Array {
+    return this.compact(this.key);
+  }
+
+  groupValues(): Float32Array {
+    return this.compact(this.value);
+  }
+
+  private compact(data: Float32Array): Float32Array {
+    const D = this.headDim;
+    if (this.length === this.capacity || this.heads === 1) return data.subarray(0, this.heads * this.length * D);
+    const out = new Float32Array(this.heads * this.length * D);
+    for (let j = 0; j < this.heads; j++) out.set(data.subarray(j * this.capacity * D, (j * this.capacity + this.length) * D), j * this.length * D);
+    return out;
+  }
+
   /** Grows capacity to at least `tokens` (capped at `maxTokens`), keeping the filled rows. */
   reserve(tokens: number): void {
     const want = Math.min(tokens, this.maxTokens);
