@@ -25,10 +25,7 @@ describe.skipIf(!HAVE_30M)('ref-llama-30m head atlas at 1024 tokens, 96 prompts 
   let seconds = 0;
 
   beforeAll(async () => {
-    // One ONNX Runtime thread: vitest runs two workers on CI's two cores, and ORT's spinning threads
-    // slow down several-fold when oversubscribed (measured here: 1 thread 125 s vs 2 threads 305 s for
-    // the atlas on a shared, loaded 2-core machine).
-    model = await Model.load(MODEL_30M, { threads: 1 });
+    model = await Model.load(MODEL_30M);
     const t0 = performance.now();
     atlas = await runAtlas(model, { contextTokens: 1024, samples: 96, seed: 0 });
     seconds = (performance.now() - t0) / 1000;
