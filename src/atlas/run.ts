@@ -188,7 +188,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
 
   // One cache for every prompt, reset in between: its buffers are allocated once.
   const cache = new KvCache(setup.layout, setup.policies, c.headDim);
-  cache.reserve(Math.max(...items.map((it) => it.sample.inputIds.length)) + 32);
+  cache.reserve(Math.max(...items.map((it) => it.sample.inputIds.length)) + 16);
   for (const [i, item] of items.entries()) {
     const { sample } = item;
     const ids = sample.inputIds;
@@ -215,7 +215,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
       const part = withTail ? [...prefix.slice(from, to), ...tail] : prefix.slice(from, to);
       const rows = prefixRows.filter((t) => t >= from && t < to).map((t) => t - from);
       const tailAt = withTail ? tailRows.map((r) => to - from + r) : [];
-      const r = await forward(model, capture, cache, part, { captureRows: [...rows, ...tailAt], logitsAt: withTail ? tailAt : undefined, hooks });
+      const r = await forward(model, capture, cache, part, { captureRows: [...rows, ...tailAt], logitsAt: withTail ? tailAt : undefined, hooks, commit: !withTail });
       if (rows.length) rowPatterns.push(...pickRows(r.patterns, 0, rows.length));
       if (withTail) {
         tailCapture = pickRows(r.patterns, rows.length, rows.length + tailAt.length);
@@ -252,10 +252,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     // Greedy outcome, read off the teacher-forced argmaxes; decode on from the cache only when open.
     let { text, verdict, wrong, greedy } = greedyReadout(tok, sample, predicted, c.eosTokenIds);
     if (verdict === 'open') {
-      // The cache must hold positions 0 .. P−1+wrong: the step that predicted greedy's last token.
-      const need = P + wrong;
-      if (cache.seen > need) cache.truncate(need);
-      const feed = [...prefix, ...tail].slice(cache.seen, need);
+      const feed = [...prefix.slice(cache.seen), ...tail.slice(0, wrong + 1)];
       ({ text, verdict } = await decodeOn(model, cache, feed, greedy, sample.value, hookOptions, hooks));
     }
     timing.decodeMs += performance.now() - tAblEnd;

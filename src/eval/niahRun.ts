@@ -201,15 +201,13 @@ async function teacherForcedAnswer(
     const to = Math.min(prefix.length, from + chunk);
     const last = to === prefix.length;
     const part = last ? [...prefix.slice(from, to), ...tail] : prefix.slice(from, to);
-    const r = await forward(model, gs, cache, part, { hooks, logitsAt: last ? tail.map((_, i) => to - from + i) : undefined });
+    const r = await forward(model, gs, cache, part, { hooks, commit: !last, logitsAt: last ? tail.map((_, i) => to - from + i) : undefined });
     if (last) logits = r.logits;
   }
   const predicted = tail.map((_, r) => argmax(logits, r * c.vocabSize, c.vocabSize));
   let { text, verdict, wrong, greedy } = greedyReadout(model.tokenizer!, sample, predicted, c.eosTokenIds);
   if (verdict === 'open') {
-    // Back to the step that predicted greedy's last token (position P − 1 + wrong), then decode on.
-    cache.truncate(P + wrong);
-    ({ text, verdict } = await decodeOn(model, cache, [], greedy, sample.value, hookOptions, hooks, maxNew));
+    ({ text, verdict } = await decodeOn(model, cache, [...prefix.slice(cache.seen), ...tail.slice(0, wrong + 1)], greedy, sample.value, hookOptions, hooks, maxNew));
   }
   const full = kvBytesFull(model, P);
   return {

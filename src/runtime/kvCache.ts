@@ -223,20 +223,6 @@ export class KvCache {
   }
 
   /**
-   * Drops every token at position ≥ `tokens`, e.g. to decode on from an earlier step of a teacher-forced
-   * pass. Host caches whose classes all keep the full history only (their rows are positions 0, 1, …).
-   */
-  truncate(tokens: number): void {
-    if (this.deviceBytes !== null || [...this.policies.values()].some((p) => p.kind !== 'full')) {
-      throw new Error('KvCache.truncate: only host caches with full-history classes can be truncated');
-    }
-    if (!Number.isInteger(tokens) || tokens < 0 || tokens > this.seen) throw new Error(`KvCache.truncate: ${tokens} is not in 0..${this.seen}`);
-    this.seen = tokens;
-    for (const cls of this.positions.keys()) this.positions.set(cls, this.positions.get(cls)!.slice(0, tokens));
-    for (const groups of this.buffers) for (const b of groups) b.length = tokens;
-  }
-
-  /**
    * Appends the new tokens' keys/values ([layer][group], head-major [groupKvHeads, tokens, headDim])
    * and evicts what the policies drop.
    */
