@@ -29,6 +29,10 @@ export interface TokenSpan {
 export class TokenSpanMapper {
   private readonly content: number[];
   private readonly decoded = new Map<number, string>();
+  /** Whether decoding the ids gives the text back exactly (then every character position maps to itself). */
+  private roundTrip: boolean | undefined;
+  /** Cumulative lengths of single-token decodes: a guess of `lengthUpTo`, checked before it is used. */
+  private guess: number[] | undefined;
 
   constructor(
     private readonly tokenizer: TextTokenizer,
@@ -53,12 +57,20 @@ export class TokenSpanMapper {
   /** Decoded length of the text's first x characters. */
   private decodedPosition(x: number): number {
     if (x === 0) return 0;
+    // When the whole text survives encode → decode unchanged, no clean-up applies to any prefix either
+    // (a pattern in a prefix is a pattern in the text), so positions map to themselves.
+    this.roundTrip ??= this.lengthUpTo(this.content.length).begun === this.text.length && this.decoded.get(this.content.length) === this.text;
+    if (this.roundTrip) return x;
     const ids = this.tokenizer.encode(this.text.slice(0, x)).slice(this.prefix);
     return ids.length === 0 ? 0 : this.tokenizer.decode(ids).length;
   }
 
-  /** Smallest i in [lo, hi] with pred(i), for a predicate that is false then true (hi if none). */
-  private static firstTrue(lo: number, hi: number, pred: (i: number) => boolean): number {
+  /**
+   * Smallest i in [lo, hi] with pred(i), for a predicate that is false then true (hi if none). `hint`
+   * (a guess of the answer) is tried first: two evaluations confirm it, otherwise binary search.
+   */
+  private static firstTrue(lo: number, hi: number, pred: (i: number) => boolean, hint?: number): number {
+    if (hint !== undefined && hint >= lo && hint <= hi && (hint === hi || pred(hint)) && (hint === lo || !pred(hint - 1))) return hint;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
       if (pred(mid)) hi = mid;
@@ -75,9 +87,24 @@ export class TokenSpanMapper {
     const first = String.fromCodePoint(this.text.codePointAt(span.start)!).length;
     const s = this.decodedPosition(span.start + first) - first;
     const e = this.decodedPosition(span.end);
-    const start = TokenSpanMapper.firstTrue(0, n - 1, (i) => this.lengthUpTo(i + 1).begun > s);
-    const end = TokenSpanMapper.firstTrue(start + 1, n, (i) => this.lengthUpTo(i).complete >= e);
+    const start = TokenSpanMapper.firstTrue(0, n - 1, (i) => this.lengthUpTo(i + 1).begun > s, this.guessFirst((i) => this.guessAt(i + 1) > s, 0, n - 1));
+    const end = TokenSpanMapper.firstTrue(start + 1, n, (i) => this.lengthUpTo(i).complete >= e, this.guessFirst((i) => this.guessAt(i) >= e, start + 1, n));
     return { start: start + this.prefix, end: end + this.prefix };
+  }
+
+  /** Guessed decoded length of the first i content tokens (single-token decodes added up). */
+  private guessAt(i: number): number {
+    if (!this.guess) {
+      const g = [0];
+      for (const id of this.content) g.push(g[g.length - 1] + this.tokenizer.decode([id]).length);
+      this.guess = g;
+    }
+    return this.guess[i];
+  }
+
+  /** `firstTrue` over the guessed lengths (cheap), as a hint for the exact search. */
+  private guessFirst(pred: (i: number) => boolean, lo: number, hi: number): number {
+    return TokenSpanMapper.firstTrue(lo, hi, pred);
   }
 
   /** Token index that holds character `x` (the first token whose decoded end passes it). */
