@@ -19,10 +19,10 @@ export interface ReportBundles {
 }
 
 /** How each known metric is shown: title, unit, colour scheme. Unknown metrics get a generic entry. */
-export const METRIC_DISPLAY: Record<string, { title: string; unit: string; scheme: string }> = {
+export const METRIC_DISPLAY: Record<string, { title: string; unit: string; scheme: string; log?: boolean }> = {
   retrieval: { title: 'Retrieval score', unit: 'copy rate', scheme: 'YlOrRd' },
-  streamingHarm: { title: 'Streaming harm (per KV head)', unit: 'KL, nats', scheme: 'YlOrRd' },
-  ablationKl: { title: 'Ablation importance', unit: 'KL, nats', scheme: 'YlOrRd' },
+  streamingHarm: { title: 'Streaming harm (per KV head)', unit: 'KL, nats (log scale)', scheme: 'YlOrRd', log: true },
+  ablationKl: { title: 'Ablation importance', unit: 'KL, nats (log scale)', scheme: 'YlOrRd', log: true },
   sink: { title: 'Sink score', unit: 'attention on BOS', scheme: 'Blues' },
   hiddenSinks: { title: 'Hidden sinks', unit: 'columns > 0.1', scheme: 'Blues' },
   previousToken: { title: 'Previous-token score', unit: 'attention share', scheme: 'Greens' },
@@ -132,11 +132,14 @@ for (const m of order) {
   sec.append(Plot.plot({
     width: 90 + cell * H, height: 70 + cell * t.length, marginLeft: 50, marginTop: 30, padding: 0.03,
     x: { type: 'band', label: per === 'kvHead' ? 'KV head' : 'head', axis: 'top' }, y: { type: 'band', label: 'layer' },
-    color: { type: 'linear', scheme: disp.scheme, legend: true, label: disp.unit || m, domain: [Math.min(0, ...values), max || 1] },
+    // KL values span orders of magnitude: a log scale (4 decades below the largest, smaller values clamped).
+    color: disp.log && max > 0 && values.every((v) => v >= 0)
+      ? { type: 'log', scheme: disp.scheme, legend: true, label: disp.unit, domain: [max / 1e4, max], clamp: true, tickFormat: '~g' }
+      : { type: 'linear', scheme: disp.scheme, legend: true, label: disp.unit || m, domain: [Math.min(0, ...values), max || 1] },
     marks: [
       Plot.cell(cells.filter((c) => c.value === null), { x: 'head', y: 'layer', fill: '#e8e8e8', title: (d) => headName(d, per) + ': not measured' }),
-      Plot.cell(cells.filter((c) => c.value !== null), { x: 'head', y: 'layer', fill: 'value', tip: true, title: (d) => headName(d, per) + ': ' + fmt(d.value) + (d.n !== null ? '\n' + d.n + ' samples' : '') }),
-      label ? Plot.text(cells, { x: 'head', y: 'layer', text: (d) => fmt(d.value), fill: { value: (d) => (d.value !== null && d.value > 0.55 * max ? 'white' : 'black'), scale: null }, fontSize: cell >= 36 ? 9 : 7, pointerEvents: 'none' }) : null,
+      Plot.cell(cells.filter((c) => c.value !== null), { x: 'head', y: 'layer', fill: (d) => (disp.log ? Math.max(d.value, max / 1e4) : d.value), tip: true, title: (d) => headName(d, per) + ': ' + fmt(d.value) + (d.n !== null ? '\n' + d.n + ' samples' : '') }),
+      label ? Plot.text(cells, { x: 'head', y: 'layer', text: (d) => fmt(d.value), fill: { value: (d) => (d.value !== null && (disp.log ? d.value > max / 10 : d.value > 0.55 * max) ? 'white' : 'black'), scale: null }, fontSize: cell >= 36 ? 9 : 7, pointerEvents: 'none' }) : null,
     ],
   }));
   maps.append(sec);
