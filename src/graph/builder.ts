@@ -44,6 +44,11 @@ export class GraphBuilder {
    * weight (`transposedName`). WebGPU's MatMul is ~2.7× faster than its Gemm(transB=1) on an H100.
    */
   matmulLinear = false;
+  /**
+   * Use ONNX Runtime's fused CPU kernels where the math is the same: SimplifiedLayerNormalization for
+   * RMSNorm, com.microsoft RotaryEmbedding for RoPE (fewer, larger nodes: decode is per-node bound).
+   */
+  cpuKernels = false;
   /** Weights `linear` read transposed (when `matmulLinear`). */
   readonly transposedWeights = new Set<string>();
 

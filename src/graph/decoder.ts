@@ -47,6 +47,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   const present = opts.kvMode === 'present';
   // The GPU graph: linear layers as MatMul with [in, out] weights (WebGPU's Gemm(transB) is much slower).
   b.matmulLinear = present;
+  b.cpuKernels = !present;
 
   const ids = b.input(INPUT_IDS, I, ['q']);
   const pos = b.input(POSITION_IDS, I, ['q']);
@@ -63,12 +64,21 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
         ? b.gather(b.constF32(Float32Array.from({ length: c.maxPositions }, (_, i) => i), [c.maxPositions]), pos)
         : b.cast(pos, F);
       const freqs = b.mul(b.unsqueeze(posF, [1]), invFreq);
-      const emb = b.concat([freqs, freqs], 1);
-      const emb3 = b.unsqueeze(emb, [1]);
+      // CPU: RotaryEmbedding reads half-width tables [q, D/2] indexed by row (position ids 0..q-1).
+      if (b.cpuKernels) return { cos: b.op('Cos', [freqs]), sin: b.op('Sin', [freqs]) };
+      const emb3 = b.unsqueeze(b.concat([freqs, freqs], 1), [1]);
       return { cos: b.op('Cos', [emb3]), sin: b.op('Sin', [emb3]) };
     });
   }
-  const applyRope = (x: Value): Value => {
+  const rowIds = b.cpuKernels && rope ? b.constI64([0]) : null;
+  const applyRope = (x: Value, heads: number): Value => {
+    if (rowIds) {
+      // x: [q, heads, D] -> [1, q, heads·D]; RotaryEmbedding computes x·cos + rotate_half(x)·sin per
+      // element in the same order as rotate_half below, with row t of the tables for token t.
+      const x3 = b.reshape(x, [1, -1, heads * D]);
+      const y = b.node('RotaryEmbedding', [x3, rowIds, rope!.cos, rope!.sin], { interleaved: { int: 0 }, num_heads: { int: heads } }, { domain: 'com.microsoft' })[0];
+      return b.reshape(y, [-1, heads, D]);
+    }
     // x: [q, heads, D] with cos/sin [q, 1, D]; rotate_half(x) = cat(-x2, x1)
     const [x1, x2] = b.split(x, [D / 2, D / 2], 2);
     const rotated = b.concat([b.op('Neg', [x2]), x1], 2);
@@ -91,8 +101,8 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
       const v3 = b.reshape(v, [0, Hkv, D]);
       if (arch.qkNorm) ({ q: q3, k: k3 } = arch.qkNorm(b, weightRef, q3, k3, l));
       if (rope) {
-        q3 = applyRope(q3);
-        k3 = applyRope(k3);
+        q3 = applyRope(q3, H);
+        k3 = applyRope(k3, Hkv);
       }
       const qh = b.transpose(b.mul(q3, scale), [1, 0, 2]);
 
