@@ -9,7 +9,15 @@ import { AttrType, DataType, ModelProto, type DataTypeId } from './onnxProto.js'
 
 export type Value = string;
 export type Dim = number | string;
-type AttrValue = number | number[] | string | { floats: number[] } | { int: number } | { float: number };
+type AttrValue = number | number[] | string | { floats: number[] } | { int: number } | { float: number } | { graph: GraphBody };
+
+/** A subgraph (an `If` branch): its nodes, local constants and outputs; it reads outer values by name. */
+export interface GraphBody {
+  name: string;
+  node: unknown[];
+  initializer: unknown[];
+  output: unknown[];
+}
 
 interface NodeRecord {
   opType: string;
@@ -196,6 +204,26 @@ export class GraphBuilder {
   reduceSum(x: Value, axes: number[]): Value { return this.op('ReduceSum', [x, this.constI64(axes)], { keepdims: { int: 1 } }); }
   cast(x: Value, to: DataTypeId): Value { return this.op('Cast', [x], { to: { int: to } }); }
 
+  /**
+   * Builds a subgraph with `fn` on a child builder (same flags, node names under `scope`); `fn` returns
+   * the values to expose with their element types. Outer values are read by name.
+   */
+  subgraph(scope: string, fn: (sb: GraphBuilder) => { value: Value; elemType: DataTypeId; dims: Dim[] }[]): { body: GraphBody; outputs: Value[] } {
+    const sb = new GraphBuilder(`${this.name}/${scope}`);
+    sb.matmulLinear = this.matmulLinear;
+    sb.cpuKernels = this.cpuKernels;
+    sb.scopeStack = [...this.scopeStack, scope];
+    const outs = fn(sb);
+    const outputs = outs.map((o, i) => sb.output(o.value, `${sb.scopeStack.join('/')}/out_${i}`, o.elemType, o.dims));
+    for (const w of sb.transposedWeights) this.transposedWeights.add(w);
+    return { body: { name: sb.name, node: sb.nodes, initializer: sb.initializers, output: sb.outputs }, outputs };
+  }
+
+  /** ONNX `If`: runs `then` or `otherwise` (subgraphs with matching outputs) on a boolean scalar. */
+  ifElse(cond: Value, then: GraphBody, otherwise: GraphBody, outputs: number): Value[] {
+    return this.node('If', [cond], { then_branch: { graph: then }, else_branch: { graph: otherwise } }, { outputs });
+  }
+
   toBytes(docString = ''): Uint8Array {
     const model = ModelProto.fromObject({
       irVersion: 8,
@@ -237,5 +265,6 @@ function attr(name: string, v: AttrValue): Record<string, unknown> {
   if (typeof v === 'number') return Number.isInteger(v) ? { name, type: AttrType.INT, i: v } : { name, type: AttrType.FLOAT, f: v };
   if ('floats' in v) return { name, type: AttrType.FLOATS, floats: v.floats };
   if ('int' in v) return { name, type: AttrType.INT, i: v.int };
+  if ('graph' in v) return { name, type: AttrType.GRAPH, g: v.graph };
   return { name, type: AttrType.FLOAT, f: v.float };
 }

@@ -16,7 +16,7 @@ import type { KvLayout } from './layout.js';
 import { transposedName } from './builder.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
 
-const GRAPH_VERSION = 6;
+const GRAPH_VERSION = 7;
 
 export interface CompiledGraph {
   file: string;

@@ -17,7 +17,7 @@
  * (no com.microsoft FusedMatMul), so every node runs on the WebGPU execution provider.
  */
 import type { ModelConfig } from '../hf/config.js';
-import { GraphBuilder, type Value } from './builder.js';
+import { GraphBuilder, type Dim, type Value } from './builder.js';
 import type { Arch } from './arch/arch.js';
 import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS, type HookOptions } from './hooks.js';
 import { groupQueryHeads, layoutClasses, type KvLayout } from './layout.js';
@@ -26,6 +26,9 @@ import { ropeInverseFrequencies } from './rope.js';
 
 /** `append`: per-KV-head past read in place, new K/V out (CPU). `present`: head-major past + new K/V concatenated and returned (GPU). */
 export type KvMode = 'append' | 'present';
+
+/** From this many new tokens on, CPU attention joins past and new keys instead of their scores (measured crossover: prefill). */
+export const MANY_QUERIES = 16;
 
 export interface DecoderGraphOptions {
   layout: KvLayout;
@@ -55,6 +58,8 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   const masks = new Map<string, Value>();
   for (const cls of layoutClasses(opts.layout)) masks.set(cls, b.input(N.mask(cls), F, ['q', `keys_${cls}`]));
 
+  // CPU attention takes one of two forms by the number of new tokens (an If node; see below).
+  const manyQueries = present ? null : b.op('Greater', [b.op('Shape', [ids]), b.constI64([MANY_QUERIES - 1])]);
   let rope: { cos: Value; sin: Value } | null = null;
   if (arch.usesRope) {
     rope = b.scope('rope', () => {
@@ -119,8 +124,32 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
           const qg = b.reshape(whole ? qh : b.gather(qh, b.constI64(qHeads), 0), [nkv, -1, D]);
           const kSel = whole ? k3 : b.gather(k3, b.constI64(group.kvHeads), 1);
           const vSel = whole ? v3 : b.gather(v3, b.constI64(group.kvHeads), 1);
-          let scores: Value;
-          let weighted: (pr: Value) => Value;
+          // Hook inputs are graph inputs, declared here so both attention branches below can read them.
+          const biasIn = biasLayers.has(l) ? b.input(N.scoreBias(l, g), F, [hg, 'q', `keys_${cls}`]) : null;
+          const actIn = actLayers.has(l) ? { m: b.input(N.actMask(l, g), F, [hg, 1, `keys_${cls}`]), beta: b.input(N.actBeta(l, g), F, [hg, 1, 1]) } : null;
+          const rowsIn = capture.has(l) ? (g === 0 ? b.input(N.captureRows(l), I, ['r']) : N.captureRows(l)) : null;
+          /** Mask, hooks, softmax and the weighted sum over `scores` [nkv, rep·q, keys]: ctx [nkv, rep·q, D] and the captured rows. */
+          const attend = (ab: GraphBuilder, scores: Value, weighted: (pr: Value) => Value): { ctx: Value; pattern: Value | null } => {
+            let s = ab.add(ab.reshape(scores, [hg, -1, 0]), masks.get(cls)!);
+            if (biasIn) s = ab.add(s, biasIn);
+            let p = ab.softmax(s, -1);
+            if (actIn) {
+              const { m, beta } = actIn;
+              // A' = A·m·β + A·(1−m)·(1−β·S)/(1−S), S = Σ A·m: damp hidden sinks, give the mass to the rest.
+              const am = ab.mul(p, m);
+              const sinkMass = ab.reduceSum(am, [-1]);
+              const one = ab.scalar(1);
+              const free = ab.sub(one, sinkMass);
+              const rest = ab.div(ab.sub(one, ab.mul(beta, sinkMass)), ab.op('Max', [free, ab.scalar(1e-6)]));
+              // A row that attends only to sinks has nowhere to move mass: leave it unchanged.
+              const calibrated = ab.add(ab.mul(am, beta), ab.mul(ab.sub(p, am), rest));
+              p = ab.op('Where', [ab.op('Less', [free, ab.scalar(1e-6)]), p, calibrated]);
+            }
+            const pattern = rowsIn ? ab.gather(p, rowsIn, 1) : null;
+            return { ctx: weighted(ab.reshape(p, [nkv, -1, 0])), pattern };
+          };
+          let ctx: Value;
+          let pattern: Value | null;
           if (present) {
             // Head-major cache: [nkv, past, D] ++ [nkv, q, D] -> present [nkv, past + q, D], returned
             // for the runtime to keep on the device; scores and the weighted sum read the whole of it.
@@ -128,16 +157,13 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
             const vPast = b.input(N.pastValue(l, g), F, [nkv, `past_${cls}`, D]);
             const kAll = b.output(b.concat([kPast, b.transpose(kSel, [1, 0, 2])], 1), N.presentKey(l, g), F, [nkv, `keys_${cls}`, D]);
             const vAll = b.output(b.concat([vPast, b.transpose(vSel, [1, 0, 2])], 1), N.presentValue(l, g), F, [nkv, `keys_${cls}`, D]);
-            scores = b.matmul(qg, b.transpose(kAll, [0, 2, 1]));
-            weighted = (pr) => b.matmul(pr, vAll);
+            ({ ctx, pattern } = attend(b, b.matmul(qg, b.transpose(kAll, [0, 2, 1])), (pr) => b.matmul(pr, vAll)));
           } else {
-            // New keys/values go back to the runtime, which appends them to its own buffers: the graph
-            // never copies the past cache. Every KV head's past is its own contiguous [past, D] input
-            // (head-major buffers), so each score matmul reads one dense block: ONNX Runtime's strided
-            // (transBatchB) reads of a token-major cache run several times slower at long contexts.
+            // New keys/values go back to the runtime, which appends them to its own buffers. Every KV
+            // head's past is its own contiguous [past, D] input (head-major buffers, read in place);
+            // a bounded group (`pastInput: 'group'`) is one head-major [nkv, past, D] input instead.
             const kNew = b.output(b.transpose(kSel, [1, 0, 2]), N.newKey(l, g), F, [nkv, 'q', D]);
             const vNew = b.output(b.transpose(vSel, [1, 0, 2]), N.newValue(l, g), F, [nkv, 'q', D]);
-            // A bounded group (`pastInput: 'group'`) is one head-major [nkv, past, D] input instead.
             const grouped = group.pastInput === 'group';
             const kPast = grouped
               ? [b.input(N.pastKey(l, g), F, [nkv, `past_${cls}`, D])]
@@ -145,41 +171,46 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
             const vPast = grouped
               ? [b.input(N.pastValue(l, g), F, [nkv, `past_${cls}`, D])]
               : group.kvHeads.map((_, j) => b.input(N.pastValueHead(l, g, j), F, [`past_${cls}`, D]));
-            const perHead = (x: Value, f: (xj: Value, j: number) => Value): Value =>
-              nkv === 1 || grouped ? f(x, 0) : b.concat(b.split(x, new Array<number>(nkv).fill(1), 0).map(f), 0);
-            // [nkv, rep*q, past + q]; GQA: a KV head's rep query heads share one matmul.
-            scores = b.concat([
-              perHead(qg, (qj, j) => b.fusedMatMul(qj, kPast[j], { transB: true })),
-              b.fusedMatMul(qg, kNew, { transB: true }),
-            ], 2);
-            weighted = (pr) => {
-              const pastLen = b.slice(b.op('Shape', [kPast[0]]), [grouped ? 1 : 0], [grouped ? 2 : 1], [0]);
-              const pPast = b.op('Slice', [pr, b.constI64([0]), pastLen, b.constI64([2])]);
-              const pNew = b.op('Slice', [pr, pastLen, b.constI64([Number.MAX_SAFE_INTEGER]), b.constI64([2])]);
-              return b.add(perHead(pPast, (pj, j) => b.matmul(pj, vPast[j])), b.matmul(pNew, vNew));
+            // Many queries (prefill): one copy of the past joins the new keys, [nkv, past + q, D], and
+            // scores, softmax and weighted sum run batched over the group's heads. Few queries (decode):
+            // the past is never copied; per-head score blocks are concatenated instead, which is cheap
+            // for few rows but costs a copy of the whole [heads, q, keys] scores for many.
+            const byKeys = (ab: GraphBuilder) => {
+              const all = (past: Value[], fresh: Value): Value => {
+                if (grouped) return ab.concat([past[0], fresh], 1);
+                const freshHeads = nkv === 1 ? [fresh] : ab.split(fresh, new Array<number>(nkv).fill(1), 0);
+                const pieces = past.flatMap((pj, j) => [pj, ab.reshape(freshHeads[j], [-1, D])]);
+                return ab.reshape(ab.concat(pieces, 0), [nkv, -1, D]);
+              };
+              const vAll = all(vPast, vNew);
+              return attend(ab, ab.fusedMatMul(qg, all(kPast, kNew), { transB: true }), (pr) => ab.matmul(pr, vAll));
             };
+            const byScores = (ab: GraphBuilder) => {
+              const perHead = (x: Value, f: (xj: Value, j: number) => Value): Value =>
+                nkv === 1 || grouped ? f(x, 0) : ab.concat(ab.split(x, new Array<number>(nkv).fill(1), 0).map(f), 0);
+              // [nkv, rep*q, past + q]; GQA: a KV head's rep query heads share one matmul.
+              const scores = ab.concat([
+                perHead(qg, (qj, j) => ab.fusedMatMul(qj, kPast[j], { transB: true })),
+                ab.fusedMatMul(qg, kNew, { transB: true }),
+              ], 2);
+              return attend(ab, scores, (pr) => {
+                const pastLen = ab.slice(ab.op('Shape', [kPast[0]]), [grouped ? 1 : 0], [grouped ? 2 : 1], [0]);
+                const pPast = ab.op('Slice', [pr, ab.constI64([0]), pastLen, ab.constI64([2])]);
+                const pNew = ab.op('Slice', [pr, pastLen, ab.constI64([Number.MAX_SAFE_INTEGER]), ab.constI64([2])]);
+                return ab.add(perHead(pPast, (pj, j) => ab.matmul(pj, vPast[j])), ab.matmul(pNew, vNew));
+              });
+            };
+            const exposed = (r: { ctx: Value; pattern: Value | null }) => [
+              { value: r.ctx, elemType: F, dims: [nkv, 'rq', D] as Dim[] },
+              ...(r.pattern ? [{ value: r.pattern, elemType: F, dims: [hg, 'r', `keys_${cls}`] as Dim[] }] : []),
+            ];
+            const keysBranch = b.subgraph('by_keys', (sb) => exposed(byKeys(sb)));
+            const scoresBranch = b.subgraph('by_scores', (sb) => exposed(byScores(sb)));
+            const outs = b.ifElse(manyQueries!, keysBranch.body, scoresBranch.body, keysBranch.outputs.length);
+            ctx = outs[0];
+            pattern = outs[1] ?? null;
           }
-          let s = b.add(b.reshape(scores, [hg, -1, 0]), masks.get(cls)!);
-          if (biasLayers.has(l)) s = b.add(s, b.input(N.scoreBias(l, g), F, [hg, 'q', `keys_${cls}`]));
-          let p = b.softmax(s, -1);
-          if (actLayers.has(l)) {
-            const m = b.input(N.actMask(l, g), F, [hg, 1, `keys_${cls}`]);
-            const beta = b.input(N.actBeta(l, g), F, [hg, 1, 1]);
-            // A' = A·m·β + A·(1−m)·(1−β·S)/(1−S), S = Σ A·m: damp hidden sinks, give the mass to the rest.
-            const am = b.mul(p, m);
-            const sinkMass = b.reduceSum(am, [-1]);
-            const one = b.scalar(1);
-            const free = b.sub(one, sinkMass);
-            const rest = b.div(b.sub(one, b.mul(beta, sinkMass)), b.op('Max', [free, b.scalar(1e-6)]));
-            // A row that attends only to sinks has nowhere to move mass: leave it unchanged.
-            const calibrated = b.add(b.mul(am, beta), b.mul(b.sub(p, am), rest));
-            p = b.op('Where', [b.op('Less', [free, b.scalar(1e-6)]), p, calibrated]);
-          }
-          if (capture.has(l)) {
-            const rows = g === 0 ? b.input(N.captureRows(l), I, ['r']) : N.captureRows(l);
-            b.output(b.gather(p, rows, 1), N.pattern(l, g), F, [hg, 'r', `keys_${cls}`]);
-          }
-          const ctx = weighted(b.reshape(p, [nkv, -1, 0]));
+          if (pattern) b.output(pattern, N.pattern(l, g), F, [hg, 'r', `keys_${cls}`]);
           contexts.push(b.reshape(ctx, [hg, -1, D]));
           order.push(...qHeads);
         });

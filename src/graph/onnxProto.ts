@@ -39,6 +39,7 @@ const schema = {
             i: { type: 'int64', id: 3 },
             s: { type: 'bytes', id: 4 },
             t: { type: 'TensorProto', id: 5 },
+            g: { type: 'GraphProto', id: 6 },
             floats: { rule: 'repeated', type: 'float', id: 7 },
             ints: { rule: 'repeated', type: 'int64', id: 8 },
             type: { type: 'int32', id: 20 },
@@ -88,4 +89,4 @@ export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;
 export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 
 /** AttributeProto.AttributeType values used here. */
-export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 } as const;
+export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7 } as const;
