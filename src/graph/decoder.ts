@@ -5,9 +5,10 @@
  * sequence on top of a KV cache laid out in groups (`layout.ts`); shapes drop the batch axis.
  *
  * Inputs: input_ids [q], position_ids [q], logits_at [n], mask.{class} [q, past + q],
- * past_key/value.{l}.{g}.{j} [past, headDim] for each KV head j of a group (read in place from the
- * runtime's head-major buffers) or, for a group laid out with `pastInput: 'group'`, one
- * past_key/value.{l}.{g} [groupKvHeads, past, headDim], plus the hook inputs asked for. Outputs: logits [n, vocab],
+ * past_key/value.{l}.{g} [groupKvHeads, past, headDim] (read in place from the runtime's head-major
+ * buffers; `past` may include unfilled rows that the mask hides) or, for a group laid out with
+ * `pastInput: 'head'`, past_key/value.{l}.{g}.{j} [past, headDim] for each KV head j, plus the hook
+ * inputs asked for. Outputs: logits [n, vocab],
  * new_key/value.{l}.{g} [groupKvHeads, q, headDim] for the runtime to append to its buffers, plus the
  * hook outputs asked for.
  *
@@ -159,12 +160,12 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
             const vAll = b.output(b.concat([vPast, b.transpose(vSel, [1, 0, 2])], 1), N.presentValue(l, g), F, [nkv, `keys_${cls}`, D]);
             ({ ctx, pattern } = attend(b, b.matmul(qg, b.transpose(kAll, [0, 2, 1])), (pr) => b.matmul(pr, vAll)));
           } else {
-            // New keys/values go back to the runtime, which appends them to its own buffers. Every KV
-            // head's past is its own contiguous [past, D] input (head-major buffers, read in place);
-            // a bounded group (`pastInput: 'group'`) is one head-major [nkv, past, D] input instead.
+            // New keys/values go back to the runtime, which appends them to its own buffers. The past is
+            // one head-major [nkv, past, D] input read in place (layout.ts), or with `pastInput: 'head'`
+            // one contiguous [past, D] input per KV head.
             const kNew = b.output(b.transpose(kSel, [1, 0, 2]), N.newKey(l, g), F, [nkv, 'q', D]);
             const vNew = b.output(b.transpose(vSel, [1, 0, 2]), N.newValue(l, g), F, [nkv, 'q', D]);
-            const grouped = group.pastInput === 'group';
+            const grouped = group.pastInput !== 'head';
             const kPast = grouped
               ? [b.input(N.pastKey(l, g), F, [nkv, `past_${cls}`, D])]
               : group.kvHeads.map((_, j) => b.input(N.pastKeyHead(l, g, j), F, [`past_${cls}`, D]));

@@ -9,10 +9,10 @@ export interface KvGroup {
   kvHeads: number[];
   cacheClass: string;
   /**
-   * How the graph reads the group's past keys/values: `head` (default), one [past, headDim] input per
-   * KV head, read in place from a growable buffer; `group`, one head-major [groupKvHeads, past,
-   * headDim] input — for caches bounded at a few rows (sink + window), where one batched matmul
-   * costs less than one small matmul per head.
+   * How the graph reads the group's past keys/values on the CPU: `group` (default), one head-major
+   * [groupKvHeads, past, headDim] input — a banded full-history buffer read in place, or a bounded
+   * window buffer — so scores and the weighted sum are one batched matmul each; `head`, one
+   * [past, headDim] input per KV head (one small matmul per head; kept for comparison).
    */
   pastInput?: 'head' | 'group';
 }

@@ -153,12 +153,13 @@ describe.each(CASES.map((c) => [c.name, c] as const))('KV policies on %s', (_nam
     });
   }
 
-  it('duo with every head full and streaming with window ≥ context give exactly full attention (bit for bit)', async () => {
+  it('duo with every head full (bit for bit) and streaming with window ≥ context give full attention', async () => {
     const duoAll = setupOf('duo', { fullHeads: 1 });
     expect(duoAll.layout.every((groups) => groups.length === 1 && groups[0].cacheClass === 'full')).toBe(true);
     expect(maxAbsDiff((await allLogits(model, duoAll, ids, tc.chunk)).logits, full)).toBe(0);
+    // A window buffer is read without the masked slack rows of a banded full buffer: only rounding differs.
     const wide = setupOf('streaming', { window: tc.tokens });
-    expect(maxAbsDiff((await allLogits(model, wide, ids, tc.chunk)).logits, full)).toBe(0);
+    expect(maxAbsDiff((await allLogits(model, wide, ids, tc.chunk)).logits, full)).toBeLessThanOrEqual(1e-4);
     // The compensation row is there but masked until something is evicted: only rounding differs.
     const wideRazor = setupOf('streaming', { window: tc.tokens, compensate: true });
     expect(maxAbsDiff((await allLogits(model, wideRazor, ids, tc.chunk)).logits, full)).toBeLessThanOrEqual(1e-4);

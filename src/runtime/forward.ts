@@ -102,9 +102,11 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   // KV mode `present` (webgpu): the cache is device tensors fed back as they came out (`deviceKv.ts`).
   const present = gs.kvMode === 'present';
   if (present && cache.compensated.size) throw new HeadwiseError('the RazorAttention compensation token is not supported in KV mode present (webgpu) yet');
-  // ONNX Runtime's matmul does not take an empty past, so a class with nothing cached yet is fed one
-  // zero row that the mask hides; its column is dropped from captures. (Present mode concatenates first: no pad.)
-  const padded = new Set<string>();
+  // How each class's past reaches the graph: `pad` — ONNX Runtime's matmul does not take an empty past,
+  // so a class with nothing cached is fed one zero row; then the held rows; then `slack` unfilled rows
+  // of banded buffers read in place (kvCache.ts); then the new tokens. Pad and slack columns are masked,
+  // dropped from captures and given zeros in hook inputs. (Present mode concatenates first: no pad.)
+  const shape = new Map<string, { past: number; pad: number; slack: number }>();
   for (const cls of layoutClasses(gs.layout)) {
     const held = cache.positions.get(cls)!;
     const past = held.length;
@@ -112,26 +114,29 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     keys.set(held);
     keys.set(newPositions, past);
     keyPos.set(cls, keys);
-    const pad = keys.length === q && !present ? 1 : 0;
-    if (pad) padded.add(cls);
+    const pad = past === 0 && !present ? 1 : 0;
+    const slack = present || past === 0 ? 0 : bandSlack(gs, cache, cls, past);
+    shape.set(cls, { past, pad, slack });
     const policy = cache.policies.get(cls)!;
-    const K = keys.length + pad;
+    const K = pad + past + slack + q;
+    const newAt = pad + past + slack;
     const mask = new Float32Array(q * K);
     for (let t = 0; t < q; t++) {
-      const row = t * K + pad;
-      if (pad) mask[t * K] = NEG;
+      const row = t * K;
+      if (pad) mask[row] = NEG;
       // Full history: every cached key precedes every query, so only the new tokens need checking.
       if (policy.kind !== 'full') {
         for (let s = 0; s < past; s++) {
           const visible = keys[s] === COMPENSATION_POSITION ? cache.compensated.get(cls)! > 0 : KvCache.visible(policy, queryPos[t], keys[s]);
-          if (!visible) mask[row + s] = NEG;
+          if (!visible) mask[row + pad + s] = NEG;
         }
       }
-      for (let s = past; s < keys.length; s++) if (!KvCache.visible(policy, queryPos[t], keys[s])) mask[row + s] = NEG;
+      mask.fill(NEG, row + pad + past, row + newAt);
+      for (let s = past; s < keys.length; s++) if (!KvCache.visible(policy, queryPos[t], keys[s])) mask[row + newAt + s - past] = NEG;
       if (branches > 1) {
         // Other branches' tokens are invisible.
         const b = Math.floor(t / n);
-        for (let s = past; s < keys.length; s++) if (Math.floor((s - past) / n) !== b) mask[row + s] = NEG;
+        for (let s = past; s < keys.length; s++) if (Math.floor((s - past) / n) !== b) mask[row + newAt + s - past] = NEG;
       }
     }
     feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, K]);
@@ -145,28 +150,32 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     groups.forEach((group, g) => {
       const buf = cache.buffers[l][g];
       const nkv = group.kvHeads.length;
-      const pad = padded.has(group.cacheClass);
-      if (!present && group.pastInput === 'group') {
-        const len = pad ? 1 : buf.length;
-        feeds[N.pastKey(l, g)] = new ort.Tensor('float32', pad ? new Float32Array(nkv * D) : buf.groupKeys(), [nkv, len, D]);
-        feeds[N.pastValue(l, g)] = new ort.Tensor('float32', pad ? new Float32Array(nkv * D) : buf.groupValues(), [nkv, len, D]);
+      const sh = shape.get(group.cacheClass)!;
+      if (!present && group.pastInput !== 'head') {
+        const rows = sh.past + sh.slack;
+        // In place where the blocks are exactly the rows fed (banded, or a full window buffer), else a compact copy.
+        const inPlace = buf.capacity === rows;
+        const k = sh.pad ? new Float32Array(nkv * D) : inPlace ? buf.key.subarray(0, nkv * rows * D) : buf.groupKeys();
+        const v = sh.pad ? new Float32Array(nkv * D) : inPlace ? buf.value.subarray(0, nkv * rows * D) : buf.groupValues();
+        feeds[N.pastKey(l, g)] = new ort.Tensor('float32', k, [nkv, sh.pad || rows, D]);
+        feeds[N.pastValue(l, g)] = new ort.Tensor('float32', v, [nkv, sh.pad || rows, D]);
       } else if (!present) {
-        const zeros = pad ? new Float32Array(D) : null;
+        const zeros = sh.pad ? new Float32Array(D) : null;
         for (let j = 0; j < nkv; j++) {
-          feeds[N.pastKeyHead(l, g, j)] = new ort.Tensor('float32', zeros ?? buf.headKeys(j), [pad ? 1 : buf.length, D]);
-          feeds[N.pastValueHead(l, g, j)] = new ort.Tensor('float32', zeros ?? buf.headValues(j), [pad ? 1 : buf.length, D]);
+          feeds[N.pastKeyHead(l, g, j)] = new ort.Tensor('float32', zeros ?? buf.headKeys(j), [sh.pad || buf.length, D]);
+          feeds[N.pastValueHead(l, g, j)] = new ort.Tensor('float32', zeros ?? buf.headValues(j), [sh.pad || buf.length, D]);
         }
       }
       const heads = groupQueryHeads(group, H, c.numKvHeads);
       const keys = keyPos.get(group.cacheClass)!;
-      const K = keys.length + (pad ? 1 : 0);
+      const K = keys.length + sh.pad + sh.slack;
       if (hooks.scoreBias.includes(l)) {
         const bias = opts.hooks?.scoreBias?.(l, heads, queryPos, keys) ?? null;
-        feeds[N.scoreBias(l, g)] = new ort.Tensor('float32', padColumns(bias, heads.length * q, keys.length, pad), [heads.length, q, K]);
+        feeds[N.scoreBias(l, g)] = new ort.Tensor('float32', widenColumns(bias, heads.length * q, sh, keys.length), [heads.length, q, K]);
       }
       if (hooks.act.includes(l)) {
         const act = opts.hooks?.act?.(l, heads, keys) ?? { mask: null, beta: new Float32Array(heads.length).fill(1) };
-        feeds[N.actMask(l, g)] = new ort.Tensor('float32', padColumns(act.mask, heads.length, keys.length, pad), [heads.length, 1, K]);
+        feeds[N.actMask(l, g)] = new ort.Tensor('float32', widenColumns(act.mask, heads.length, sh, keys.length), [heads.length, 1, K]);
         feeds[N.actBeta(l, g)] = new ort.Tensor('float32', act.beta, [heads.length, 1, 1]);
       }
     });
@@ -191,7 +200,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
           heads: groupQueryHeads(group, H, c.numKvHeads),
           queryPositions: Int32Array.from(captureRows, (r) => start + r),
           keyPositions: keyPos.get(group.cacheClass)!,
-          data: stripColumn(out[N.pattern(l, g)].data as Float32Array, padded.has(group.cacheClass), keyPos.get(group.cacheClass)!.length),
+          data: narrowColumns(out[N.pattern(l, g)].data as Float32Array, shape.get(group.cacheClass)!, keyPos.get(group.cacheClass)!.length),
         });
       });
     }
@@ -202,20 +211,53 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   return { logits: out[LOGITS].data as Float32Array, vocab: c.vocabSize, patterns, z };
 }
 
-/** [rows, cols] -> [rows, cols + 1] with a leading zero column when `pad` (null = all zeros). */
-function padColumns(x: Float32Array | null, rows: number, cols: number, pad: boolean): Float32Array {
-  if (!pad) return x ?? new Float32Array(rows * cols);
-  const out = new Float32Array(rows * (cols + 1));
-  if (x) for (let r = 0; r < rows; r++) out.set(x.subarray(r * cols, (r + 1) * cols), r * (cols + 1) + 1);
+interface PastShape {
+  past: number;
+  pad: number;
+  slack: number;
+}
+
+/**
+ * Unfilled rows after the `past` held ones when every group of the class is a banded buffer read in
+ * place with the same capacity (kvCache.ts); 0 otherwise (the groups are then fed compact copies).
+ */
+function bandSlack(gs: GraphSession, cache: KvCache, cls: string, past: number): number {
+  let capacity = -1;
+  for (const [l, groups] of gs.layout.entries()) {
+    for (const [g, group] of groups.entries()) {
+      if (group.cacheClass !== cls) continue;
+      const buf = cache.buffers[l][g];
+      if (group.pastInput === 'head' || !buf.banded || (capacity >= 0 && buf.capacity !== capacity)) return 0;
+      capacity = buf.capacity;
+    }
+  }
+  return Math.max(0, capacity - past);
+}
+
+/** Hook input [rows, keys] -> [rows, pad + past + slack + q] with zeros in the pad and slack columns (null = all zeros). */
+function widenColumns(x: Float32Array | null, rows: number, sh: PastShape, keys: number): Float32Array {
+  if (!sh.pad && !sh.slack) return x ?? new Float32Array(rows * keys);
+  const K = keys + sh.pad + sh.slack;
+  const out = new Float32Array(rows * K);
+  if (x) {
+    for (let r = 0; r < rows; r++) {
+      out.set(x.subarray(r * keys, r * keys + sh.past), r * K + sh.pad);
+      out.set(x.subarray(r * keys + sh.past, (r + 1) * keys), r * K + sh.pad + sh.past + sh.slack);
+    }
+  }
   return out;
 }
 
-/** [rows, cols + 1] -> [rows, cols] without the leading column when `pad`. */
-function stripColumn(x: Float32Array, pad: boolean, cols: number): Float32Array {
-  if (!pad) return x;
-  const rows = x.length / (cols + 1);
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) out.set(x.subarray(r * (cols + 1) + 1, (r + 1) * (cols + 1)), r * cols);
+/** Captured [rows, pad + past + slack + q] -> [rows, keys]: the pad and slack columns dropped. */
+function narrowColumns(x: Float32Array, sh: PastShape, keys: number): Float32Array {
+  if (!sh.pad && !sh.slack) return x;
+  const K = keys + sh.pad + sh.slack;
+  const rows = x.length / K;
+  const out = new Float32Array(rows * keys);
+  for (let r = 0; r < rows; r++) {
+    out.set(x.subarray(r * K + sh.pad, r * K + sh.pad + sh.past), r * keys);
+    out.set(x.subarray(r * K + sh.pad + sh.past + sh.slack, (r + 1) * K), r * keys + sh.past);
+  }
   return out;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { splitLayout, uniformLayout, type KvLayout } from '../graph/layout.js';
-import { COMPENSATION_POSITION, KvBuffer, KvCache, maxTokens, type ClassPolicy } from './kvCache.js';
+import { COMPENSATION_POSITION, KV_BAND, KvBuffer, KvCache, maxTokens, type ClassPolicy } from './kvCache.js';
 
 const D = 4;
 
@@ -58,7 +58,8 @@ const range = (a: number, b: number) => Array.from({ length: Math.max(0, b - a) 
 
 describe('KvBuffer', () => {
   it('appends, compacts and grows head by head', () => {
-    const b = new KvBuffer(2, 2);
+    // A bounded (window) buffer: capacity follows reserve.
+    const b = new KvBuffer(2, 2, 1000);
     // new rows head-major [2 heads, 3 tokens, 2]
     b.update(Float32Array.from([1, 1, 2, 2, 3, 3, 10, 10, 20, 20, 30, 30]), new Float32Array(12), null, null);
     expect([...b.headKeys(0)]).toEqual([1, 1, 2, 2, 3, 3]);
@@ -72,6 +73,43 @@ describe('KvBuffer', () => {
     expect(b.capacity).toBe(cap + 10);
     expect([...b.headKeys(1)]).toEqual([10, 10, 30, 30, 50, 50]);
     expect(b.key.length).toBe(2 * (cap + 10) * 2);
+  });
+
+  it('a full-history buffer is banded: blocks widen by KV_BAND rows in place, reserve only allocates', () => {
+    const D2 = 2;
+    const b = new KvBuffer(3, D2);
+    expect(b.banded).toBe(true);
+    const rows = (h: number, from: number, n: number) => Array.from({ length: n * D2 }, (_, i) => 1000 * (h + 1) + from + Math.floor(i / D2));
+    const feedRows = (from: number, n: number) => {
+      const k = Float32Array.from([0, 1, 2].flatMap((h) => rows(h, from, n)));
+      b.update(k, k.map((x) => -x), null, null);
+    };
+    feedRows(0, 5);
+    expect(b.capacity).toBe(KV_BAND);
+    feedRows(5, KV_BAND);
+    expect(b.length).toBe(KV_BAND + 5);
+    expect(b.capacity).toBe(2 * KV_BAND);
+    for (let h = 0; h < 3; h++) expect([...b.headKeys(h)]).toEqual(rows(h, 0, KV_BAND + 5));
+    // The banded view is [heads, capacity, D]: head h's rows start at h · capacity.
+    const view = b.bandedKeys();
+    expect(view.length).toBe(3 * b.capacity * D2);
+    expect([...view.subarray(2 * b.capacity * D2, (2 * b.capacity + 3) * D2)]).toEqual(rows(2, 0, 3));
+    expect([...b.bandedValues().subarray(b.capacity * D2, (b.capacity + 1) * D2)]).toEqual(rows(1, 0, 1).map((x) => -x));
+    // reserve allocates room without widening; filling the reservation exactly never re-allocates.
+    b.reserve(300);
+    expect(b.capacity).toBe(2 * KV_BAND);
+    const allocation = b.key;
+    expect(allocation.length).toBe(3 * 300 * D2);
+    feedRows(KV_BAND + 5, 300 - KV_BAND - 5);
+    expect(b.key).toBe(allocation);
+    expect(b.capacity).toBe(300);
+    for (let h = 0; h < 3; h++) expect([...b.headKeys(h)]).toEqual(rows(h, 0, 300));
+    // clear keeps the allocation and starts the bands again
+    b.clear();
+    expect([b.length, b.capacity, b.key.length]).toEqual([0, 0, 3 * 300 * D2]);
+    feedRows(0, 2);
+    expect(b.capacity).toBe(KV_BAND);
+    expect([...b.headKeys(1)]).toEqual(rows(1, 0, 2));
   });
 
   it('never grows past maxTokens', () => {
@@ -108,7 +146,11 @@ describe('KvCache eviction', () => {
     cache.layout.forEach((groups, l) => groups.forEach((g, gi) => {
       const b = cache.buffers[l][gi];
       if (g.cacheClass === 'stream') expect(b.capacity).toBe(20);
-      else expect(b.capacity).toBe(10_000);
+      else {
+        // full: banded blocks inside the reserved allocation
+        expect(b.key.length).toBe(b.heads * 10_000 * D);
+        expect(b.capacity).toBe(Math.ceil(700 / KV_BAND) * KV_BAND);
+      }
     }));
     // grows by itself when not reserved
     const lazy = new KvCache(layout, new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', stream]]), D);

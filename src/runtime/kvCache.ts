@@ -36,21 +36,78 @@ function runs(rows: number[]): [number, number, number][] {
   return out;
 }
 
-/** A growable head-major buffer pair: `heads` blocks of [capacity, headDim]. */
+/** Rows a banded buffer's head blocks grow by. */
+export const KV_BAND = 64;
+
+/**
+ * A growable head-major buffer pair: `heads` blocks of [capacity, headDim] at the start of the
+ * allocation. A full-history buffer is *banded*: its blocks grow in steps of `KV_BAND` rows (moved
+ * in place, within an allocation that `reserve` can make larger up front), so all heads are one dense
+ * [heads, capacity, headDim] view with fewer than `KV_BAND` unfilled rows: the graph reads it as one
+ * input and attends with one batched matmul, the unfilled rows masked.
+ */
 export class KvBuffer {
   key = new Float32Array(0);
   value = new Float32Array(0);
   /** Tokens held. */
   length = 0;
-  /** Tokens each head's block has room for. */
+  /** Tokens each head's block has room for (the blocks' stride). */
   capacity = 0;
+  readonly banded: boolean;
 
   constructor(
     readonly heads: number,
     readonly headDim: number,
     /** Capacity is never grown past this. */
     readonly maxTokens = Infinity,
-  ) {}
+  ) {
+    this.banded = maxTokens === Infinity;
+  }
+
+  /** Forgets the rows, keeping the allocation. */
+  clear(): void {
+    this.length = 0;
+    if (this.banded) this.capacity = 0;
+  }
+
+  /** A banded buffer's blocks as one head-major [heads, capacity, headDim] view (rows past `length` unfilled). */
+  bandedKeys(): Float32Array {
+    return this.key.subarray(0, this.heads * this.capacity * this.headDim);
+  }
+
+  bandedValues(): Float32Array {
+    return this.value.subarray(0, this.heads * this.capacity * this.headDim);
+  }
+
+  /** Makes the allocation hold `rows` rows per head at least, keeping the current layout. */
+  private allocate(rows: number): void {
+    const n = this.heads * rows * this.headDim;
+    if (n <= this.key.length) return;
+    const used = this.heads * this.capacity * this.headDim;
+    const key = new Float32Array(n);
+    const value = new Float32Array(n);
+    key.set(this.key.subarray(0, used));
+    value.set(this.value.subarray(0, used));
+    this.key = key;
+    this.value = value;
+  }
+
+  /** Banded: widens the blocks to hold `rows` (rounded up to the band), moving each head's rows in place. */
+  private widen(rows: number): void {
+    if (rows <= this.capacity) return;
+    const D = this.headDim;
+    const allocatedRows = this.key.length / (this.heads * D);
+    // The next band, but never past a reservation that holds the rows (a reserved buffer fills exactly).
+    let stride = Math.ceil(rows / KV_BAND) * KV_BAND;
+    if (rows <= allocatedRows) stride = Math.min(stride, allocatedRows);
+    else this.allocate(Math.max(stride, Math.ceil(allocatedRows * 1.5)));
+    // Last head first: each block moves to a higher offset, over rows already moved or unused.
+    for (let j = this.heads - 1; j > 0; j--) {
+      this.key.copyWithin(j * stride * D, j * this.capacity * D, (j * this.capacity + this.length) * D);
+      this.value.copyWithin(j * stride * D, j * this.capacity * D, (j * this.capacity + this.length) * D);
+    }
+    this.capacity = stride;
+  }
 
   /** Floats per token (all heads). */
   get rowSize(): number {
@@ -88,9 +145,13 @@ export class KvBuffer {
     return out;
   }
 
-  /** Grows capacity to at least `tokens` (capped at `maxTokens`), keeping the filled rows. */
+  /**
+   * Grows capacity to at least `tokens` (capped at `maxTokens`), keeping the filled rows. A banded
+   * buffer only allocates the room: its blocks still widen band by band.
+   */
   reserve(tokens: number): void {
     const want = Math.min(tokens, this.maxTokens);
+    if (this.banded) return this.allocate(want);
     if (want <= this.capacity) return;
     const D = this.headDim;
     const key = new Float32Array(this.heads * want * D);
@@ -129,7 +190,8 @@ export class KvBuffer {
     if (n + add > this.capacity) {
       if (n + add > this.maxTokens) throw new Error(`KV buffer: ${n + add} tokens exceed its limit of ${this.maxTokens}`);
       this.length = n;
-      this.reserve(Math.max(n + add, Math.ceil(this.capacity * 1.5)));
+      if (this.banded) this.widen(n + add);
+      else this.reserve(Math.max(n + add, Math.ceil(this.capacity * 1.5)));
     }
     const adds = keepNew ? runs(keepNew) : [[0, 0, q] as [number, number, number]];
     for (let j = 0; j < this.heads; j++) {
@@ -219,7 +281,7 @@ export class KvCache {
     if (this.deviceBytes !== null || this.compensated.size > 0) throw new Error('KvCache.reset: only host caches without compensation rows can be reset');
     this.seen = 0;
     for (const cls of this.positions.keys()) this.positions.set(cls, []);
-    for (const groups of this.buffers) for (const b of groups) b.length = 0;
+    for (const groups of this.buffers) for (const b of groups) b.clear();
   }
 
   /**
