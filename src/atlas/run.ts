@@ -23,7 +23,7 @@ import { DEFAULT_DEPTHS, niahSamples, type NeedleMix, type NiahItem } from '../e
 import { decodeOn, greedyReadout, summarizeNiah, type NiahOutcomeDetail } from '../eval/niahRun.js';
 import { deriveSeed, Random } from '../eval/random.js';
 import { forward, type GroupPattern, type HookProvider } from '../runtime/forward.js';
-import { fullCache, kvBytesFull } from '../runtime/generate.js';
+import { DEFAULT_PREFILL_CHUNK, fullCache, kvBytesFull } from '../runtime/generate.js';
 import { allLayers, unionHookOptions, withBound, type HookBinder } from '../runtime/hookSet.js';
 import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
@@ -46,7 +46,7 @@ export interface AtlasOptions {
   patternSamples?: number;
   /** Capture every n-th prompt row for the row statistics (default 16). */
   captureStride?: number;
-  /** Prompt tokens per prefill call (default 1024: one call for the usual prompt, which measured cheapest). */
+  /** Prompt tokens per prefill call (default `DEFAULT_PREFILL_CHUNK`: 4 × 256 tokens measured 13% faster than one 1024-token call on ref-llama-30m, as a chunk's queries skip the later chunks' keys). */
   prefillChunk?: number;
   /** Prompts for streaming harm (default 8; 0 = skip). */
   harmSamples?: number;
@@ -86,7 +86,7 @@ export const ATLAS_DEFAULTS = {
   seed: 0,
   patternSamples: 16,
   captureStride: 16,
-  prefillChunk: 1024,
+  prefillChunk: DEFAULT_PREFILL_CHUNK,
   harmSamples: 8,
   harmLayersPerRun: 4,
   ablationSamples: 2,

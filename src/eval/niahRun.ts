@@ -13,7 +13,7 @@
  */
 import type { HookOptions } from '../graph/hooks.js';
 import { forward, type HookProvider } from '../runtime/forward.js';
-import { fullCache, kvBytesFull, prefill, type CacheSetup } from '../runtime/generate.js';
+import { DEFAULT_PREFILL_CHUNK, fullCache, kvBytesFull, prefill, type CacheSetup } from '../runtime/generate.js';
 import { withBound, type HookBinder } from '../runtime/hookSet.js';
 import type { Model } from '../runtime/model.js';
 import { KvCache } from '../runtime/kvCache.js';
@@ -87,7 +87,7 @@ export async function answerSample(model: Model, item: NiahItem, opts: NiahRunOp
   const bound = opts.bindHooks ? await opts.bindHooks(sample.inputIds, sample.prompt) : null;
   const { hookOptions, hooks } = withBound(bound, opts.hookOptions, opts.hooks);
   if (opts.readout === 'teacherForced' && [...setup.policies.values()].every((p) => p.kind === 'full')) {
-    return teacherForcedAnswer(model, item, setup, hookOptions, hooks, maxNew, opts.prefillChunk ?? 1024);
+    return teacherForcedAnswer(model, item, setup, hookOptions, hooks, maxNew, opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK);
   }
   const gen = { cache: setup, hookOptions, hooks, maxNewTokens: maxNew, prefillChunk: opts.prefillChunk };
   const { cache, logits } = await prefill(model, sample.inputIds, gen);

@@ -17,7 +17,7 @@ import { HeadwiseError } from '../errors.js';
 import { NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import type { HfTokenizer } from '../hf/tokenizer.js';
 import { forward, newCache, type HookProvider } from '../runtime/forward.js';
-import { fullCache, type CacheSetup } from '../runtime/generate.js';
+import { DEFAULT_PREFILL_CHUNK, fullCache, type CacheSetup } from '../runtime/generate.js';
 import type { Model } from '../runtime/model.js';
 import { hookProvider, lowerSpec, type HeadHookParams } from './lower.js';
 import { resolveSpans, type TokenOffsets } from './spans.js';
@@ -167,7 +167,7 @@ async function findActSinks(
   cache.reserve(T);
   // Column sums of attention received, per ACT head.
   const received = new Map<string, Float64Array>(lowered.act.map((a) => [`${a.layer}:${a.head}`, new Float64Array(T)]));
-  const chunk = options.prefillChunk ?? 512;
+  const chunk = options.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
   for (let i = 0; i < T; i += chunk) {
     const part = ids.slice(i, i + chunk);
     const r = await forward(model, gs, cache, [...part], { hooks, captureRows: part.map((_, j) => j), logitsAt: [part.length - 1] });

@@ -16,7 +16,7 @@ import type { TextTokenizer } from '../eval/textTokenizer.js';
 import { modelCacheDir, writeFileAtomic } from '../graph/weights.js';
 import { NO_HOOKS } from '../graph/hooks.js';
 import { forward, newCache } from '../runtime/forward.js';
-import { fullCache } from '../runtime/generate.js';
+import { DEFAULT_PREFILL_CHUNK, fullCache } from '../runtime/generate.js';
 import type { Model } from '../runtime/model.js';
 
 /** Per layer, [numHeads·headDim] head-major: the mean output of each head — the shape `lowerSpec` takes. */
@@ -46,7 +46,7 @@ export async function headMeans(model: Model, prompts: readonly (readonly number
   const gs = await model.session(setup.layout, { ...NO_HOOKS, captureZ: layers });
   const sums = layers.map(() => new Float64Array(width));
   let count = 0;
-  const chunk = options.prefillChunk ?? 512;
+  const chunk = options.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
   for (const [n, ids] of prompts.entries()) {
     if (ids.length < 2) throw new HeadwiseError(`mean prompts: prompt ${n} has ${ids.length} token(s); each needs at least 2 (the first is skipped)`);
     const cache = newCache(model, gs, setup.policies);
