@@ -2,7 +2,8 @@
  * KV mode `present` (head-major past K/V concatenated in the graph, present K/V kept as device
  * tensors and fed back) and the WebGPU execution provider.
  *
- * - `present` on the CPU EP runs always: it must match the CPU `append` mode (the reference) to 1e-5.
+ * - `present` on the CPU EP runs always: it must match the CPU `append` mode (the reference) to 1e-5;
+ *   so must `append` with per-head past inputs (`pastInput: 'head'`) instead of the banded group inputs.
  * - `webgpu` runs where a WebGPU adapter can be created (on a machine without a GPU: Mesa's lavapipe,
  *   `eval "$(bash tools/device/lavapipe.sh)"` before vitest, as `.ci/run` does) and is skipped with a
  *   visible message where it cannot. It must match the CPU to
@@ -116,6 +117,8 @@ function cases(c: Model['config']): Case[] {
     { name: 'streaming (sink 2, window 5), evicting on the device', run: (m) => scenario(m, stream, capture, prompt, [9, 11], decode) },
     { name: 'duo: full and streaming groups in one layer', run: (m) => scenario(m, duo, capture, prompt, [13, 7], decode) },
     { name: 'ablation + head_add + score bias', run: (m) => scenario(m, full, { ...NO_HOOKS, headHooks: true, scoreBias: [0] }, prompt, [11, 9], decode, ablate) },
+    // ≥ 16 new tokens on a cached prefix: the CPU graph's batched keys branch, with masked slack rows.
+    { name: 'long chunk on a cached prefix + score bias, patterns captured', run: (m) => scenario(m, full, { ...capture, headHooks: true, scoreBias: [0] }, prompt, [3, 17], decode, ablate) },
   ];
 }
 
@@ -146,6 +149,32 @@ function suite(title: string, options: ModelOptions, tol: { logits: number; patt
 }
 
 suite('present KV mode on cpu:', { kvMode: 'present' }, { logits: 1e-4, patterns: 1e-5 });
+
+describe.each(MODELS.map((dir) => [path.basename(dir), dir] as const))("per-head past inputs (pastInput 'head') on cpu: %s", (_name, dir) => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await Model.load(dir);
+  });
+  afterAll(async () => model?.dispose());
+  it('match the default banded group inputs', async () => {
+    const c = model.config;
+    const perHead = (layout: KvLayout): KvLayout => layout.map((groups) => groups.map((g) => ({ ...g, pastInput: 'head' as const })));
+    const all = Array.from({ length: c.numLayers }, (_, l) => l);
+    const hooks: HookOptions = { ...NO_HOOKS, capturePattern: all, scoreBias: [0] };
+    const bias: HookProvider = { scoreBias: (l, heads, qp, kp) => Float32Array.from({ length: heads.length * qp.length * kp.length }, (_, i) => (i % kp.length === 1 ? 1.5 : 0)) };
+    const policies = new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', { kind: 'window', sink: 1, window: 4 }]]);
+    const duo = splitLayout(c.numLayers, c.numKvHeads, (l, g) => (l + g) % 2 === 0);
+    for (const layout of [uniformLayout(c.numLayers, c.numKvHeads), duo]) {
+      const prompt = ids(20, c.vocabSize);
+      const decode = ids(6, c.vocabSize, 2);
+      const a = await scenario(model, { layout, policies }, hooks, prompt, [3, 17], decode, bias);
+      const b = await scenario(model, { layout: perHead(layout), policies }, hooks, prompt, [3, 17], decode, bias);
+      const d = compare(a, b);
+      expect(d.logits).toBeLessThanOrEqual(1e-4);
+      expect(d.patterns).toBeLessThanOrEqual(1e-5);
+    }
+  });
+});
 
 const adapter = await probeWebgpu();
 if (!adapter.ok) {
