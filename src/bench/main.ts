@@ -52,7 +52,7 @@ async function timePrefill(model: Model, tokens: number, chunk: number, reps: nu
 }
 
 /** Per-token decode time at `context` tokens of context: `reps` runs of `steps` steps, each on a freshly prefilled cache. */
-async function timeDecode(model: Model, context: number, steps: number, reps: number): Promise<Timing> {
+async function timeDecode(model: Model, context: number, steps: number, reps: number, chunk: number): Promise<Timing> {
   const gs = await model.session();
   const ids = Array.from({ length: context }, (_, i) => 1 + ((i * 7919) % (model.config.vocabSize - 1)));
   const ms: number[] = [];
@@ -60,7 +60,7 @@ async function timeDecode(model: Model, context: number, steps: number, reps: nu
   cache.reserve(context + steps + 8);
   for (let rep = 0; rep < reps; rep++) {
     cache.reset();
-    for (let i = 0; i < context; i += 512) await forward(model, gs, cache, ids.slice(i, i + 512));
+    for (let i = 0; i < context; i += chunk) await forward(model, gs, cache, ids.slice(i, i + chunk));
     for (let i = 0; i < 3; i++) await forward(model, gs, cache, [7], { commit: false });
     const t = performance.now();
     for (let i = 0; i < steps; i++) await forward(model, gs, cache, [7 + (i % 100)]);
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
   }
   for (const context of [512, 2048]) {
     // "at 2048 context": the cache holds as much of 2048 as the model's context leaves room for.
-    const t = await timeDecode(model, Math.min(context, c.maxPositions - 40), 32, opts.reps);
+    const t = await timeDecode(model, Math.min(context, c.maxPositions - 40), 32, opts.reps, opts.chunk);
     rates(`decode${context}TokensPerSecond`, 1000, t);
   }
   // Peak RSS of the model work alone, read before the MatMul probe allocates its own buffers.
