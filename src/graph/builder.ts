@@ -53,10 +53,11 @@ export class GraphBuilder {
    */
   matmulLinear = false;
   /**
-   * Use ONNX Runtime's fused CPU kernels where the math is the same: SimplifiedLayerNormalization for
-   * RMSNorm, com.microsoft RotaryEmbedding for RoPE (fewer, larger nodes: decode is per-node bound).
+   * Use ONNX Runtime's fused kernels where the math is the same (CPU and WebGPU EPs both have them):
+   * SimplifiedLayerNormalization for RMSNorm, com.microsoft RotaryEmbedding for RoPE — fewer, larger
+   * nodes, which decode (per-node bound) needs.
    */
-  cpuKernels = false;
+  fusedKernels = false;
   /** Weights `linear` read transposed (when `matmulLinear`). */
   readonly transposedWeights = new Set<string>();
 
@@ -211,7 +212,7 @@ export class GraphBuilder {
   subgraph(scope: string, fn: (sb: GraphBuilder) => { value: Value; elemType: DataTypeId; dims: Dim[] }[]): { body: GraphBody; outputs: Value[] } {
     const sb = new GraphBuilder(`${this.name}/${scope}`);
     sb.matmulLinear = this.matmulLinear;
-    sb.cpuKernels = this.cpuKernels;
+    sb.fusedKernels = this.fusedKernels;
     sb.scopeStack = [...this.scopeStack, scope];
     const outs = fn(sb);
     const outputs = outs.map((o, i) => sb.output(o.value, `${sb.scopeStack.join('/')}/out_${i}`, o.elemType, o.dims));

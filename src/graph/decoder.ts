@@ -51,7 +51,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   const present = opts.kvMode === 'present';
   // The GPU graph: linear layers as MatMul with [in, out] weights (WebGPU's Gemm(transB) is much slower).
   b.matmulLinear = present;
-  b.cpuKernels = !present;
+  b.fusedKernels = true;
 
   const ids = b.input(INPUT_IDS, I, ['q']);
   const pos = b.input(POSITION_IDS, I, ['q']);
@@ -70,13 +70,13 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
         ? b.gather(b.constF32(Float32Array.from({ length: c.maxPositions }, (_, i) => i), [c.maxPositions]), pos)
         : b.cast(pos, F);
       const freqs = b.mul(b.unsqueeze(posF, [1]), invFreq);
-      // CPU: RotaryEmbedding reads half-width tables [q, D/2] indexed by row (position ids 0..q-1).
-      if (b.cpuKernels) return { cos: b.op('Cos', [freqs]), sin: b.op('Sin', [freqs]) };
+      // RotaryEmbedding reads half-width tables [q, D/2] indexed by row (position ids 0..q-1).
+      if (b.fusedKernels) return { cos: b.op('Cos', [freqs]), sin: b.op('Sin', [freqs]) };
       const emb3 = b.unsqueeze(b.concat([freqs, freqs], 1), [1]);
       return { cos: b.op('Cos', [emb3]), sin: b.op('Sin', [emb3]) };
     });
   }
-  const rowIds = b.cpuKernels && rope ? b.constI64([0]) : null;
+  const rowIds = b.fusedKernels && rope ? b.constI64([0]) : null;
   const applyRope = (x: Value, heads: number): Value => {
     if (rowIds) {
       // x: [q, heads, D] -> [1, q, heads·D]; RotaryEmbedding computes x·cos + rotate_half(x)·sin per

@@ -6,7 +6,7 @@ import type { GraphBuilder, Value } from '../builder.js';
 
 /** x / sqrt(mean(x²) + eps) · w over the last axis. */
 export function rmsNorm(b: GraphBuilder, x: Value, weight: Value, eps: number): Value {
-  if (b.cpuKernels) {
+  if (b.fusedKernels) {
     // ONNX Runtime's kernel: x / sqrt(Σx²/n + eps) · w in fp32, one node instead of six.
     return b.op('SimplifiedLayerNormalization', [x, weight], { axis: { int: -1 }, epsilon: { float: eps }, stash_type: { int: 1 } });
   }
