@@ -52,12 +52,6 @@ export class GraphBuilder {
    * weight (`transposedName`). WebGPU's MatMul is ~2.7× faster than its Gemm(transB=1) on an H100.
    */
   matmulLinear = false;
-  /**
-   * Use ONNX Runtime's fused kernels where the math is the same (CPU and WebGPU EPs both have them):
-   * SimplifiedLayerNormalization for RMSNorm, com.microsoft RotaryEmbedding for RoPE — fewer, larger
-   * nodes, which decode (per-node bound) needs.
-   */
-  fusedKernels = false;
   /** Weights `linear` read transposed (when `matmulLinear`). */
   readonly transposedWeights = new Set<string>();
 
@@ -212,7 +206,6 @@ export class GraphBuilder {
   subgraph(scope: string, fn: (sb: GraphBuilder) => { value: Value; elemType: DataTypeId; dims: Dim[] }[]): { body: GraphBody; outputs: Value[] } {
     const sb = new GraphBuilder(`${this.name}/${scope}`);
     sb.matmulLinear = this.matmulLinear;
-    sb.fusedKernels = this.fusedKernels;
     sb.scopeStack = [...this.scopeStack, scope];
     const outs = fn(sb);
     const outputs = outs.map((o, i) => sb.output(o.value, `${sb.scopeStack.join('/')}/out_${i}`, o.elemType, o.dims));

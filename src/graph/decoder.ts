@@ -51,7 +51,6 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   const present = opts.kvMode === 'present';
   // The GPU graph: linear layers as MatMul with [in, out] weights (WebGPU's Gemm(transB) is much slower).
   b.matmulLinear = present;
-  b.fusedKernels = true;
 
   const ids = b.input(INPUT_IDS, I, ['q']);
   const pos = b.input(POSITION_IDS, I, ['q']);
@@ -70,25 +69,16 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
         ? b.gather(b.constF32(Float32Array.from({ length: c.maxPositions }, (_, i) => i), [c.maxPositions]), pos)
         : b.cast(pos, F);
       const freqs = b.mul(b.unsqueeze(posF, [1]), invFreq);
-      // RotaryEmbedding reads half-width tables [q, D/2] indexed by row (position ids 0..q-1).
-      if (b.fusedKernels) return { cos: b.op('Cos', [freqs]), sin: b.op('Sin', [freqs]) };
-      const emb3 = b.unsqueeze(b.concat([freqs, freqs], 1), [1]);
-      return { cos: b.op('Cos', [emb3]), sin: b.op('Sin', [emb3]) };
+      // Half-width tables [q, D/2]: RotaryEmbedding reads row t for token t (position ids 0..q-1).
+      return { cos: b.op('Cos', [freqs]), sin: b.op('Sin', [freqs]) };
     });
   }
-  const rowIds = b.fusedKernels && rope ? b.constI64([0]) : null;
   const applyRope = (x: Value, heads: number): Value => {
-    if (rowIds) {
-      // x: [q, heads, D] -> [1, q, heads·D]; RotaryEmbedding computes x·cos + rotate_half(x)·sin per
-      // element in the same order as rotate_half below, with row t of the tables for token t.
-      const x3 = b.reshape(x, [1, -1, heads * D]);
-      const y = b.node('RotaryEmbedding', [x3, rowIds, rope!.cos, rope!.sin], { interleaved: { int: 0 }, num_heads: { int: heads } }, { domain: 'com.microsoft' })[0];
-      return b.reshape(y, [-1, heads, D]);
-    }
-    // x: [q, heads, D] with cos/sin [q, 1, D]; rotate_half(x) = cat(-x2, x1)
-    const [x1, x2] = b.split(x, [D / 2, D / 2], 2);
-    const rotated = b.concat([b.op('Neg', [x2]), x1], 2);
-    return b.add(b.mul(x, rope!.cos), b.mul(rotated, rope!.sin));
+    // x: [q, heads, D] -> [1, q, heads·D]; ONNX Runtime's RotaryEmbedding (CPU and WebGPU) computes
+    // x·cos + rotate_half(x)·sin per element, rotate_half(x) = cat(−x2, x1), as Hugging Face does.
+    const x3 = b.reshape(x, [1, -1, heads * D]);
+    const y = b.node('RotaryEmbedding', [x3, b.constI64([0]), rope!.cos, rope!.sin], { interleaved: { int: 0 }, num_heads: { int: heads } }, { domain: 'com.microsoft' })[0];
+    return b.reshape(y, [-1, heads, D]);
   };
   const scale = b.scalar(1 / Math.sqrt(D));
   const capture = new Set(hooks.capturePattern);

@@ -155,8 +155,8 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
         const rows = sh.past + sh.slack;
         // In place where the blocks are exactly the rows fed (banded, or a full window buffer), else a compact copy.
         const inPlace = buf.capacity === rows;
-        const k = sh.pad ? new Float32Array(nkv * D) : inPlace ? buf.key.subarray(0, nkv * rows * D) : buf.groupKeys();
-        const v = sh.pad ? new Float32Array(nkv * D) : inPlace ? buf.value.subarray(0, nkv * rows * D) : buf.groupValues();
+        const k = sh.pad ? new Float32Array(nkv * D) : inPlace ? buf.blockKeys() : buf.groupKeys();
+        const v = sh.pad ? new Float32Array(nkv * D) : inPlace ? buf.blockValues() : buf.groupValues();
         feeds[N.pastKey(l, g)] = new ort.Tensor('float32', k, [nkv, sh.pad || rows, D]);
         feeds[N.pastValue(l, g)] = new ort.Tensor('float32', v, [nkv, sh.pad || rows, D]);
       } else if (!present) {

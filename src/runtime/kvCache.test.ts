@@ -91,10 +91,10 @@ describe('KvBuffer', () => {
     expect(b.capacity).toBe(2 * KV_BAND);
     for (let h = 0; h < 3; h++) expect([...b.headKeys(h)]).toEqual(rows(h, 0, KV_BAND + 5));
     // The banded view is [heads, capacity, D]: head h's rows start at h · capacity.
-    const view = b.bandedKeys();
+    const view = b.blockKeys();
     expect(view.length).toBe(3 * b.capacity * D2);
     expect([...view.subarray(2 * b.capacity * D2, (2 * b.capacity + 3) * D2)]).toEqual(rows(2, 0, 3));
-    expect([...b.bandedValues().subarray(b.capacity * D2, (b.capacity + 1) * D2)]).toEqual(rows(1, 0, 1).map((x) => -x));
+    expect([...b.blockValues().subarray(b.capacity * D2, (b.capacity + 1) * D2)]).toEqual(rows(1, 0, 1).map((x) => -x));
     // reserve allocates room without widening; filling the reservation exactly never re-allocates.
     b.reserve(300);
     expect(b.capacity).toBe(2 * KV_BAND);

@@ -70,12 +70,12 @@ export class KvBuffer {
     if (this.banded) this.capacity = 0;
   }
 
-  /** A banded buffer's blocks as one head-major [heads, capacity, headDim] view (rows past `length` unfilled). */
-  bandedKeys(): Float32Array {
+  /** The head blocks as one head-major [heads, capacity, headDim] view (rows past `length` unfilled). */
+  blockKeys(): Float32Array {
     return this.key.subarray(0, this.heads * this.capacity * this.headDim);
   }
 
-  bandedValues(): Float32Array {
+  blockValues(): Float32Array {
     return this.value.subarray(0, this.heads * this.capacity * this.headDim);
   }
 
@@ -139,7 +139,7 @@ export class KvBuffer {
 
   private compact(data: Float32Array): Float32Array {
     const D = this.headDim;
-    if (this.length === this.capacity || this.heads === 1) return data.subarray(0, this.heads * this.length * D);
+    if (this.length === this.capacity || this.heads === 1) return data.subarray(0, this.heads * this.length * D); // a view
     const out = new Float32Array(this.heads * this.length * D);
     for (let j = 0; j < this.heads; j++) out.set(data.subarray(j * this.capacity * D, (j * this.capacity + this.length) * D), j * this.length * D);
     return out;
