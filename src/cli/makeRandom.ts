@@ -8,6 +8,8 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { parseModelConfig } from '../hf/config.js';
+import { checkModelConfig } from '../hf/configChecks.js';
+import { checkOutputDir } from '../io/outputPath.js';
 import { writeRandomCheckpoint } from '../hf/randomCheckpoint.js';
 import type { WritableFloatDtype } from '../hf/dtype.js';
 import { ARCHITECTURES } from '../graph/arch/index.js';
@@ -24,6 +26,7 @@ export interface MakeRandomOptions {
 
 /** Reads the source config (a config.json or a model folder), writes the checkpoint. */
 export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: number; tensors: number; config: Record<string, unknown> } {
+  const out = checkOutputDir(opts.out, '--out', { force: opts.force });
   const like = path.resolve(opts.like);
   if (!fs.existsSync(like)) throw new HeadwiseError(`--like ${opts.like}: not found`);
   const isDir = fs.statSync(like).isDirectory();
@@ -37,6 +40,7 @@ export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: numbe
   }
   const withContext = opts.maxPositions === undefined ? raw : { ...raw, [raw.model_type === 'gpt2' ? 'n_positions' : 'max_position_embeddings']: opts.maxPositions };
   const config = parseModelConfig(withContext, configFile);
+  checkModelConfig(config, configFile);
   const tensors = ARCHITECTURES[config.family](config).weights;
   const dtype: WritableFloatDtype = opts.dtype === 'bf16' ? 'BF16' : 'F32';
   const bytes = writeRandomCheckpoint({
@@ -48,8 +52,9 @@ export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: numbe
     maxPositions: opts.maxPositions,
     sourceDir: isDir ? like : path.dirname(like),
     force: opts.force,
+    label: '--out',
   });
-  return { out: path.resolve(opts.out), bytes, tensors: tensors.length, config: withContext };
+  return { out, bytes, tensors: tensors.length, config: withContext };
 }
 
 export function makeRandomCommand(): Command {
@@ -60,7 +65,7 @@ export function makeRandomCommand(): Command {
     .option('--max-positions <n>', 'context length to declare (max_position_embeddings)', intArg(1, 1 << 24))
     .option('--seed <n>', 'random seed', intArg(0), 0)
     .addOption(new Option('--dtype <dtype>', 'weight dtype on disk').choices(['f32', 'bf16']).default('f32'))
-    .option('--force', 'replace --out if it exists and is not empty')
+    .option('--force', 'replace --out if it is a folder headwise wrote earlier (never anything else)')
     .option('--json', 'print one JSON object')
     .action((flags: MakeRandomOptions & { json?: boolean }) => {
       const r = makeRandom(flags);

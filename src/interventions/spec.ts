@@ -50,6 +50,7 @@
  */
 
 import { HeadwiseError } from '../errors.js';
+import { nestedDeeperThan } from '../io/json.js';
 import type { HeadId } from '../runtime/capture.js';
 
 export const SPEC_VERSION = 1;
@@ -140,6 +141,9 @@ export class SpecError extends HeadwiseError {
   }
 }
 
+/** Deepest nesting a spec may have (a real one needs about 6). */
+export const MAX_SPEC_DEPTH = 32;
+
 /**
  * Validate a spec (already-parsed JSON, or a JSON string) against a model and return it normalised:
  * heads expanded to `{layer, head}` objects, defaults filled in, everything frozen.
@@ -158,6 +162,8 @@ export function parseInterventionSpec(json: unknown, model: ModelShape): Interve
       throw new SpecError('spec', `not valid JSON (${(e as Error).message})`);
     }
   }
+  // Checked without recursion, before any recursive walk (messages, freezing) could overflow the stack.
+  if (nestedDeeperThan(value, MAX_SPEC_DEPTH)) throw new SpecError('spec', `nested more than ${MAX_SPEC_DEPTH} levels deep`);
   let list: unknown;
   let note: string | undefined;
   if (Array.isArray(value)) {

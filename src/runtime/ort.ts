@@ -2,7 +2,9 @@
  * ONNX Runtime sessions: the one place that talks to onnxruntime-node. Chooses the execution
  * provider (`cpu`, or `webgpu` where the binding ships it) and the thread count.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { HeadwiseError } from '../errors.js';
 import { GraphBuilder } from '../graph/builder.js';
@@ -22,6 +24,24 @@ export interface CreateSessionOptions extends SessionOptions {
   /** webgpu: fail instead of running any node on the CPU (ORT `disable_cpu_ep_fallback`). */
   strictDevice?: boolean;
 }
+
+/**
+ * libonnxruntime.so.1 links Microsoft's 1DS telemetry SDK ("MATSDK"), whose PAL opens a debug log
+ * `<temp folder>/mat-debug-<pid>.log` when the first session is created and never writes to it. On
+ * exit, that exact file of this process is removed when it is still empty (anything else is left alone).
+ */
+function removeTelemetryLog(): void {
+  for (const dir of new Set(['/tmp', os.tmpdir()])) {
+    const file = path.join(dir, `mat-debug-${process.pid}.log`);
+    try {
+      const s = fs.lstatSync(file);
+      if (s.isFile() && s.size === 0) fs.unlinkSync(file);
+    } catch {
+      // not there
+    }
+  }
+}
+process.once('exit', removeTelemetryLog);
 
 export function defaultThreads(): number {
   return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
