@@ -69,7 +69,7 @@ function checkModel(model: unknown, fail: Fail): void {
   if (!isPlainObject(model)) fail('model', `must be an object (got ${kind(model)})`);
   const type = model.type ?? (model.merges !== undefined ? 'BPE' : undefined);
   if (typeof type !== 'string' || !(MODEL_TYPES as readonly string[]).includes(type)) {
-    fail('model.type', `${JSON.stringify(type)} is not supported (supported: ${MODEL_TYPES.join(', ')})`);
+    fail('model.type', `${type === undefined ? 'is missing' : `${JSON.stringify(type) ?? kind(type)} is not supported`} (supported: ${MODEL_TYPES.join(', ')})`);
   }
   const vocab = model.vocab;
   if (type === 'Unigram') {
