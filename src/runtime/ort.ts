@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { HeadwiseError } from '../errors.js';
+import { removeTemp, tempPathFor } from '../io/tempFiles.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { DataType } from '../graph/onnxProto.js';
 
@@ -26,19 +27,45 @@ export interface CreateSessionOptions extends SessionOptions {
 }
 
 /**
- * libonnxruntime.so.1 links Microsoft's 1DS telemetry SDK ("MATSDK"), whose PAL opens a debug log
- * `<temp folder>/mat-debug-<pid>.log` when the first session is created and never writes to it. On
- * exit, that exact file of this process is removed when it is still empty (anything else is left alone).
+ * libonnxruntime.so.1 links Microsoft's 1DS telemetry SDK ("MATSDK"). When ONNX Runtime's environment
+ * starts (the first session), its PAL opens `$TMPDIR/mat-debug-<pid>.log` (never written to) and a
+ * `.ses` session file in the temporary folder. So the first session is created with TMPDIR pointing at
+ * a private headwise temporary folder (`io/tempFiles.ts` naming), removed at exit; after a SIGKILL the
+ * next run's sweep removes it. As a fallback, an empty `/tmp/mat-debug-<own pid>.log` is removed at exit.
  */
-function removeTelemetryLog(): void {
-  for (const dir of new Set(['/tmp', os.tmpdir()])) {
-    const file = path.join(dir, `mat-debug-${process.pid}.log`);
+let ortStarted: Promise<void> | null = null;
+
+async function withPrivateTempDir<T>(create: () => Promise<T>): Promise<T> {
+  if (ortStarted) {
+    await ortStarted;
+    return create();
+  }
+  const dir = tempPathFor(path.join(os.tmpdir(), 'onnxruntime'));
+  let result!: Promise<T>;
+  ortStarted = (async () => {
+    const old = process.env.TMPDIR;
     try {
-      const s = fs.lstatSync(file);
-      if (s.isFile() && s.size === 0) fs.unlinkSync(file);
-    } catch {
-      // not there
+      fs.mkdirSync(dir, { recursive: true });
+      process.on('exit', () => removeTemp(dir));
+      process.env.TMPDIR = dir;
+      result = create();
+      await result.catch(() => {});
+    } finally {
+      if (old === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = old;
     }
+  })();
+  await ortStarted;
+  return result;
+}
+
+function removeTelemetryLog(): void {
+  const file = path.join('/tmp', `mat-debug-${process.pid}.log`);
+  try {
+    const s = fs.lstatSync(file);
+    if (s.isFile() && s.size === 0) fs.unlinkSync(file);
+  } catch {
+    // not there
   }
 }
 process.once('exit', removeTelemetryLog);
@@ -68,7 +95,7 @@ export async function createSession(file: string | Uint8Array, opts: CreateSessi
     if (opts.strictDevice) options.extra = { session: { disable_cpu_ep_fallback: '1' } };
   }
   try {
-    return await (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options));
+    return await withPrivateTempDir(() => (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options)));
   } catch (e) {
     const msg = String((e as Error).message ?? e).split('\n')[0];
     if (device === 'webgpu' && /adapter/i.test(msg)) {

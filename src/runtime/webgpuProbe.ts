@@ -6,16 +6,16 @@
  * Asked once per process.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { removeTemp, tempPathFor } from '../io/tempFiles.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { DataType } from '../graph/onnxProto.js';
 
 const CHILD = `
 const ort = require(process.argv[1]);
-process.once('exit', () => {
-  const f = require('node:path').join('/tmp', 'mat-debug-' + process.pid + '.log');
-  try { if (require('node:fs').statSync(f).size === 0) require('node:fs').unlinkSync(f); } catch {}
-});
 const chunks = [];
 process.stdin.on('data', (c) => chunks.push(c));
 process.stdin.on('end', async () => {
@@ -39,13 +39,17 @@ export function probeWebgpuIsolated(timeoutMs = 60_000): Promise<WebgpuProbe> {
     const b = new GraphBuilder('probe');
     b.output(b.add(b.input('x', DataType.FLOAT, [2]), b.scalar(1)), 'y', DataType.FLOAT, [2]);
     const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
-    const child = spawn(process.execPath, ['-e', CHILD, ortPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+    // The child's ONNX Runtime telemetry files (see ort.ts) go to a temporary folder removed afterwards.
+    const tmp = tempPathFor(path.join(os.tmpdir(), 'webgpu-probe'));
+    fs.mkdirSync(tmp, { recursive: true });
+    const child = spawn(process.execPath, ['-e', CHILD, ortPath], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
     let out = '';
     child.stdout.on('data', (c) => (out += c));
     child.stderr.on('data', () => {}); // Dawn's native noise stays here
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', () => {
       clearTimeout(timer);
+      removeTemp(tmp);
       try {
         resolve(JSON.parse(out) as WebgpuProbe);
       } catch {
