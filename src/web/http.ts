@@ -54,16 +54,19 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   const chunks: Buffer[] = [];
   let size = 0;
   await new Promise<void>((resolve, reject) => {
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        reject(new HttpError(413, `body is over the limit of ${limit} bytes`, { connection: 'close' }));
-        // Stop reading; the answer is sent and the connection closed by the caller.
+        // No `Connection: close`: node would close the socket as soon as the answer is out, with the
+        // client still writing; the caller drains the rest instead (`discardBody`).
+        req.off('data', onData);
         req.pause();
+        reject(new HttpError(413, `body is over the limit of ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve());
     req.on('error', (e) => reject(new HttpError(400, `could not read the body (${e.message})`)));
     // A client that goes away mid-body: nothing to answer, but the request must not wait forever.

@@ -26,6 +26,8 @@ export interface RawOptions {
   pieceDelayMs?: number;
   /** A request sent with HEAD: the answer has headers only. */
   head?: boolean;
+  /** Read nothing until every byte is written, like a blocking client (`sendall`, then `recv`). */
+  readAfterWrite?: boolean;
 }
 
 /** Parses the first final response in `data`, or null while it is incomplete. */
@@ -72,12 +74,14 @@ export function rawRequest(port: number, bytes: string | Buffer, opts: RawOption
       else resolve({ outcome, status: 0, headers: {}, body: '', ms, text });
     };
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    if (opts.readAfterWrite) socket.pause();
     socket.on('connect', async () => {
       const pieces = opts.pieces ?? [bytes];
       for (let i = 0; i < pieces.length && !settled; i++) {
         if (i > 0) await new Promise((r) => setTimeout(r, opts.pieceDelayMs ?? 0));
         if (!socket.writable) break;
-        socket.write(pieces[i], () => undefined);
+        const last = i === pieces.length - 1;
+        socket.write(pieces[i], (e) => last && !e && opts.readAfterWrite && socket.resume());
       }
     });
     socket.on('data', (chunk: Buffer) => {

@@ -135,14 +135,14 @@ describe('issue 11 item 8: one request handling that always answers', () => {
     const declared = await rawRequest(
       port,
       Buffer.concat([Buffer.from(`POST /api/generate HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`), body]),
-      { timeoutMs: 10_000 },
+      { timeoutMs: 10_000, readAfterWrite: true },
     );
     expectJsonError(declared, 413, /over the limit/);
     // Chunked, no length to refuse up front: cut off while streaming.
     const chunks = [Buffer.from(`POST /api/generate HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`)];
     for (let i = 0; i < 10; i++) chunks.push(Buffer.from(`100000\r\n`), body.subarray(0, 0x100000), Buffer.from('\r\n'));
     chunks.push(Buffer.from('0\r\n\r\n'));
-    expectJsonError(await rawRequest(port, Buffer.concat(chunks), { timeoutMs: 10_000 }), 413, /over the limit/);
+    expectJsonError(await rawRequest(port, Buffer.concat(chunks), { timeoutMs: 10_000, readAfterWrite: true }), 413, /over the limit/);
     // Same with fetch, which also writes it all before reading.
     const res = await fetch(`${web.url}/api/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     expect(res.status).toBe(413);
@@ -168,6 +168,7 @@ describe('issue 11 item 8: one request handling that always answers', () => {
     expectJsonError(await rawRequest(port, `GET /api/model HTTP/1.1\r\n${HOST}Bad Header: x\r\n\r\n`), 400, /malformed HTTP request/);
     expectJsonError(await rawRequest(port, `GET /api/model HTTP/1.1\r\n${HOST}X-Big: ${'a'.repeat(20_000)}\r\n\r\n`), 431);
     expectJsonError(await rawRequest(port, `POST /api/pattern HTTP/1.1\r\n${HOST}Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}`), 400);
+    expectJsonError(await rawRequest(port, `POST /api/pattern HTTP/1.1\r\n${HOST}Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`), 400);
   });
 
   it('a JSON body nested deeper than the limit is a 400, not a stack overflow', async () => {
