@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { readAtlas } from '../atlas/file.js';
 import { atlasRunner, niahRunner } from '../web/runners.js';
+import { isLoopbackHost } from '../web/http.js';
 import { startServer } from '../web/server.js';
 import { intArg, loadModel, modelOptions, PACKAGE_ROOT, type ModelFlags } from './common.js';
 
@@ -14,6 +15,7 @@ export const WEB_APP_DIR = path.join(PACKAGE_ROOT, 'dist', 'webapp');
 interface Flags extends ModelFlags {
   port: number;
   host: string;
+  allowRemote?: boolean;
   atlas?: string;
 }
 
@@ -21,10 +23,16 @@ export function serveCommand(): Command {
   const cmd = new Command('serve')
     .description('start the web app: atlas, head patterns, interventions playground, needles & KV')
     .option('--port <n>', 'port to listen on (0 = any free port)', intArg(0, 65535), 8080)
-    .option('--host <address>', 'address to bind; anything but loopback exposes the model to the network', '127.0.0.1')
+    .option('--host <address>', 'loopback address to bind (127.0.0.1, ::1, localhost, ::ffff:127.0.0.1); others need --allow-remote', '127.0.0.1')
+    .option('--allow-remote', 'allow a --host that is not loopback: anyone who can reach it can run the model')
     .option('--atlas <file>', 'atlas JSON to show (from `headwise atlas --out FILE`)');
   modelOptions(cmd);
   return cmd.action(async (flags: Flags) => {
+    // Usage errors (exit 2), before the model loads: an empty host would listen on every interface.
+    if (flags.host.trim() === '') cmd.error('error: --host is empty; give an address such as 127.0.0.1', { exitCode: 2 });
+    if (!isLoopbackHost(flags.host) && !flags.allowRemote) {
+      cmd.error(`error: --host ${flags.host} is not a loopback address and would expose the model to the network; add --allow-remote to mean it`, { exitCode: 2 });
+    }
     const model = await loadModel(flags);
     const atlas = flags.atlas ? readAtlas(flags.atlas, model.config) : undefined;
     if (!fs.existsSync(path.join(WEB_APP_DIR, 'index.html'))) {
@@ -35,6 +43,7 @@ export function serveCommand(): Command {
       web = await startServer({
         model,
         host: flags.host,
+        allowRemote: flags.allowRemote,
         port: flags.port,
         atlas,
         appDir: WEB_APP_DIR,
@@ -47,6 +56,7 @@ export function serveCommand(): Command {
       if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new HeadwiseError(`--host ${flags.host}: not an address of this machine`);
       throw e;
     }
+    if (!isLoopbackHost(flags.host)) process.stderr.write(`headwise: warning: --allow-remote: ${web.url}/ is open to anyone who can reach ${flags.host}\n`);
     process.stdout.write(`headwise: serving ${model.name} at ${web.url}/ (Ctrl-C to stop)\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();

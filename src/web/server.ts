@@ -17,7 +17,7 @@ import { parseInterventionSpec, SpecError, type InterventionSpec } from '../inte
 import type { Model } from '../runtime/model.js';
 import type { ApiLimits, AtlasView, ExamplePrompt, GenerateRequest, JobKind, ModelInfo, NiahView } from './api.js';
 import { Engine, QueueFullError } from './engine.js';
-import { HttpError, readJsonBody, sendError, sendJson, serveStatic } from './http.js';
+import { discardBody, guardConnections, hostOfHeader, HttpError, isLoopbackHost, rawError, readJsonBody, sendError, sendJson, serveStatic } from './http.js';
 import { JobRegistry, type ProgressReporter } from './jobs.js';
 import { bad, boolField, intField, objectBody, stringField } from './validate.js';
 
@@ -40,10 +40,24 @@ export type AtlasRunner = (ctx: JobContext, report: ProgressReporter) => Promise
 /** Runs the needle grid and the KV sweep for the server's model. */
 export type NiahRunner = (ctx: JobContext, report: ProgressReporter) => Promise<Omit<NiahView, 'source'>>;
 
+/** How long the transport waits for a client (ms); see API.md, "Transport". */
+export interface TransportTimeouts {
+  /** From the connection (or the end of the previous answer) to the end of a request's headers. */
+  headersMs: number;
+  /** From the connection to the end of a request's body. */
+  requestMs: number;
+  /** An idle kept-alive connection is closed after this. */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: TransportTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000 };
+
 export interface ServerOptions {
   model: Model;
-  /** 127.0.0.1 unless given. */
+  /** 127.0.0.1 unless given; anything but a loopback address needs `allowRemote`. */
   host?: string;
+  /** Bind a non-loopback `host` (the model and its API are then open to the network; no DNS-rebinding check). */
+  allowRemote?: boolean;
   /** 0 picks a free port. */
   port?: number;
   /** An atlas read at startup (`readAtlas`), checked against the model. */
@@ -54,6 +68,7 @@ export interface ServerOptions {
   appDir?: string;
   runners?: { atlas?: AtlasRunner; niah?: NiahRunner };
   limits?: Partial<ApiLimits>;
+  timeouts?: Partial<TransportTimeouts>;
   /** Where failures that are bugs are logged (default console.error). */
   log?: (message: string, error?: unknown) => void;
 }
@@ -70,11 +85,14 @@ interface Route {
 }
 type Handler = (req: http.IncomingMessage, params: string[]) => Promise<[number, unknown]>;
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-
 export async function startServer(opts: ServerOptions): Promise<WebServer> {
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const timeouts: TransportTimeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   const host = opts.host ?? '127.0.0.1';
+  // An empty host would make node listen on every interface.
+  if (host.trim() === '') throw new HeadwiseError('host: empty (give an address, e.g. 127.0.0.1)');
+  const loopback = isLoopbackHost(host);
+  if (!loopback && !opts.allowRemote) throw new HeadwiseError(`host ${host} is not a loopback address; binding it exposes the model to the network (allowRemote to do so)`);
   const log = opts.log ?? ((m, e) => console.error(m, e ?? ''));
   const model = opts.model;
   const c = model.config;
@@ -113,7 +131,7 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
   ): Promise<[number, unknown]> => {
     const body = objectBody(await readJsonBody(req, limits.maxBodyBytes), ['quick']);
     const quick = boolField(body, 'quick', true);
-    if (!runner) throw new HttpError(501, `${kind} jobs are not available in this server`);
+    if (!runner) throw new HttpError(404, `${kind} jobs are not available in this server`);
     const running = jobs.running(kind);
     if (running) throw new HttpError(409, `a ${kind} job is already running (id ${running.id}); poll GET /api/jobs/${running.id}`);
     return [202, jobs.start(kind, (report) => engine.queue.run(() => runner({ model, quick, atlas: atlasFile }, report)), onDone)];
@@ -204,37 +222,67 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
     sendJson(res, status, body);
   };
 
-  const server = http.createServer((req, res) => {
-    const fail = (e: unknown): void => {
-      if (e instanceof HttpError) return sendError(res, e.status, e.message, e.headers);
-      if (e instanceof QueueFullError) return sendError(res, 503, e.message, { 'retry-after': '2' });
-      if (e instanceof HeadwiseError) return sendError(res, 400, e.message);
-      log(`headwise serve: internal error on ${req.method} ${req.url}`, e);
-      sendError(res, 500, `internal error: ${(e as Error)?.message ?? String(e)}`);
-    };
-    try {
-      const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '');
-      // A page on another site must not reach a loopback server by rebinding its DNS name to 127.0.0.1.
-      if (LOOPBACK.has(host) && !LOOPBACK.has(hostHeader)) throw new HttpError(403, `Host ${JSON.stringify(hostHeader)} is not this server (use http://127.0.0.1)`);
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      if (url.pathname.startsWith('/api/') || url.pathname === '/api') {
-        handleApi(req, res, url.pathname).catch(fail);
-        return;
+  const server = http.createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      // How often node checks the two timeouts above (its default, 30 s, would let them run late).
+      connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+      // Without Host the DNS-rebinding check below answers (with JSON); node's own answer has no body.
+      requireHostHeader: false,
+    },
+    (req, res) => {
+      const fail = (e: unknown): void => {
+        if (e instanceof HttpError) {
+          // A refused body is read to its end (bounded) so the client sees the answer, not a reset.
+          if (e.status === 413) discardBody(req);
+          return sendError(res, e.status, e.message, e.headers);
+        }
+        if (e instanceof QueueFullError) return sendError(res, 503, e.message, { 'retry-after': '2' });
+        if (e instanceof HeadwiseError) return sendError(res, 400, e.message);
+        log(`headwise serve: internal error on ${req.method} ${req.url}`, e);
+        sendError(res, 500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+      };
+      try {
+        // A page on another site must not reach a loopback server by rebinding its DNS name to 127.0.0.1.
+        const hostHeader = hostOfHeader(req.headers.host ?? '');
+        if (loopback && !isLoopbackHost(hostHeader)) throw new HttpError(403, `Host ${JSON.stringify(hostHeader.slice(0, 100))} is not this server (use http://127.0.0.1)`);
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        if (url.pathname.startsWith('/api/') || url.pathname === '/api') {
+          handleApi(req, res, url.pathname).catch(fail);
+          return;
+        }
+        if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here (the app is served with GET)`, { allow: 'GET, HEAD' });
+        if (!appDir) {
+          if (url.pathname === '/') return sendHtml(res, 200, NOT_BUILT);
+          throw new HttpError(404, `not found: ${url.pathname}`);
+        }
+        if (!serveStatic(req, res, appDir, url.pathname)) throw new HttpError(404, `not found: ${url.pathname}`);
+      } catch (e) {
+        fail(e);
       }
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here (the app is served with GET)`, { allow: 'GET, HEAD' });
-      if (!appDir) {
-        if (url.pathname === '/') return sendHtml(res, 200, NOT_BUILT);
-        throw new HttpError(404, `not found: ${url.pathname}`);
-      }
-      if (!serveStatic(req, res, appDir, url.pathname)) throw new HttpError(404, `not found: ${url.pathname}`);
-    } catch (e) {
-      fail(e);
-    }
+    },
+  );
+  // Requests node's parser refuses never reach the handler above; they get a JSON answer on the socket.
+  server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket) => {
+    const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (!socket.writable || err.code === 'ECONNRESET' || answering?.headersSent) return void socket.destroy();
+    const [status, message] = clientErrorAnswer(err);
+    socket.end(rawError(status, message));
+    setTimeout(() => socket.destroy(), 2000).unref();
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"malformed HTTP request"}');
-    else socket.destroy();
+  // An Expect other than 100-continue: node's own 417 would have no body.
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    sendError(res, 417, `Expect: ${String(req.headers.expect).slice(0, 60)} is not supported (only 100-continue)`);
   });
+  // CONNECT (a proxy tunnel) is not a request this server serves; node would drop the socket unanswered.
+  server.on('connect', (req: http.IncomingMessage, socket: import('node:net').Socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawError(405, `${req.method} is not allowed (this is not a proxy)`, { Allow: 'GET, HEAD, POST' }));
+    setTimeout(() => socket.destroy(), 2000).unref();
+  });
+  const guarded = guardConnections(server, timeouts.headersMs);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -254,8 +302,17 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const socket of guarded) socket.destroy();
       }),
   };
+}
+
+/** The status and message for a request node's parser refused (`clientError`). */
+function clientErrorAnswer(err: NodeJS.ErrnoException & { reason?: string }): [number, string] {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'the request took too long to arrive'];
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, 'request headers are too large'];
+  const why = typeof err.reason === 'string' ? err.reason : err.code ?? 'unreadable';
+  return [400, `malformed HTTP request (${why.slice(0, 100)})`];
 }
 
 /** Splits a path into a route key and its parameters (`/api/jobs/abc` → `/api/jobs/:id`, ["abc"]). */
