@@ -40,6 +40,9 @@ export function applyModelWindows<S extends WindowedSetup>(setup: S, config: Mod
       return { ...g, cacheClass: cls, pastInput: 'group' as const };
     });
   });
+  // Classes no layer uses any more (e.g. "full" when every layer has a window) are dropped.
+  const used = new Set(layout.flatMap((groups) => groups.map((g) => g.cacheClass)));
+  for (const cls of [...policies.keys()]) if (!used.has(cls)) policies.delete(cls);
   return { ...setup, layout, policies };
 }
 
@@ -55,3 +58,6 @@ export function checkModelWindows(config: ModelConfig, layout: KvLayout, policie
     }
   });
 }
+
+/** The KV policy's class a (possibly window-restricted) class came from: `full@w8` -> `full`. */
+export const baseClass = (cls: string): string => cls.split('@')[0];
