@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generate, interventionSpec, loadModel, run, SpecError, type Model } from './index.js';
+import { defaultModel, generate, interventionSpec, loadModel, run, SpecError, type InterventionSpecInput, type Model } from './index.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -17,15 +17,22 @@ const PROMPT =
 describe('library API (ref-llama-7m)', () => {
   let model: Model;
   beforeAll(async () => {
-    model = await loadModel(path.resolve('models/ref-llama-7m'), { threads: 2 });
+    model = await loadModel(defaultModel, { threads: 2 });
   });
   afterAll(async () => model?.dispose());
+
+  it('defaultModel is the bundled model, resolved from the package root', () => {
+    expect(defaultModel).toBe(path.resolve('models/ref-llama-7m'));
+    expect(fs.existsSync(path.join(defaultModel, 'config.json'))).toBe(true);
+  });
 
   it('run: logits, per-head patterns of the chosen rows, z, and text', async () => {
     const r = await run(model, PROMPT, { capture: { layers: [5], rows: 'last', z: [5] }, logitsAt: 'all', maxNewTokens: 6 });
     const T = r.ids.length;
     expect(r.logits.length).toBe(T * r.vocab);
     expect(r.patterns.map((p) => `${p.layer}:${p.head}`)).toEqual(['5:0', '5:1', '5:2', '5:3']);
+    expect(r.pattern(5, 2)).toBe(r.patterns[2]);
+    expect(() => r.pattern(4, 0)).toThrow(/pattern\(4, 0\): not captured \(capture.layers was \[5\]\)/);
     for (const p of r.patterns) {
       expect(p.queryPositions).toEqual(Int32Array.from([T - 1]));
       expect(p.data.length).toBe(T);
@@ -37,7 +44,7 @@ describe('library API (ref-llama-7m)', () => {
   });
 
   it('run with ablation of the retrieval heads loses the pass key; generate agrees with run', async () => {
-    const interventions = { version: 1, interventions: [{ op: 'ablate', heads: ['5:3', '5:1'] }] };
+    const interventions: InterventionSpecInput = { version: 1, interventions: [{ op: 'ablate', heads: ['5:3', '5:1'] }] };
     const r = await run(model, PROMPT, { interventions, maxNewTokens: 6 });
     expect(r.interventions).toEqual(['[0] ablate (zero) 5:{1,3}']);
     expect(r.text).not.toMatch(/48213/);

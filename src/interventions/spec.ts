@@ -120,6 +120,44 @@ export type Intervention =
   | ActIntervention
   | SteerIntervention;
 
+/**
+ * A head as a caller writes it: `"L:H"` (`"*"` for every layer or head) or `{layer, head}`. The
+ * validated form is always `{layer, head}` with numbers.
+ */
+export type HeadRefInput = `${number | '*'}:${number | '*'}` | { readonly layer: number | '*'; readonly head: number | '*' };
+/** A list of heads, or one comma-separated string such as `"6:6,6:0"`. */
+export type HeadsInput = string | readonly HeadRefInput[];
+/** A span as a caller writes it (`occurrence` defaults to 0). */
+export type SpanInput = { readonly text: string; readonly occurrence?: number } | { readonly chars: SpanRange } | { readonly tokens: SpanRange };
+
+interface InterventionInputOf<Op extends InterventionOp, P> {
+  readonly op: Op;
+  readonly heads: HeadsInput;
+  readonly note?: string;
+  readonly params: P;
+}
+type Optional<T> = { readonly [K in keyof T]?: T[K] };
+type WithOptionalParams<Op extends InterventionOp, P> = Omit<InterventionInputOf<Op, P>, 'params'> & { readonly params?: P };
+
+/**
+ * One intervention as TypeScript callers write it, before validation: a union discriminated on `op`,
+ * so a misspelled op, a misspelled field or a parameter of another op is a compile error
+ * (`test/types/spec.test.ts`). Parameters with a default may be left out; `scale`, `pasta` and `steer`
+ * have required ones. Values are still checked at run time by `parseInterventionSpec` (ranges, the
+ * model's shape).
+ */
+export type InterventionInput =
+  | WithOptionalParams<'ablate', Optional<AblateParams>>
+  | InterventionInputOf<'scale', ScaleParams>
+  | InterventionInputOf<'pasta', { readonly alpha?: number; readonly spans: readonly SpanInput[] }>
+  | WithOptionalParams<'act', Optional<ActParams>>
+  | InterventionInputOf<'steer', SteerParams>;
+
+/** A spec as TypeScript callers write it: `{version?, note?, interventions}` or a bare array. A validated `InterventionSpec` is one too. */
+export type InterventionSpecInput =
+  | { readonly version?: typeof SPEC_VERSION; readonly note?: string; readonly interventions: readonly InterventionInput[] }
+  | readonly InterventionInput[];
+
 /** A validated spec. Plain data: `JSON.stringify` of it parses back to an equal spec. */
 export interface InterventionSpec {
   readonly version: typeof SPEC_VERSION;

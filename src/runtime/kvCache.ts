@@ -290,6 +290,22 @@ export class KvCache {
   }
 
   /**
+   * Drops every token at position ≥ `tokens`, so runs that differ from one position on (activation
+   * patching: one patched token, then the rest of the prompt) share the prefix before it. Host caches
+   * whose classes all keep the full history only: their rows are positions 0, 1, …, so the first
+   * `tokens` rows are exactly that prefix, and the rows past it become unfilled (masked) band rows.
+   */
+  truncate(tokens: number): void {
+    if (this.deviceBytes !== null || [...this.policies.values()].some((p) => p.kind !== 'full')) {
+      throw new Error('KvCache.truncate: only host caches with full-history classes can be truncated');
+    }
+    if (!Number.isInteger(tokens) || tokens < 0 || tokens > this.seen) throw new Error(`KvCache.truncate: ${tokens} is not in 0..${this.seen}`);
+    this.seen = tokens;
+    for (const cls of this.positions.keys()) this.positions.set(cls, this.positions.get(cls)!.slice(0, tokens));
+    for (const groups of this.buffers) for (const b of groups) b.length = tokens;
+  }
+
+  /**
    * Appends the new tokens' keys/values ([layer][group], head-major [groupKvHeads, tokens, headDim])
    * and evicts what the policies drop.
    */
