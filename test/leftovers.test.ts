@@ -79,8 +79,6 @@ describe('no stray files', () => {
     let seenK = '';
     k.child.stderr!.on('data', (c) => (seenK += c));
     await until(() => /atlas: \d+\/\d+/.test(seenK), 'atlas progress');
-    // The killed run holds ONNX Runtime's private temporary folder now (io/tempFiles.ts naming).
-    expect(tmpEntriesOf([k.child.pid!]).length).toBeGreaterThan(0);
     k.child.kill('SIGKILL');
     expect((await k.done).signal).toBe('SIGKILL');
     const next = start([...ATLAS_SMALL, ...ATLAS_OUT], dir);
