@@ -41,7 +41,7 @@ import { Model } from './runtime/model.js';
 import type { Device } from './runtime/ort.js';
 import { Sampler, type SamplingOptions } from './runtime/sampling.js';
 
-export { HeadwiseError } from './errors.js';
+export { HeadwiseError, UsageError } from './errors.js';
 export { Model } from './runtime/model.js';
 export type { Device } from './runtime/ort.js';
 export type { HeadId, AttentionMatrix } from './runtime/capture.js';

@@ -10,7 +10,7 @@ import { HeadwiseError } from '../errors.js';
 import { parseModelConfig } from '../hf/config.js';
 import { checkModelConfig } from '../hf/configChecks.js';
 import { checkOutputDir } from '../io/outputPath.js';
-import { writeRandomCheckpoint } from '../hf/randomCheckpoint.js';
+import { writeRandomCheckpoint, writeRandomCheckpointAsync, type RandomCheckpointOptions } from '../hf/randomCheckpoint.js';
 import type { WritableFloatDtype } from '../hf/dtype.js';
 import { ARCHITECTURES } from '../graph/arch/index.js';
 import { intArg, printJson } from './common.js';
@@ -24,8 +24,21 @@ export interface MakeRandomOptions {
   force?: boolean;
 }
 
+type MakeRandomResult = { out: string; bytes: number; tensors: number; config: Record<string, unknown> };
+
 /** Reads the source config (a config.json or a model folder), writes the checkpoint. */
-export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: number; tensors: number; config: Record<string, unknown> } {
+export function makeRandom(opts: MakeRandomOptions): MakeRandomResult {
+  const job = prepare(opts);
+  return { ...job.result, bytes: writeRandomCheckpoint(job.write) };
+}
+
+/** The same, yielding while it writes (the CLI's: SIGINT can interrupt a large checkpoint cleanly). */
+export async function makeRandomAsync(opts: MakeRandomOptions): Promise<MakeRandomResult> {
+  const job = prepare(opts);
+  return { ...job.result, bytes: await writeRandomCheckpointAsync(job.write) };
+}
+
+function prepare(opts: MakeRandomOptions): { write: RandomCheckpointOptions; result: Omit<MakeRandomResult, 'bytes'> } {
   const out = checkOutputDir(opts.out, '--out', { force: opts.force });
   const like = path.resolve(opts.like);
   if (!fs.existsSync(like)) throw new HeadwiseError(`--like ${opts.like}: not found`);
@@ -43,7 +56,7 @@ export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: numbe
   checkModelConfig(config, configFile);
   const tensors = ARCHITECTURES[config.family](config).weights;
   const dtype: WritableFloatDtype = opts.dtype === 'bf16' ? 'BF16' : 'F32';
-  const bytes = writeRandomCheckpoint({
+  const write: RandomCheckpointOptions = {
     rawConfig: raw,
     tensors,
     outDir: opts.out,
@@ -53,8 +66,8 @@ export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: numbe
     sourceDir: isDir ? like : path.dirname(like),
     force: opts.force,
     label: '--out',
-  });
-  return { out, bytes, tensors: tensors.length, config: withContext };
+  };
+  return { write, result: { out, tensors: tensors.length, config: withContext } };
 }
 
 export function makeRandomCommand(): Command {
@@ -67,8 +80,8 @@ export function makeRandomCommand(): Command {
     .addOption(new Option('--dtype <dtype>', 'weight dtype on disk').choices(['f32', 'bf16']).default('f32'))
     .option('--force', 'replace --out if it is a folder headwise wrote earlier (never anything else)')
     .option('--json', 'print one JSON object')
-    .action((flags: MakeRandomOptions & { json?: boolean }) => {
-      const r = makeRandom(flags);
+    .action(async (flags: MakeRandomOptions & { json?: boolean }) => {
+      const r = await makeRandomAsync(flags);
       if (flags.json) printJson({ out: r.out, tensors: r.tensors, safetensorsBytes: r.bytes });
       else process.stdout.write(`wrote ${r.out} (${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB of ${flags.dtype ?? 'f32'} weights)\n`);
     });

@@ -90,6 +90,28 @@ export function randomConfig(raw: Record<string, unknown>, dtype: WritableFloatD
 
 /** Writes the checkpoint; returns the bytes of model.safetensors. */
 export function writeRandomCheckpoint(opts: RandomCheckpointOptions): number {
+  const steps = writeSteps(opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/**
+ * The same, yielding to the event loop after each piece, so a signal handler (SIGINT: remove the
+ * temporary folder and exit) runs while a large checkpoint is being written.
+ */
+export async function writeRandomCheckpointAsync(opts: RandomCheckpointOptions): Promise<number> {
+  const steps = writeSteps(opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The writing, as steps: one yield per piece of tensor data. */
+function* writeSteps(opts: RandomCheckpointOptions): Generator<void, number, void> {
   const dtype = opts.dtype ?? 'F32';
   const out = checkOutputDir(opts.outDir, opts.label ?? 'outDir', { force: opts.force });
   const std = typeof opts.rawConfig.initializer_range === 'number' ? opts.rawConfig.initializer_range : 0.02;
@@ -124,6 +146,7 @@ export function writeRandomCheckpoint(opts: RandomCheckpointOptions): number {
           fromFloat32(dtype, v, r);
           writer.write(t.name, r);
           bytes += r.length;
+          yield;
         }
       }
       writer.finish();

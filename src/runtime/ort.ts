@@ -30,8 +30,8 @@ export interface CreateSessionOptions extends SessionOptions {
  * libonnxruntime.so.1 links Microsoft's 1DS telemetry SDK ("MATSDK"). When ONNX Runtime's environment
  * starts (the first session), its PAL opens `$TMPDIR/mat-debug-<pid>.log` (never written to) and a
  * `.ses` session file in the temporary folder. So the first session is created with TMPDIR pointing at
- * a private headwise temporary folder (`io/tempFiles.ts` naming), removed at exit; after a SIGKILL the
- * next run's sweep removes it. As a fallback, an empty `/tmp/mat-debug-<own pid>.log` is removed at exit.
+ * a private headwise temporary folder (`io/tempFiles.ts` naming), removed as soon as that session
+ * exists; after a SIGKILL during those moments the next run's sweep removes it. As a fallback, an empty `/tmp/mat-debug-<own pid>.log` is removed at exit.
  */
 let ortStarted: Promise<void> | null = null;
 
@@ -46,13 +46,15 @@ async function withPrivateTempDir<T>(create: () => Promise<T>): Promise<T> {
     const old = process.env.TMPDIR;
     try {
       fs.mkdirSync(dir, { recursive: true });
-      process.on('exit', () => removeTemp(dir));
       process.env.TMPDIR = dir;
       result = create();
       await result.catch(() => {});
     } finally {
       if (old === undefined) delete process.env.TMPDIR;
       else process.env.TMPDIR = old;
+      // The files are open or written by now; removing the folder at once (not at exit) leaves nothing
+      // behind even when the process is killed later.
+      removeTemp(dir);
     }
   })();
   await ortStarted;
