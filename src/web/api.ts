@@ -158,6 +158,8 @@ export interface NiahView {
     kvBytesFull: number;
     accuracy: number;
     contextTokens: number;
+    /** Prompts behind `accuracy` (absent in results from before it was recorded). */
+    samples?: number;
   }[] | null;
   /** `job`: the sweep run in this server; `atlas`: the grid of the atlas's own needle prompts (no KV curve). */
   source: 'file' | 'job' | 'atlas';
