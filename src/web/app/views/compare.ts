@@ -44,14 +44,14 @@ export function compareView(root: HTMLElement, routeHead?: HeadRef): () => void 
       ),
       message,
       h('div', { class: 'compare-body' }, ...sides),
-      h('div', { class: 'row' }, legend(ATTENTION_SCALE, 'attention share', 300, true), moved),
+      h('div', { class: 'compare-foot' }, legend(ATTENTION_SCALE, 'attention share', 300, true), moved),
     ),
   );
 
   let results: [BinnedPattern, BinnedPattern] | null = null;
   const draw = () => {
     if (!results) return;
-    const side = Math.max(120, Math.min(sides[0].clientWidth - MAP_MARGIN.left - MAP_MARGIN.right, 460));
+    const side = Math.max(120, Math.min(sides[0].clientWidth - MAP_MARGIN.left - MAP_MARGIN.right, window.innerHeight - 400, 460));
     results.forEach((p, i) => {
       const title = i === 0 ? 'A' : `B${p.interventions.length ? ' — ' + p.interventions.map((s) => s.replace(/^\[\d+\]\s*/, '')).join('; ') : ''}`;
       fill(

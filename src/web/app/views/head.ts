@@ -94,7 +94,8 @@ export function headView(root: HTMLElement, routeHead?: HeadRef): () => void {
     const n = p.tokens.length;
     const rows = p.queryEdges.length - 1;
     const cols = p.keyEdges.length - 1;
-    fill(zoomNote, window ? `queries ${window.queries[0]}–${window.queries[1] - 1} × keys ${window.keys[0]}–${window.keys[1] - 1}` : `${n} tokens`, rows === n && cols === n ? ' · every token shown' : ` · ${rows} × ${cols} bins`);
+    const exact = rows === p.queryEdges[rows] - p.queryEdges[0] && cols === p.keyEdges[cols] - p.keyEdges[0];
+    fill(zoomNote, window ? `queries ${window.queries[0]}–${window.queries[1] - 1} × keys ${window.keys[0]}–${window.keys[1] - 1}` : `${n} tokens`, exact ? ' · every token shown' : ` · ${rows} × ${cols} bins`);
     resetBtn.disabled = !window;
     return p;
   };

@@ -161,8 +161,14 @@ export function playgroundView(root: HTMLElement): () => void {
   });
   prompt.addEventListener('input', () => (state.playPrompt = prompt.value));
 
+  // Checked as it is typed, so the message is on screen before Generate is pressed (and no layout
+  // shift on blur swallows that click).
   const headsError = h('div', { 'data-testid': 'heads-error' });
-  headsInput.insertAdjacentElement('afterend', headsError);
+  headsInput.parentElement!.insertAdjacentElement('afterend', headsError);
+  headsInput.addEventListener('input', () => {
+    const parsed = parseHeads(headsInput.value);
+    fill(headsError, typeof parsed === 'string' ? errorBox(new Error(parsed)) : null);
+  });
   runBtn.addEventListener('click', () =>
     busy(runBtn, 'Generating…', async () => {
       fill(headsError);
