@@ -156,10 +156,13 @@ const tops = document.getElementById('tops');
 const maps = document.getElementById('maps');
 const tbl = el('table');
 tbl.append(el('tr', {}, el('th', { textContent: 'metric' }), el('th', { textContent: 'top heads (value)' })));
-// Small multiples: as many columns as fit the window, rows sized so ~3 fit one screen.
-const colsFit = Math.max(1, Math.floor((Math.min(window.innerWidth, 1600) - 40) / 330));
-const figW = Math.floor((Math.min(window.innerWidth, 1600) - 40) / Math.min(colsFit, order.length)) - 16;
-const figH = Math.max(170, Math.floor((window.innerHeight - 60) / 3) - 70);
+// Small multiples: as many ~195 px columns as fit the window, and cells sized so all rows fit one screen.
+const pageW = Math.min(window.innerWidth, 1600) - 40;
+const colsFit = Math.max(1, Math.min(order.length, Math.floor(pageW / 195)));
+const gridRows = Math.ceil(order.length / colsFit);
+const figW = Math.floor(pageW / colsFit) - 18;
+const figH = Math.max(60, Math.floor((window.innerHeight - 70) / gridRows) - 100);
+maps.style.gridTemplateColumns = 'repeat(' + colsFit + ', minmax(0, 1fr))';
 for (const m of order) {
   const t = A.metrics[m];
   const info = (A.metricInfo || {})[m] || {};
@@ -174,7 +177,7 @@ for (const m of order) {
   sec.append(el('h3', { textContent: disp.title + (per === 'kvHead' ? ' (per KV head)' : ''), title: 'code name: ' + m + (disp.unit ? ' — unit: ' + disp.unit : '') }));
   sec.append(el('p', { className: 'desc', textContent: (disp.unit ? disp.unit + '. ' : '') + (info.description || ''), title: info.description || '' }));
   const H = t[0] ? t[0].length : 0;
-  const cell = Math.max(3, Math.min(40, Math.floor(Math.min((figW - 50) / Math.max(1, H), (figH - 30) / Math.max(1, t.length)))));
+  const cell = Math.max(3, Math.min(40, Math.floor(Math.min((figW - 50) / Math.max(1, H), (figH - 38) / Math.max(1, t.length)))));
   const label = cell >= 22;
   const floor = S.type === 'log' ? S.domain[0] : -Infinity;
   const fig = Plot.plot({
@@ -182,7 +185,7 @@ for (const m of order) {
     style: { fontSize: '9px' },
     x: { type: 'band', label: per === 'kvHead' ? 'KV head' : 'head', axis: 'top', ticks: cell >= 12 ? undefined : [...Array(H).keys()].filter((i) => i % Math.ceil(12 / cell) === 0) },
     y: { type: 'band', label: 'layer', ticks: cell >= 12 ? undefined : [...Array(t.length).keys()].filter((i) => i % Math.ceil(12 / cell) === 0) },
-    color: { type: S.type, scheme: S.scheme, domain: S.domain, clamp: S.clamp, pivot: S.pivot, legend: true, width: Math.min(240, figW - 10), label: (disp.unit || m) + ' (' + S.note + ')', tickFormat: S.type === 'log' ? '~g' : undefined },
+    color: { type: S.type, scheme: S.scheme, domain: S.domain, clamp: S.clamp, pivot: S.pivot, legend: true, width: Math.min(240, figW - 4), label: (disp.unit || m) + ' (' + S.note + ')', tickFormat: S.type === 'log' ? '~g' : undefined },
     marks: [
       Plot.cell(cells.filter((c) => c.value === null), { x: 'head', y: 'layer', fill: '#e8e8e8', title: (d) => headName(d, per) + ': not measured' }),
       Plot.cell(cells.filter((c) => c.value !== null), { x: 'head', y: 'layer', fill: (d) => Math.max(d.value, floor), tip: true, title: (d) => headName(d, per) + ': ' + fmt(d.value) + (d.n !== null ? '\n' + d.n + ' samples' : '') }),
@@ -220,7 +223,8 @@ h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32
 h3 { font-size: 13px; margin: 0 0 2px; }
 .lead { font-size: 15px; } .note, .desc { color: #555; max-width: 900px; } .desc { font-size: 11px; margin: 0 0 4px; display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; overflow: hidden; }
 table { border-collapse: collapse; } td, th { text-align: left; padding: 4px 10px; border-bottom: 1px solid #eee; vertical-align: top; }
-#maps { display: grid; grid-template-columns: repeat(auto-fill, minmax(310px, 1fr)); gap: 14px 16px; } .metric { min-width: 0; border: 1px solid #eee; border-radius: 6px; padding: 6px 8px; }
+#maps { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 8px 10px; } .metric { min-width: 0; border: 1px solid #eee; border-radius: 6px; padding: 4px 6px; position: relative; }
+.metric .fig { position: static; } .metric .export { position: absolute; top: 4px; right: 6px; } .metric h3 { padding-right: 70px; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; } .metric .desc { -webkit-line-clamp: 1; }
 .fig { position: relative; } .export { display: flex; gap: 4px; justify-content: flex-end; } .export button { font-size: 10px; padding: 0 6px; border: 1px solid #ccc; background: #fff; border-radius: 3px; color: #555; cursor: pointer; }
 code { background: #f4f4f4; padding: 1px 4px; border-radius: 3px; }
 </style>
