@@ -148,6 +148,8 @@ export interface NiahView {
     /** accuracy[i][j] for contextTokens[i], depths[j], 0..1; null for an empty cell. */
     accuracy: (number | null)[][];
     samplesPerCell: number;
+    /** Prompts behind each cell, where they differ from cell to cell (the atlas's own grid). */
+    counts?: number[][];
   } | null;
   /** One point per (policy, setting): mean accuracy against the KV bytes it kept. */
   kv: {

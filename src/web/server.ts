@@ -143,7 +143,7 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
         const fromAtlas = atlasFile?.niah;
         if (fromAtlas?.grid) {
           const view: NiahView = {
-            grid: { contextTokens: fromAtlas.contextTokens, depths: fromAtlas.depths, accuracy: fromAtlas.grid.map((row) => row.map((x) => (Number.isFinite(x) ? x : null))), samplesPerCell: fromAtlas.counts?.[0]?.[0] ?? 0 },
+            grid: { contextTokens: fromAtlas.contextTokens, depths: fromAtlas.depths, accuracy: fromAtlas.grid.map((row) => row.map((x) => (Number.isFinite(x) ? x : null))), samplesPerCell: fromAtlas.counts?.[0]?.[0] ?? 0, counts: fromAtlas.counts },
             kv: null,
             source: 'atlas',
             settings: { note: "the atlas's own needle prompts", samples: fromAtlas.samples, method: fromAtlas.method },

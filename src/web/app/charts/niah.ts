@@ -13,12 +13,12 @@ const ACCURACY = colorScale(metricDisplay('accuracy'), []);
 const pct = (x: number) => `${Math.round(100 * x)}%`;
 
 export function niahGridChart(grid: NonNullable<NiahView['grid']>, width: number): HTMLElement | SVGSVGElement {
-  const n = grid.samplesPerCell;
   const cells = grid.contextTokens.flatMap((ctx, i) =>
     grid.depths.map((depth, j) => {
       const acc = grid.accuracy[i][j];
+      const n = grid.counts?.[i]?.[j] ?? grid.samplesPerCell;
       const ci = acc === null ? null : wilson(Math.round(acc * n), n);
-      return { ctx: String(ctx), depth: `${Math.round(depth * 100)}%`, acc, ci };
+      return { ctx: String(ctx), depth: `${Math.round(depth * 100)}%`, acc, ci, n };
     }),
   );
   return Plot.plot({
@@ -34,7 +34,7 @@ export function niahGridChart(grid: NonNullable<NiahView['grid']>, width: number
       Plot.text(cells, {
         x: 'depth',
         y: 'ctx',
-        text: (d: (typeof cells)[number]) => (d.acc === null ? '–' : `${pct(d.acc)}\n[${pct(d.ci!.lo)}, ${pct(d.ci!.hi)}]`),
+        text: (d: (typeof cells)[number]) => (d.acc === null ? '–' : `${pct(d.acc)} (n=${d.n})\n[${pct(d.ci!.lo)}, ${pct(d.ci!.hi)}]`),
         fill: (d: (typeof cells)[number]) => (d.acc !== null && (d.acc > 0.8 || d.acc < 0.2) ? 'white' : 'black'),
         fontSize: 11,
         lineHeight: 1.15,

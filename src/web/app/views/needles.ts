@@ -48,7 +48,7 @@ export function needlesView(root: HTMLElement): () => void {
           { class: 'panel' },
           h('div', { class: 'row' }, h('h3', { class: 'grow' }, niah.source === 'atlas' ? "Needle accuracy on the atlas's prompts, full attention" : 'Needle accuracy, full attention'), gridFig ? exportButtons('needle-grid', () => mainSvg(gridFig)) : null),
           gridFig ?? h('p', { class: 'muted' }, 'No grid in these results.'),
-          niah.grid ? h('p', { class: 'muted small', 'data-testid': 'niah-n' }, `n = ${niah.grid.samplesPerCell} prompts per cell; brackets: 95% Wilson interval. Greedy decoding, exact match of the value. Needles: one in three a pass key, the rest multi-key retrieval.`) : null,
+          niah.grid ? h('p', { class: 'muted small', 'data-testid': 'niah-n' }, `n = ${cellCounts(niah.grid)} prompts per cell; brackets: 95% Wilson interval. Greedy decoding, exact match of the value. Needles: one in three a pass key, the rest multi-key retrieval.`) : null,
         ),
         h(
           'div',
@@ -95,4 +95,12 @@ function kvTable(kv: NonNullable<NiahView['kv']>): HTMLElement {
       ),
     ),
   );
+}
+
+/** "2" or "2–3": the prompts per cell of a grid. */
+function cellCounts(grid: NonNullable<NiahView['grid']>): string {
+  const ns = grid.counts?.flat() ?? [grid.samplesPerCell];
+  const lo = Math.min(...ns);
+  const hi = Math.max(...ns);
+  return lo === hi ? String(lo) : `${lo}–${hi}`;
 }
