@@ -82,7 +82,7 @@ export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTML
         },
       }),
       cell >= VALUE_CELL_PX
-        ? Plot.text(finite, { x: 'head', y: 'layer', text: (d: HeadCell) => formatShort(d.value), fill: (d: HeadCell) => textColorOn(scale, d.value!), fontSize: Math.min(12, Math.max(8, cell / 4.2)), pointerEvents: 'none' } as Plot.TextOptions)
+        ? Plot.text(finite, { x: 'head', y: 'layer', text: (d: HeadCell) => formatShort(d.value), fill: { value: (d: HeadCell) => textColorOn(scale, d.value!), scale: null }, fontSize: Math.min(12, Math.max(8, cell / 4.2)), pointerEvents: 'none' } as Plot.TextOptions)
         : null,
       Plot.cell(opts.outlined ?? [], { x: 'head', y: 'layer', fill: 'none', stroke: '#e4002b', strokeWidth: Math.max(2, cell / 10), inset: 1 }),
       Plot.tip(

@@ -35,7 +35,7 @@ export function niahGridChart(grid: NonNullable<NiahView['grid']>, width: number
         x: 'depth',
         y: 'ctx',
         text: (d: (typeof cells)[number]) => (d.acc === null ? '–' : `${pct(d.acc)} (n=${d.n})\n[${pct(d.ci!.lo)}, ${pct(d.ci!.hi)}]`),
-        fill: (d: (typeof cells)[number]) => (d.acc !== null && (d.acc > 0.8 || d.acc < 0.2) ? 'white' : 'black'),
+        fill: { value: (d: (typeof cells)[number]) => (d.acc !== null && (d.acc > 0.8 || d.acc < 0.2) ? 'white' : 'black'), scale: null },
         fontSize: 11,
         lineHeight: 1.15,
       }),

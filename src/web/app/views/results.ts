@@ -126,7 +126,7 @@ function figure(r: ResearchResult, d: MetricDisplay, width: number): HTMLElement
         color: plotColor(scale, d.title),
         marks: [
           Plot.cell(cells, { x: 'pos', y: 'row', fill: (c: { v: number }) => (c.v === null ? '#eee' : colorValue(scale, c.v)), tip: true, title: (c: { row: string; pos: number; v: number }) => `${c.row}, position ${c.pos} ${showToken(r.tokens[c.pos])}: ${formatShort(c.v)}` }),
-          cellW >= 30 && cellH >= 14 ? Plot.text(cells, { x: 'pos', y: 'row', text: (c: { v: number }) => formatShort(c.v), fill: (c: { v: number }) => textColorOn(scale, c.v), fontSize: 9 }) : null,
+          cellW >= 30 && cellH >= 14 ? Plot.text(cells, { x: 'pos', y: 'row', text: (c: { v: number }) => formatShort(c.v), fill: { value: (c: { v: number }) => textColorOn(scale, c.v), scale: null }, fontSize: 9 }) : null,
         ],
       }) as HTMLElement,
       legend(scale, d.unit ? `${d.title}, ${d.unit}` : d.title, 300),
@@ -150,7 +150,7 @@ function figure(r: ResearchResult, d: MetricDisplay, width: number): HTMLElement
       color: plotColor(scale, d.title),
       marks: [
         Plot.cell(cells, { x: 'pos', y: 'layer', fill: (c: { p: number }) => c.p, tip: true, title: (c: (typeof cells)[number]) => `after layer ${c.layer}, position ${c.pos} ${showToken(r.tokens[c.pos])}\n${d.title}: ${formatShort(c.p)}${c.top ? `\ntop token ${JSON.stringify(c.top)}` : ''}` }),
-        cellW >= 36 ? Plot.text(cells, { x: 'pos', y: 'layer', text: (c: (typeof cells)[number]) => (c.top !== null ? showToken(c.top).slice(0, 6) : formatShort(c.p)), fill: (c: { p: number }) => textColorOn(scale, c.p), fontSize: 9 }) : null,
+        cellW >= 36 ? Plot.text(cells, { x: 'pos', y: 'layer', text: (c: (typeof cells)[number]) => (c.top !== null ? showToken(c.top).slice(0, 6) : formatShort(c.p)), fill: { value: (c: { p: number }) => textColorOn(scale, c.p), scale: null }, fontSize: 9 }) : null,
       ],
     }) as HTMLElement,
     legend(scale, d.title, 300),
