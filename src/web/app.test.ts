@@ -488,10 +488,10 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       await page.getByTestId('show-pattern').click();
       const map = page.locator('[data-testid=pattern] .binned-map');
       await map.waitFor({ timeout: LONG });
-      await poll(() => page.getByTestId('zoom-note').textContent()).toBe('8192 tokens · 128 × 128 bins');
-      // Binning really happens: 128 × 128 cells for 8192 × 8192 attention weights.
-      expect(Number(await map.getAttribute('data-cells'))).toBe(128 * 128);
-      expect(Number(await map.getAttribute('data-drawn'))).toBeLessThanOrEqual(128 * 128);
+      await poll(() => page.getByTestId('zoom-note').textContent()).toBe('8192 tokens · 256 × 256 bins');
+      // Binning really happens: 256 × 256 cells (the default and largest choice) for 8192 × 8192 weights.
+      expect(Number(await map.getAttribute('data-cells'))).toBe(256 * 256);
+      expect(Number(await map.getAttribute('data-drawn'))).toBeLessThanOrEqual(256 * 256);
       expect(await map.getAttribute('data-window')).toBe('0,8192,0,8192');
       // The prompt panel holds a few hundred chips at most, not 8192.
       expect(await page.locator('[data-testid=query-tokens] .tok').count()).toBeLessThan(400);
@@ -506,7 +506,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       expect(q0).toBeGreaterThan(7000);
       expect(q1 - q0).toBeLessThan(1024);
       expect(k1 - k0).toBeLessThan(1024);
-      expect(Number(await map.getAttribute('data-cells'))).toBeLessThanOrEqual(128 * 128);
+      expect(Number(await map.getAttribute('data-cells'))).toBeLessThanOrEqual(256 * 256);
       await shot(page, '20-head-8k-zoomed');
       expect(errors).toEqual([]);
       await page.close();

@@ -32,7 +32,7 @@ async function start(): Promise<void> {
   try {
     const [model, status, examples] = await Promise.all([api.model(), api.status(), api.examples()]);
     const [atlas, results] = await Promise.all([status.atlas ? api.atlas() : null, status.results > 0 ? api.results().then((r) => parseResults(r.results)) : []]);
-    Object.assign(state, { model, status, atlas, examples, results, metric: metricNames(atlas)[0] ?? null, headPrompt: examples[0]?.prompt ?? '', playPrompt: examples[0]?.prompt ?? '', playHeads: [], bins: 128, comparePrompt: '' });
+    Object.assign(state, { model, status, atlas, examples, results, metric: metricNames(atlas)[0] ?? null, headPrompt: examples[0]?.prompt ?? '', playPrompt: examples[0]?.prompt ?? '', playHeads: [], bins: 256, comparePrompt: '' });
   } catch (e) {
     fill(app, errorBox(e));
     return;
