@@ -15,11 +15,13 @@ import { generateNeedleSample } from '../eval/needle.js';
 import { loadHaystack } from '../eval/haystack.js';
 import { parseInterventionSpec, SpecError, type InterventionSpec } from '../interventions/index.js';
 import type { Model } from '../runtime/model.js';
-import type { ApiLimits, AtlasView, ExamplePrompt, GenerateRequest, JobKind, ModelInfo, NiahView } from './api.js';
+import type { ApiLimits, AtlasView, ExamplePrompt, GenerateRequest, JobKind, ModelInfo, NiahView, ServerStatus } from './api.js';
 import { Engine, QueueFullError } from './engine.js';
 import { discardBody, guardConnections, hostOfHeader, HttpError, isLoopbackHost, rawError, readJsonBody, sendError, sendJson, serveStatic } from './http.js';
 import { JobRegistry, type ProgressReporter } from './jobs.js';
 import { bad, boolField, intField, objectBody, stringField } from './validate.js';
+import type { ResearchResult } from '../atlas/researchResult.js';
+import { researchRoutes } from './researchRoutes.js';
 
 export const DEFAULT_LIMITS: ApiLimits = {
   maxBodyBytes: 256 * 1024,
@@ -64,6 +66,8 @@ export interface ServerOptions {
   atlas?: AtlasFile;
   /** Needle results read at startup. */
   niah?: Omit<NiahView, 'source'>;
+  /** Research results (patching, attribution, logit lens) read at startup (`serve --results FILE`). */
+  results?: ResearchResult[];
   /** Folder of the built front-end (index.html + assets); absent = API only. */
   appDir?: string;
   runners?: { atlas?: AtlasRunner; niah?: NiahRunner };
@@ -139,6 +143,8 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
 
   const routes: Record<string, Route> = {
     '/api/model': { GET: async () => [200, info] },
+    '/api/status': { GET: async () => [200, { atlas: !!atlas, niah: !!niah || !!atlasFile?.niah?.grid, results: opts.results?.length ?? 0 } satisfies ServerStatus] },
+    ...researchRoutes(engine, limits, () => opts.results ?? []),
     '/api/atlas': {
       GET: async () => {
         if (!atlas) throw new HttpError(404, 'no atlas loaded: start the server with --atlas FILE, or compute one with POST /api/atlas/jobs');
@@ -155,7 +161,7 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
         const fromAtlas = atlasFile?.niah;
         if (fromAtlas?.grid) {
           const view: NiahView = {
-            grid: { contextTokens: fromAtlas.contextTokens, depths: fromAtlas.depths, accuracy: fromAtlas.grid.map((row) => row.map((x) => (Number.isFinite(x) ? x : null))), samplesPerCell: fromAtlas.counts?.[0]?.[0] ?? 0 },
+            grid: { contextTokens: fromAtlas.contextTokens, depths: fromAtlas.depths, accuracy: fromAtlas.grid.map((row) => row.map((x) => (Number.isFinite(x) ? x : null))), samplesPerCell: fromAtlas.counts?.[0]?.[0] ?? 0, counts: fromAtlas.counts },
             kv: null,
             source: 'atlas',
             settings: { note: "the atlas's own needle prompts", samples: fromAtlas.samples, method: fromAtlas.method },
