@@ -1,3 +1,4 @@
+/** `headwise models`: the listing is built from the architecture files and names what each declares. */
 import { describe, expect, it } from 'vitest';
 import { FAMILIES } from '../hf/families.js';
 import { modelTypes } from './models.js';

@@ -1,3 +1,4 @@
+/** RoPE frequencies of every type against values computed by hand from the Hugging Face formulas. */
 import { describe, expect, it } from 'vitest';
 import type { RopeConfig } from '../hf/config.js';
 import { ropeFrequencies } from './rope.js';
