@@ -26,7 +26,7 @@ process.env.HEADWISE_CACHE ??= path.join(tmp, 'cache');
 const REF = path.resolve('models/ref-llama-7m');
 const FIXTURES = [
   'tiny-mistral-swa', 'tiny-qwen2-swa', 'tiny-gemma', 'tiny-gemma2', 'tiny-gemma3', 'tiny-phi3', 'tiny-phi', 'tiny-gpt-neox',
-  'tiny-olmo', 'tiny-olmo2', 'tiny-granite', 'tiny-mixtral', 'tiny-qwen2-moe', 'tiny-qwen3-moe', 'tiny-starcoder2', 'tiny-stablelm',
+  'tiny-olmo', 'tiny-olmo2', 'tiny-granite', 'tiny-mixtral', 'tiny-qwen2-moe-mixed', 'tiny-qwen3-moe', 'tiny-starcoder2', 'tiny-stablelm',
 ];
 const CONTEXT = 96;
 const haystack = loadHaystack();
