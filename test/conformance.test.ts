@@ -2,7 +2,9 @@
  * Conformance with Hugging Face transformers (PyTorch, fp32, eager attention): logits and every
  * head's attention probabilities for tiny random checkpoints of each family and for the bundled
  * ref-llama-7m, from fixtures made by tools/conformance/make_fixtures.py. Tolerance 1e-4 max abs.
- * The same run checks that chunked prefill + KV-cached decode reproduce the one-shot logits.
+ * The same run checks that chunked prefill + KV-cached decode reproduce the one-shot logits, and that
+ * the GPU graph form (KV mode `present`, run on the CPU here) does too. Sliding-window fixtures use
+ * inputs longer than their window, RoPE-scaled ones inputs longer than the original context.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -89,6 +91,19 @@ describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_na
       worst = Math.max(worst, maxAbsDiff(r.logits, ref.subarray(t * V, (t + 1) * V)));
     }
     expect(worst).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('the GPU graph form (KV mode present, run on the CPU) gives the same logits', async () => {
+    const gpuForm = await Model.load(path.resolve(fx.modelDir), { kvMode: 'present' });
+    try {
+      const setup = fullCache(gpuForm);
+      const gs = await gpuForm.session(setup.layout);
+      const cache = newCache(gpuForm, gs, setup.policies);
+      const res = await forward(gpuForm, gs, cache, fx.inputIds, { logitsAt: fx.inputIds.map((_, i) => i) });
+      expect(maxAbsDiff(res.logits, f32(fx.logits.f32))).toBeLessThanOrEqual(1e-4);
+    } finally {
+      await gpuForm.dispose();
+    }
   });
 
   if (fx.text !== undefined) {

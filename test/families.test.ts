@@ -26,9 +26,9 @@ process.env.HEADWISE_CACHE ??= path.join(tmp, 'cache');
 const REF = path.resolve('models/ref-llama-7m');
 const FIXTURES = [
   'tiny-mistral-swa', 'tiny-qwen2-swa', 'tiny-gemma', 'tiny-gemma2', 'tiny-gemma3', 'tiny-phi3', 'tiny-phi', 'tiny-gpt-neox',
-  'tiny-olmo', 'tiny-olmo2', 'tiny-granite', 'tiny-mixtral', 'tiny-qwen2-moe', 'tiny-qwen3-moe', 'tiny-starcoder2', 'tiny-stablelm',
+  'tiny-olmo', 'tiny-olmo2', 'tiny-granite', 'tiny-mixtral', 'tiny-qwen2-moe-mixed', 'tiny-qwen3-moe', 'tiny-starcoder2', 'tiny-stablelm',
 ];
-const CONTEXT = 96;
+const CONTEXT = 64;
 const haystack = loadHaystack();
 
 function finite(rows: number[][]): boolean {

@@ -18,6 +18,7 @@ import { NO_HOOKS, type HookOptions } from '../src/graph/hooks.js';
 import { splitLayout, uniformLayout, type KvLayout } from '../src/graph/layout.js';
 import { deviceKvLocations, disposeDeviceKv } from '../src/runtime/deviceKv.js';
 import { forward, newCache, type HookProvider } from '../src/runtime/forward.js';
+import { fullCache } from '../src/runtime/generate.js';
 import type { ClassPolicy } from '../src/runtime/kvCache.js';
 import { Model, type ModelOptions } from '../src/runtime/model.js';
 import { probeWebgpu } from '../src/runtime/ort.js';
@@ -202,6 +203,29 @@ if (!adapter.ok) {
         expect(new Set(where)).toEqual(new Set(['gpu-buffer']));
         disposeDeviceKv(cache);
         expect(cache.kvBytes).toBe(0);
+      } finally {
+        await model.dispose();
+      }
+    });
+  });
+
+  describe('every family on webgpu (strict device: every node on the GPU)', () => {
+    const dir = path.resolve('test/fixtures/conformance');
+    // The suite above already compares MODELS with the CPU; here every other tiny fixture against transformers.
+    const fixtures = fs.readdirSync(dir).filter((f) => f.startsWith('tiny-') && f.endsWith('.json') && !MODELS.some((m) => path.basename(m) === f.slice(0, -5))).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { model: string; modelDir: string; inputIds: number[]; logits: { f32: string } });
+    it.each(fixtures.map((f) => [f.model, f] as const))('%s: logits match transformers within 1e-4', async (_name, fx) => {
+      const model = await Model.load(path.resolve(fx.modelDir), { device: 'webgpu', strictDevice: true });
+      try {
+        const setup = fullCache(model);
+        const gs = await model.session(setup.layout);
+        const cache = newCache(model, gs, setup.policies);
+        const r = await forward(model, gs, cache, fx.inputIds, { logitsAt: fx.inputIds.map((_, i) => i) });
+        const buf = Buffer.from(fx.logits.f32, 'base64');
+        const ref = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+        let worst = 0;
+        for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ref[i] - r.logits[i]));
+        expect(worst).toBeLessThanOrEqual(1e-4);
+        disposeDeviceKv(cache);
       } finally {
         await model.dispose();
       }

@@ -441,6 +441,22 @@ def new_family_specs():
         {"rope_theta": 10000.0, "partial_rotary_factor": 0.5},
         partial_rotary_factor=0.5, use_qkv_bias=False, qk_layernorm=False, use_parallel_residual=True,
         layer_norm_eps=1e-5, hidden_dropout=0.0))
+    # Code paths the first set leaves out: a dense layer in an MoE model, NeoX's sequential residual,
+    # Phi-3 with partial rotary and a sliding window.
+    add("tiny-qwen2-moe-mixed", 220, lambda: auto_config(
+        "qwen2_moe", {"rope_type": "default", "rope_theta": 1000000.0}, {"rope_theta": 1000000.0},
+        num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=64,
+        norm_topk_prob=True, decoder_sparse_step=2, mlp_only_layers=[], use_sliding_window=False,
+        sliding_window=None, rms_norm_eps=1e-6))
+    add("tiny-gpt-neox-seq", 221, lambda: auto_config(
+        "gpt_neox", {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        {"rotary_emb_base": 10000, "rotary_pct": 0.5},
+        num_key_value_heads=_DROP, hidden_act="gelu", layer_norm_eps=1e-5, use_parallel_residual=False,
+        rotary_pct=0.5, attention_bias=True, hidden_dropout=0.0))
+    add("tiny-phi3-swa", 222, lambda: auto_config(
+        "phi3", {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        {"rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        partial_rotary_factor=0.5, rms_norm_eps=1e-5, sliding_window=WINDOW))
     return S
 
 
@@ -664,7 +680,7 @@ def highlights(name, cfg_json, names, model_dir):
         hidden, layers = c["hidden_size"], c["num_hidden_layers"]
         head_dim = c.get("head_dim") or hidden // heads
     disk_dtypes = sorted(set(names.values()))
-    has_lm_head = any(k.startswith("lm_head") for k in names)
+    has_lm_head = any(k.startswith("lm_head") or k == "embed_out.weight" for k in names)
     sharded = os.path.exists(os.path.join(model_dir, "model.safetensors.index.json"))
     fmt = "old(4.x: rope_theta/rope_scaling/torch_dtype)" if ("rope_scaling" in c or "torch_dtype" in c) \
         else "transformers-5 (rope_parameters/dtype)"
