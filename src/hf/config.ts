@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadwiseError } from '../errors.js';
+import { CONFIG_BOUNDS } from './configChecks.js';
 import { FAMILIES, FAMILY_READS, MATH_FIELDS, type Family } from './families.js';
 
 export { FAMILIES, type Family } from './families.js';
@@ -216,6 +217,14 @@ function refuseUnread(r: Raw, family: Family, where: string): void {
   }
 }
 
+/** The layer count, bounded before anything is allocated per layer (configChecks.ts holds the bounds). */
+function layerCount(r: Raw, key: string, where: string): number {
+  const n = posInt(r, key, where);
+  const [, max] = CONFIG_BOUNDS.numLayers;
+  if (n > max) throw new HeadwiseError(`${where}: ${key} ${n} is not plausible (expected an integer from 1 to ${max})`);
+  return n;
+}
+
 function windowsOf(r: Raw, family: Family, numLayers: number, where: string): (number | null)[] {
   const sw = r.sliding_window;
   const window = sw === undefined || sw === null || sw === 0 ? null : posInt(r, 'sliding_window', where);
@@ -288,7 +297,7 @@ export function parseModelConfig(raw: unknown, where = 'config.json'): ModelConf
     if (hiddenSize % numHeads !== 0) throw new HeadwiseError(`${where}: n_embd ${hiddenSize} is not divisible by n_head ${numHeads}`);
     const act = String(r.activation_function ?? 'gelu_new');
     if (act !== 'gelu_new' && act !== 'gelu') throw new HeadwiseError(`${where}: activation_function "${act}" is not supported`);
-    const numLayers = posInt(r, 'n_layer', where);
+    const numLayers = layerCount(r, 'n_layer', where);
     return {
       family, hiddenSize, numHeads, numKvHeads: numHeads, headDim: hiddenSize / numHeads,
       numLayers,
@@ -317,7 +326,7 @@ export function parseModelConfig(raw: unknown, where = 'config.json'): ModelConf
   const actField = isGemma && r.hidden_activation != null ? 'hidden_activation' : 'hidden_act';
   const act = String(r[actField] ?? (isGemma ? 'gelu_pytorch_tanh' : 'silu'));
   if (!(ACTIVATIONS as readonly string[]).includes(act)) throw new HeadwiseError(`${where}: ${actField} "${act}" is not supported for ${family} (supported: ${ACTIVATIONS.join(', ')})`);
-  const numLayers = posInt(r, 'num_hidden_layers', where);
+  const numLayers = layerCount(r, 'num_hidden_layers', where);
   const maxPositions = posInt(r, 'max_position_embeddings', where);
   const attentionBias = r.attention_bias === true;
   const epsKey = ['rms_norm_eps', 'layer_norm_eps', 'norm_epsilon'].find((k) => r[k] !== undefined) ?? 'rms_norm_eps';
