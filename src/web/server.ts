@@ -266,11 +266,24 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
   );
   // Requests node's parser refuses never reach the handler above; they get a JSON answer on the socket.
   server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket) => {
-    const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
-    if (!socket.writable || err.code === 'ECONNRESET' || answering?.headersSent) return void socket.destroy();
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
     const [status, message] = clientErrorAnswer(err);
-    socket.end(rawError(status, message));
-    setTimeout(() => socket.destroy(), 2000).unref();
+    const answer = () => {
+      if (!socket.writable) return void socket.destroy();
+      socket.end(rawError(status, message));
+      setTimeout(() => socket.destroy(), 2000).unref();
+    };
+    const pending = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (pending && !pending.writableFinished && (pending.req?.complete || pending.headersSent)) {
+      // An answer is under way: to an earlier request (the error is in one pipelined after it), then
+      // this answer follows it; or to this very request (the error is in its body), then the
+      // connection closes after it, since nothing can follow half a request.
+      const after = pending.req?.complete ? answer : () => socket.end();
+      pending.once('finish', after);
+      setTimeout(() => socket.destroy(), 30_000).unref();
+      return;
+    }
+    answer();
   });
   // An Expect other than 100-continue: node's own 417 would have no body.
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {

@@ -171,6 +171,22 @@ describe('issue 11 item 8: one request handling that always answers', () => {
     expectJsonError(await rawRequest(port, `POST /api/pattern HTTP/1.1\r\n${HOST}Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`), 400);
   });
 
+  it('a malformed request pipelined after a good one: the good one is answered first, then the 400', async () => {
+    const r = await rawRequest(port, `GET /api/model HTTP/1.1\r\n${HOST}\r\n{"prompt":"\\`);
+    expect(r.status, r.text).toBe(200);
+    expect(JSON.parse(r.body).name).toBe('ref-llama-7m');
+  });
+
+  it('a GET whose chunked body is malformed: an answer under way is finished first; else the 400 is the answer', async () => {
+    const bad = `Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\nx\r\n\r\n`;
+    // The page is written at once (before the body's error is parsed): it arrives whole.
+    const page = await rawRequest(port, `GET / HTTP/1.1\r\n${HOST}${bad}`);
+    expect(page.status, page.text).toBe(200);
+    expect(page.body).toMatch(/not built/);
+    // An API answer comes later than the error: the error is the answer.
+    expectJsonError(await rawRequest(port, `GET /api/model HTTP/1.1\r\n${HOST}${bad}`), 400, /chunk size/);
+  });
+
   it('a JSON body nested deeper than the limit is a 400, not a stack overflow', async () => {
     const deep = '['.repeat(20_000) + ']'.repeat(20_000);
     const body = `{"prompt":"hi","interventions":${deep}}`;
