@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL } from '../cli/common.js';
-import { Model } from '../runtime/model.js';
+import { DEFAULT_SESSION_LIMITS, Model } from '../runtime/model.js';
 import { rawRequest, STACK_TRACE, type RawAnswer } from './rawClient.js';
 import { startServer, type TransportTimeouts, type WebServer } from './server.js';
 
@@ -307,5 +307,10 @@ describe('HTTP fuzz (seeded)', () => {
     // Enough valid bodies reach the model (generations under interventions included), not only the checks.
     expect(seen.get(200) ?? 0).toBeGreaterThan(100);
     expect(seen.get(400) ?? 0).toBeGreaterThan(300);
+    // Many hook sets went through the engine; the session LRU kept its bound (issue 11 item 9).
+    const sessions = model.sessionStats();
+    expect(sessions.evictions).toBeGreaterThan(0);
+    expect(sessions.entries).toBeLessThanOrEqual(DEFAULT_SESSION_LIMITS.maxEntries);
+    expect(sessions.pinned).toBe(0);
   }, 180_000);
 });
