@@ -3,6 +3,7 @@
  * hosts it binds, and that every request gets an answer — the regressions of issue 11, items 2 and 8,
  * each under its own name. The fuzz suite (`fuzz.test.ts`) covers the same rules at random.
  */
+import net from 'node:net';
 import { CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveCommand } from '../cli/serve.js';
@@ -197,6 +198,18 @@ describe('issue 11 item 8: one request handling that always answers', () => {
     );
     expect(jsonDepth('{"a":"[[[[{{{","b":[{"c":[]}]}')).toBe(4);
     expect(jsonDepth('"\\"[["')).toBe(0);
+  });
+
+  it('an idle kept-alive connection is closed after the keep-alive timeout', async () => {
+    const t0 = performance.now();
+    const closedAfter = await new Promise<number>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET /api/model HTTP/1.1\r\n${HOST}\r\n`));
+      socket.on('data', () => undefined);
+      socket.on('close', () => resolve(performance.now() - t0));
+      setTimeout(() => socket.destroy(), 8000).unref();
+    });
+    expect(closedAfter).toBeGreaterThan(900); // this server's keepAliveMs is 1000
+    expect(closedAfter).toBeLessThan(6000);
   });
 
   it('the server still answers after all of the above', async () => {
