@@ -212,6 +212,46 @@ describe('issue 11 item 8: one request handling that always answers', () => {
     expect(closedAfter).toBeLessThan(6000);
   });
 
+  it('overload is the one 5xx: past 32 waiting requests, 503 with Retry-After and a JSON message', async () => {
+    // A job holds the engine (its runner waits for `release`), so requests pile up in the queue.
+    let release = () => undefined as void;
+    const released = new Promise<void>((r) => (release = r));
+    const c = model.config;
+    const grid = Array.from({ length: c.numLayers }, () => new Array<number>(c.numHeads).fill(0.5));
+    const busyWeb = await startServer({
+      model,
+      log: () => undefined,
+      runners: {
+        atlas: async () => {
+          await released;
+          return { format: 'headwise-atlas', version: 1, createdAt: new Date(0).toISOString(), model: { name: 'x', family: 'llama', layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, vocab: c.vocabSize }, settings: {}, metrics: { retrieval: grid }, metricInfo: { retrieval: { per: 'head', samples: 1, description: 'test' } } };
+        },
+      },
+    });
+    try {
+      const p = Number(new URL(busyWeb.url).port);
+      const job = `POST /api/atlas/jobs HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`;
+      expect((await rawRequest(p, job)).status).toBe(202);
+      const body = JSON.stringify({ prompt: 'The cat sat on the mat.', layer: 0, head: 0 });
+      const request = `POST /api/pattern HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const pending = Array.from({ length: 40 }, () => rawRequest(p, request, { timeoutMs: 60_000 }));
+      await new Promise((r) => setTimeout(r, 1500));
+      release();
+      const answers = await Promise.all(pending);
+      const busy = answers.filter((a) => a.status === 503);
+      // The job is one of the 32; 31 requests wait and are answered, the other 9 are refused at once.
+      expect(busy.length).toBe(9);
+      expect(answers.filter((a) => a.status === 200).length).toBe(31);
+      for (const a of busy) {
+        expect(a.headers['retry-after']).toBe('2');
+        expect(JSON.parse(a.body).error).toMatch(/engine is busy/);
+      }
+    } finally {
+      release();
+      await busyWeb.close();
+    }
+  });
+
   it('the server still answers after all of the above', async () => {
     expect((await rawRequest(port, `GET /api/model HTTP/1.1\r\n${HOST}\r\n`)).status).toBe(200);
   });
