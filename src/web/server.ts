@@ -6,7 +6,7 @@
  * ever comes from a client — the atlas and the model are chosen when the server starts.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadwiseError } from '../errors.js';
@@ -290,7 +290,7 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
     sendError(res, 417, `Expect: ${String(req.headers.expect).slice(0, 60)} is not supported (only 100-continue)`);
   });
   // CONNECT (a proxy tunnel) is not a request this server serves; node would drop the socket unanswered.
-  server.on('connect', (req: http.IncomingMessage, socket: import('node:net').Socket) => {
+  server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
     socket.on('error', () => socket.destroy());
     socket.end(rawError(405, `${req.method} is not allowed (this is not a proxy)`, { Allow: 'GET, HEAD, POST' }));
     setTimeout(() => socket.destroy(), 2000).unref();
