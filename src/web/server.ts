@@ -222,48 +222,46 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
     sendJson(res, status, body);
   };
 
-  const server = http.createServer(
-    {
-      headersTimeout: timeouts.headersMs,
-      requestTimeout: timeouts.requestMs,
-      keepAliveTimeout: timeouts.keepAliveMs,
-      // How often node checks the two timeouts above (its default, 30 s, would let them run late).
-      connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
-      // Without Host the DNS-rebinding check below answers (with JSON); node's own answer has no body.
-      requireHostHeader: false,
-    },
-    (req, res) => {
-      const fail = (e: unknown): void => {
-        if (e instanceof HttpError) {
-          // A refused body is read to its end (bounded) so the client sees the answer, not a reset.
-          if (e.status === 413) discardBody(req);
-          return sendError(res, e.status, e.message, e.headers);
-        }
-        if (e instanceof QueueFullError) return sendError(res, 503, e.message, { 'retry-after': '2' });
-        if (e instanceof HeadwiseError) return sendError(res, 400, e.message);
-        log(`headwise serve: internal error on ${req.method} ${req.url}`, e);
-        sendError(res, 500, `internal error: ${(e as Error)?.message ?? String(e)}`);
-      };
-      try {
-        // A page on another site must not reach a loopback server by rebinding its DNS name to 127.0.0.1.
-        const hostHeader = hostOfHeader(req.headers.host ?? '');
-        if (loopback && !isLoopbackHost(hostHeader)) throw new HttpError(403, `Host ${JSON.stringify(hostHeader.slice(0, 100))} is not this server (use http://127.0.0.1)`);
-        const url = new URL(req.url ?? '/', 'http://localhost');
-        if (url.pathname.startsWith('/api/') || url.pathname === '/api') {
-          handleApi(req, res, url.pathname).catch(fail);
-          return;
-        }
-        if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here (the app is served with GET)`, { allow: 'GET, HEAD' });
-        if (!appDir) {
-          if (url.pathname === '/') return sendHtml(res, 200, NOT_BUILT);
-          throw new HttpError(404, `not found: ${url.pathname}`);
-        }
-        if (!serveStatic(req, res, appDir, url.pathname)) throw new HttpError(404, `not found: ${url.pathname}`);
-      } catch (e) {
-        fail(e);
+  const transport: http.ServerOptions = {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // How often node checks the two timeouts above (its default, 30 s, would let them run late).
+    connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+    // Without Host the DNS-rebinding check below answers (with JSON); node's own 400 has no body.
+    requireHostHeader: false,
+  };
+  const server = http.createServer(transport, (req, res) => {
+    const fail = (e: unknown): void => {
+      if (e instanceof HttpError) {
+        // A refused body is read to its end (bounded) so the client sees the answer, not a reset.
+        if (e.status === 413) discardBody(req);
+        return sendError(res, e.status, e.message, e.headers);
       }
-    },
-  );
+      if (e instanceof QueueFullError) return sendError(res, 503, e.message, { 'retry-after': '2' });
+      if (e instanceof HeadwiseError) return sendError(res, 400, e.message);
+      log(`headwise serve: internal error on ${req.method} ${req.url}`, e);
+      sendError(res, 500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    };
+    try {
+      const hostHeader = hostOfHeader(req.headers.host ?? '');
+      // A page on another site must not reach a loopback server by rebinding its DNS name to 127.0.0.1.
+      if (loopback && !isLoopbackHost(hostHeader)) throw new HttpError(403, `Host ${JSON.stringify(hostHeader.slice(0, 100))} is not this server (use http://127.0.0.1)`);
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname.startsWith('/api/') || url.pathname === '/api') {
+        handleApi(req, res, url.pathname).catch(fail);
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here (the app is served with GET)`, { allow: 'GET, HEAD' });
+      if (!appDir) {
+        if (url.pathname === '/') return sendHtml(res, 200, NOT_BUILT);
+        throw new HttpError(404, `not found: ${url.pathname}`);
+      }
+      if (!serveStatic(req, res, appDir, url.pathname)) throw new HttpError(404, `not found: ${url.pathname}`);
+    } catch (e) {
+      fail(e);
+    }
+  });
   // Requests node's parser refuses never reach the handler above; they get a JSON answer on the socket.
   server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
