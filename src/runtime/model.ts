@@ -41,10 +41,11 @@ export interface ModelOptions extends SessionOptions {
 }
 
 /**
- * Eight sessions, 512 MiB of compiled graphs (the bytes of a session are its graph file and the weights
- * file it reads: ONNX Runtime keeps a copy of both). A web request holds at most four at once.
+ * Eight sessions and 2 GiB (the bytes of a session are its graph file and the weights file it reads:
+ * ONNX Runtime keeps a copy of both), but always the two most recent whatever their size. A web
+ * request holds at most four at once.
  */
-export const DEFAULT_SESSION_LIMITS: SessionCacheLimits = { maxEntries: 8, maxBytes: 512 * 1024 * 1024 };
+export const DEFAULT_SESSION_LIMITS: SessionCacheLimits = { maxEntries: 8, maxBytes: 2 * 1024 * 1024 * 1024, minEntries: 2 };
 
 export class Model {
   private readonly sessions: SessionCache<GraphSession>;

@@ -8,10 +8,10 @@ import { NO_HOOKS } from '../graph/hooks.js';
 import { Model } from './model.js';
 import { SessionCache } from './sessionCache.js';
 
-function cache(maxEntries: number, maxBytes = Infinity) {
+function cache(maxEntries: number, maxBytes = Infinity, minEntries = 0) {
   const released: string[] = [];
   const created: string[] = [];
-  const c = new SessionCache<string>({ maxEntries, maxBytes }, (v) => void released.push(v));
+  const c = new SessionCache<string>({ maxEntries, maxBytes, minEntries }, (v) => void released.push(v));
   const get = (key: string, bytes = 1) =>
     c.acquire(key, async () => {
       created.push(key);
@@ -69,8 +69,18 @@ describe('SessionCache', () => {
     expect(c.stats()).toMatchObject({ entries: 2, bytes: 8 });
   });
 
+  it('the byte bound leaves the minEntries most recent entries, however large', async () => {
+    const { c, get, released } = cache(100, 10, 2);
+    for (const k of ['a', 'b', 'c']) {
+      await get(k, 50);
+      c.unpin(k);
+    }
+    expect(released).toEqual(['a']);
+    expect(c.stats()).toMatchObject({ entries: 2, bytes: 100 });
+  });
+
   it('a failed create leaves nothing behind, and the next acquire tries again', async () => {
-    const c = new SessionCache<string>({ maxEntries: 2, maxBytes: Infinity }, () => undefined);
+    const c = new SessionCache<string>({ maxEntries: 2, maxBytes: Infinity, minEntries: 0 }, () => undefined);
     await expect(c.acquire('x', async () => Promise.reject(new Error('no')))).rejects.toThrow('no');
     expect(c.stats().entries).toBe(0);
     await expect(c.acquire('x', async () => ({ value: 'ok', bytes: 1 }))).resolves.toBe('ok');
@@ -87,7 +97,7 @@ describe('SessionCache', () => {
   });
 });
 
-describe('Model sessions on the bundled model', () => {
+describe('issue 11 item 9: Model sessions on the bundled model stay within the LRU bound', () => {
   let model: Model;
   beforeAll(async () => {
     model = await Model.load(DEFAULT_MODEL, { threads: 1, sessionLimits: { maxEntries: 2 } });

@@ -12,9 +12,14 @@ export interface SessionCacheLimits {
   maxEntries: number;
   /** Most bytes kept, as the sizes given by `create` add up. */
   maxBytes: number;
+  /**
+   * Entries the byte bound leaves, the most recent ones: a model whose one session is over `maxBytes`
+   * keeps its last sessions warm instead of reloading them for every request.
+   */
+  minEntries: number;
 }
 
-export const UNBOUNDED: SessionCacheLimits = { maxEntries: Infinity, maxBytes: Infinity };
+export const UNBOUNDED: SessionCacheLimits = { maxEntries: Infinity, maxBytes: Infinity, minEntries: 0 };
 
 interface Entry<V> {
   value: Promise<V>;
@@ -77,7 +82,9 @@ export class SessionCache<V> {
   /** Evicts least recently used, unpinned, ready entries until the limits hold (or only pinned ones are left). */
   trim(): void {
     for (const [key, entry] of this.entries) {
-      if (this.entries.size <= this.limits.maxEntries && this.bytesHeld <= this.limits.maxBytes) return;
+      const overCount = this.entries.size > this.limits.maxEntries;
+      const overBytes = this.bytesHeld > this.limits.maxBytes && this.entries.size > this.limits.minEntries;
+      if (!overCount && !overBytes) return;
       if (entry.pins > 0 || !entry.ready) continue;
       this.entries.delete(key);
       this.bytesHeld -= entry.bytes;

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MODEL } from '../cli/common.js';
-import { Model } from '../runtime/model.js';
+import { DEFAULT_SESSION_LIMITS, Model } from '../runtime/model.js';
 import { rawRequest, STACK_TRACE, type RawAnswer } from './rawClient.js';
 import { startServer, type TransportTimeouts, type WebServer } from './server.js';
 
@@ -104,6 +104,7 @@ interface RawCase {
   bytes: Buffer;
   pieces?: Buffer[];
   head: boolean;
+  readAfterWrite?: boolean;
 }
 
 function rawCases(next: () => number): RawCase[] {
@@ -130,6 +131,16 @@ function rawCases(next: () => number): RawCase[] {
   ];
   const cases: RawCase[] = [];
   for (let i = 0; i < RAW_CASES; i++) {
+    if (chance(0.03)) {
+      // A well-formed request whose body is over the limit (300 KB to 3 MB), told by length or chunked.
+      const big = Buffer.alloc(300_000 + Math.floor(next() * 3_000_000), 0x20);
+      const head = `POST ${pick(['/api/generate', '/api/pattern'])} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n`;
+      const bytes = chance(0.5)
+        ? Buffer.concat([Buffer.from(`${head}Content-Length: ${big.length}\r\n\r\n`), big])
+        : Buffer.concat([Buffer.from(`${head}Transfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n`), big, Buffer.from('\r\n0\r\n\r\n')]);
+      cases.push({ bytes, head: false, readAfterWrite: chance(0.5) });
+      continue;
+    }
     const method = pick(methods);
     const eol = chance(0.05) ? '\n' : '\r\n';
     const lines = [`${method} ${pick(targets)} ${pick(versions)}`];
@@ -269,7 +280,7 @@ describe('HTTP fuzz (seeded)', () => {
     const cases = rawCases(rng(SEED));
     const seen = new Map<number, number>();
     for (let start = 0; start < cases.length; start += 300) {
-      await pool(cases.slice(start, start + 300), 24, async (c) => checkRaw(seen, c, await rawRequest(port, c.bytes, { pieces: c.pieces, pieceDelayMs: 300, timeoutMs: RAW_BOUND_MS, head: c.head })));
+      await pool(cases.slice(start, start + 300), 24, async (c) => checkRaw(seen, c, await rawRequest(port, c.bytes, { pieces: c.pieces, pieceDelayMs: 300, timeoutMs: RAW_BOUND_MS, head: c.head, readAfterWrite: c.readAfterWrite })));
       await stillUp();
     }
     // The campaign reaches every layer: served requests, refused bodies, timeouts, parser errors.
@@ -296,5 +307,10 @@ describe('HTTP fuzz (seeded)', () => {
     // Enough valid bodies reach the model (generations under interventions included), not only the checks.
     expect(seen.get(200) ?? 0).toBeGreaterThan(100);
     expect(seen.get(400) ?? 0).toBeGreaterThan(300);
+    // Many hook sets went through the engine; the session LRU kept its bound (issue 11 item 9).
+    const sessions = model.sessionStats();
+    expect(sessions.evictions).toBeGreaterThan(0);
+    expect(sessions.entries).toBeLessThanOrEqual(DEFAULT_SESSION_LIMITS.maxEntries);
+    expect(sessions.pinned).toBe(0);
   }, 180_000);
 });

@@ -177,7 +177,9 @@ export const MAX_LEADING_EMPTY_LINES = 2;
  * (the server's close ends them).
  */
 export function guardConnections(server: Server, idleMs: number): Set<net.Socket> {
+  // Node's HTTP server parses in its own 'connection' listener; the guard takes it and calls it itself.
   const parse = server.listeners('connection') as ((socket: net.Socket) => void)[];
+  if (parse.length === 0) throw new Error('guardConnections: the server has no connection listener to guard');
   server.removeAllListeners('connection');
   const pending = new Set<net.Socket>();
   server.on('connection', (socket: net.Socket) => {

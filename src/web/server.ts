@@ -6,7 +6,7 @@
  * ever comes from a client — the atlas and the model are chosen when the server starts.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadwiseError } from '../errors.js';
@@ -228,62 +228,73 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
     sendJson(res, status, body);
   };
 
-  const server = http.createServer(
-    {
-      headersTimeout: timeouts.headersMs,
-      requestTimeout: timeouts.requestMs,
-      keepAliveTimeout: timeouts.keepAliveMs,
-      // How often node checks the two timeouts above (its default, 30 s, would let them run late).
-      connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
-      // Without Host the DNS-rebinding check below answers (with JSON); node's own answer has no body.
-      requireHostHeader: false,
-    },
-    (req, res) => {
-      const fail = (e: unknown): void => {
-        if (e instanceof HttpError) {
-          // A refused body is read to its end (bounded) so the client sees the answer, not a reset.
-          if (e.status === 413) discardBody(req);
-          return sendError(res, e.status, e.message, e.headers);
-        }
-        if (e instanceof QueueFullError) return sendError(res, 503, e.message, { 'retry-after': '2' });
-        if (e instanceof HeadwiseError) return sendError(res, 400, e.message);
-        log(`headwise serve: internal error on ${req.method} ${req.url}`, e);
-        sendError(res, 500, `internal error: ${(e as Error)?.message ?? String(e)}`);
-      };
-      try {
-        // A page on another site must not reach a loopback server by rebinding its DNS name to 127.0.0.1.
-        const hostHeader = hostOfHeader(req.headers.host ?? '');
-        if (loopback && !isLoopbackHost(hostHeader)) throw new HttpError(403, `Host ${JSON.stringify(hostHeader.slice(0, 100))} is not this server (use http://127.0.0.1)`);
-        const url = new URL(req.url ?? '/', 'http://localhost');
-        if (url.pathname.startsWith('/api/') || url.pathname === '/api') {
-          handleApi(req, res, url.pathname).catch(fail);
-          return;
-        }
-        if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here (the app is served with GET)`, { allow: 'GET, HEAD' });
-        if (!appDir) {
-          if (url.pathname === '/') return sendHtml(res, 200, NOT_BUILT);
-          throw new HttpError(404, `not found: ${url.pathname}`);
-        }
-        if (!serveStatic(req, res, appDir, url.pathname)) throw new HttpError(404, `not found: ${url.pathname}`);
-      } catch (e) {
-        fail(e);
+  const transport: http.ServerOptions = {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // How often node checks the two timeouts above (its default, 30 s, would let them run late).
+    connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+    // Without Host the DNS-rebinding check below answers (with JSON); node's own 400 has no body.
+    requireHostHeader: false,
+  };
+  const server = http.createServer(transport, (req, res) => {
+    const fail = (e: unknown): void => {
+      if (e instanceof HttpError) {
+        // A refused body is read to its end (bounded) so the client sees the answer, not a reset.
+        if (e.status === 413) discardBody(req);
+        return sendError(res, e.status, e.message, e.headers);
       }
-    },
-  );
+      if (e instanceof QueueFullError) return sendError(res, 503, e.message, { 'retry-after': '2' });
+      if (e instanceof HeadwiseError) return sendError(res, 400, e.message);
+      log(`headwise serve: internal error on ${req.method} ${req.url}`, e);
+      sendError(res, 500, `internal error: ${(e as Error)?.message ?? String(e)}`);
+    };
+    try {
+      const hostHeader = hostOfHeader(req.headers.host ?? '');
+      // A page on another site must not reach a loopback server by rebinding its DNS name to 127.0.0.1.
+      if (loopback && !isLoopbackHost(hostHeader)) throw new HttpError(403, `Host ${JSON.stringify(hostHeader.slice(0, 100))} is not this server (use http://127.0.0.1)`);
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      if (url.pathname.startsWith('/api/') || url.pathname === '/api') {
+        handleApi(req, res, url.pathname).catch(fail);
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new HttpError(405, `${req.method} is not allowed here (the app is served with GET)`, { allow: 'GET, HEAD' });
+      if (!appDir) {
+        if (url.pathname === '/') return sendHtml(res, 200, NOT_BUILT);
+        throw new HttpError(404, `not found: ${url.pathname}`);
+      }
+      if (!serveStatic(req, res, appDir, url.pathname)) throw new HttpError(404, `not found: ${url.pathname}`);
+    } catch (e) {
+      fail(e);
+    }
+  });
   // Requests node's parser refuses never reach the handler above; they get a JSON answer on the socket.
   server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket) => {
-    const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
-    if (!socket.writable || err.code === 'ECONNRESET' || answering?.headersSent) return void socket.destroy();
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
     const [status, message] = clientErrorAnswer(err);
-    socket.end(rawError(status, message));
-    setTimeout(() => socket.destroy(), 2000).unref();
+    const answer = () => {
+      if (!socket.writable) return void socket.destroy();
+      socket.end(rawError(status, message));
+      setTimeout(() => socket.destroy(), 2000).unref();
+    };
+    const pending = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (pending && !pending.writableFinished && (pending.req?.complete || pending.headersSent)) {
+      // An answer is under way: to an earlier request (the error is in one pipelined after it), then
+      // this answer follows it; or to this very request (the error is in its body), then the
+      // connection closes after it, since nothing can follow half a request.
+      const after = pending.req?.complete ? answer : () => socket.end();
+      pending.once('finish', after);
+      setTimeout(() => socket.destroy(), 30_000).unref();
+      return;
+    }
+    answer();
   });
   // An Expect other than 100-continue: node's own 417 would have no body.
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
     sendError(res, 417, `Expect: ${String(req.headers.expect).slice(0, 60)} is not supported (only 100-continue)`);
   });
   // CONNECT (a proxy tunnel) is not a request this server serves; node would drop the socket unanswered.
-  server.on('connect', (req: http.IncomingMessage, socket: import('node:net').Socket) => {
+  server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
     socket.on('error', () => socket.destroy());
     socket.end(rawError(405, `${req.method} is not allowed (this is not a proxy)`, { Allow: 'GET, HEAD, POST' }));
     setTimeout(() => socket.destroy(), 2000).unref();

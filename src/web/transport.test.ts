@@ -3,6 +3,7 @@
  * hosts it binds, and that every request gets an answer — the regressions of issue 11, items 2 and 8,
  * each under its own name. The fuzz suite (`fuzz.test.ts`) covers the same rules at random.
  */
+import net from 'node:net';
 import { CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveCommand } from '../cli/serve.js';
@@ -171,6 +172,22 @@ describe('issue 11 item 8: one request handling that always answers', () => {
     expectJsonError(await rawRequest(port, `POST /api/pattern HTTP/1.1\r\n${HOST}Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`), 400);
   });
 
+  it('a malformed request pipelined after a good one: the good one is answered first, then the 400', async () => {
+    const r = await rawRequest(port, `GET /api/model HTTP/1.1\r\n${HOST}\r\n{"prompt":"\\`);
+    expect(r.status, r.text).toBe(200);
+    expect(JSON.parse(r.body).name).toBe('ref-llama-7m');
+  });
+
+  it('a GET whose chunked body is malformed: an answer under way is finished first; else the 400 is the answer', async () => {
+    const bad = `Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\nx\r\n\r\n`;
+    // The page is written at once (before the body's error is parsed): it arrives whole.
+    const page = await rawRequest(port, `GET / HTTP/1.1\r\n${HOST}${bad}`);
+    expect(page.status, page.text).toBe(200);
+    expect(page.body).toMatch(/not built/);
+    // An API answer comes later than the error: the error is the answer.
+    expectJsonError(await rawRequest(port, `GET /api/model HTTP/1.1\r\n${HOST}${bad}`), 400, /chunk size/);
+  });
+
   it('a JSON body nested deeper than the limit is a 400, not a stack overflow', async () => {
     const deep = '['.repeat(20_000) + ']'.repeat(20_000);
     const body = `{"prompt":"hi","interventions":${deep}}`;
@@ -181,6 +198,58 @@ describe('issue 11 item 8: one request handling that always answers', () => {
     );
     expect(jsonDepth('{"a":"[[[[{{{","b":[{"c":[]}]}')).toBe(4);
     expect(jsonDepth('"\\"[["')).toBe(0);
+  });
+
+  it('an idle kept-alive connection is closed after the keep-alive timeout', async () => {
+    const t0 = performance.now();
+    const closedAfter = await new Promise<number>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(`GET /api/model HTTP/1.1\r\n${HOST}\r\n`));
+      socket.on('data', () => undefined);
+      socket.on('close', () => resolve(performance.now() - t0));
+      setTimeout(() => socket.destroy(), 8000).unref();
+    });
+    expect(closedAfter).toBeGreaterThan(900); // this server's keepAliveMs is 1000
+    expect(closedAfter).toBeLessThan(6000);
+  });
+
+  it('overload is the one 5xx: past 32 waiting requests, 503 with Retry-After and a JSON message', async () => {
+    // A job holds the engine (its runner waits for `release`), so requests pile up in the queue.
+    let release = () => undefined as void;
+    const released = new Promise<void>((r) => (release = r));
+    const c = model.config;
+    const grid = Array.from({ length: c.numLayers }, () => new Array<number>(c.numHeads).fill(0.5));
+    const busyWeb = await startServer({
+      model,
+      log: () => undefined,
+      runners: {
+        atlas: async () => {
+          await released;
+          return { format: 'headwise-atlas', version: 1, createdAt: new Date(0).toISOString(), model: { name: 'x', family: 'llama', layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, vocab: c.vocabSize }, settings: {}, metrics: { retrieval: grid }, metricInfo: { retrieval: { per: 'head', samples: 1, description: 'test' } } };
+        },
+      },
+    });
+    try {
+      const p = Number(new URL(busyWeb.url).port);
+      const job = `POST /api/atlas/jobs HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}`;
+      expect((await rawRequest(p, job)).status).toBe(202);
+      const body = JSON.stringify({ prompt: 'The cat sat on the mat.', layer: 0, head: 0 });
+      const request = `POST /api/pattern HTTP/1.1\r\n${HOST}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const pending = Array.from({ length: 40 }, () => rawRequest(p, request, { timeoutMs: 60_000 }));
+      await new Promise((r) => setTimeout(r, 1500));
+      release();
+      const answers = await Promise.all(pending);
+      const busy = answers.filter((a) => a.status === 503);
+      // The job is one of the 32; 31 requests wait and are answered, the other 9 are refused at once.
+      expect(busy.length).toBe(9);
+      expect(answers.filter((a) => a.status === 200).length).toBe(31);
+      for (const a of busy) {
+        expect(a.headers['retry-after']).toBe('2');
+        expect(JSON.parse(a.body).error).toMatch(/engine is busy/);
+      }
+    } finally {
+      release();
+      await busyWeb.close();
+    }
   });
 
   it('the server still answers after all of the above', async () => {
