@@ -22,6 +22,7 @@ import { loadHaystack } from '../eval/haystack.js';
 import { DEFAULT_DEPTHS, niahSamples, type NeedleMix, type NiahItem } from '../eval/niahSet.js';
 import { decodeOn, greedyReadout, summarizeNiah, type NiahOutcomeDetail } from '../eval/niahRun.js';
 import { deriveSeed, Random } from '../eval/random.js';
+import { disposeDeviceKv } from '../runtime/deviceKv.js';
 import { forward, type GroupPattern, type HookProvider } from '../runtime/forward.js';
 import { DEFAULT_PREFILL_CHUNK, fullCache, kvBytesFull } from '../runtime/generate.js';
 import { allLayers, unionHookOptions, withBound, type HookBinder } from '../runtime/hookSet.js';
@@ -187,8 +188,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   let correct = 0;
 
   // One cache for every prompt, reset in between: its buffers are allocated once.
+  // (KV mode `present`, webgpu: the keys and values are device tensors; nothing to reserve on the host.)
   const cache = new KvCache(setup.layout, setup.policies, c.headDim);
-  cache.reserve(Math.max(...items.map((it) => it.sample.inputIds.length)) + 16);
+  if (model.kvMode === 'append') cache.reserve(Math.max(...items.map((it) => it.sample.inputIds.length)) + 16);
   for (const [i, item] of items.entries()) {
     const { sample } = item;
     const ids = sample.inputIds;
@@ -287,6 +289,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     opts.onProgress?.({ phase: 'probes', done: ++step, total: totalSteps });
   }
   timing.probesMs = performance.now() - tProbes;
+  disposeDeviceKv(cache);
 
   const metrics: Record<string, number[][]> = {};
   const metricInfo: Record<string, MetricInfo> = {};
