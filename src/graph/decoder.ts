@@ -22,6 +22,7 @@ import { GraphBuilder, type Dim, type Value } from './builder.js';
 import type { Arch } from './arch/arch.js';
 import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS, type HookOptions } from './hooks.js';
 import { groupQueryHeads, layoutClasses, type KvLayout } from './layout.js';
+import { fusedGroupAttention } from './fusedAttention.js';
 import { DataType } from './onnxProto.js';
 import { ropeInverseFrequencies } from './rope.js';
 
@@ -36,6 +37,11 @@ export interface DecoderGraphOptions {
   hooks: HookOptions;
   /** Default `append`. */
   kvMode?: KvMode;
+  /**
+   * KV mode `present`: layers with one KV-head group and no pattern capture, score bias or ACT hook
+   * attend with ONNX Runtime's fused GroupQueryAttention (`fusedAttention.ts`). Default false.
+   */
+  fusedAttention?: boolean;
 }
 
 export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (name: string) => Value, opts: DecoderGraphOptions): GraphBuilder {
@@ -100,14 +106,21 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
         q3 = applyRope(q3, H);
         k3 = applyRope(k3, Hkv);
       }
-      const qh = b.transpose(b.mul(q3, scale), [1, 0, 2]);
-
       const groups = opts.layout[l];
+      const fused = present && opts.fusedAttention === true && groups.length === 1 && !capture.has(l) && !biasLayers.has(l) && !actLayers.has(l);
+      const qh = fused ? '' : b.transpose(b.mul(q3, scale), [1, 0, 2]);
+
       const order: number[] = [];
       const contexts: Value[] = [];
       groups.forEach((group, g) => {
         b.scope(`attn.${g}`, () => {
           const qHeads = groupQueryHeads(group, H, Hkv);
+          if (fused) {
+            const cls = group.cacheClass;
+            contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3, mask: masks.get(cls)!, cacheClass: cls, layer: l, group: g, heads: H, kvHeads: Hkv, headDim: D }));
+            order.push(...qHeads);
+            return;
+          }
           const whole = group.kvHeads.length === Hkv;
           const nkv = group.kvHeads.length;
           const hg = qHeads.length;

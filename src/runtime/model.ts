@@ -29,6 +29,8 @@ export interface ModelOptions extends SessionOptions {
   kvMode?: KvMode;
   /** webgpu: refuse to create a session if any node would run on the CPU. */
   strictDevice?: boolean;
+  /** KV mode `present`: fused GroupQueryAttention on layers nothing hooks (`graph/fusedAttention.ts`). Default: on for webgpu. */
+  fusedAttention?: boolean;
 }
 
 export class Model {
@@ -80,7 +82,7 @@ export class Model {
     if (!s) {
       s = (async () => {
         const kvMode = this.kvMode;
-        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode);
+        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, this.options.fusedAttention ?? this.device === 'webgpu');
         const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
         const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
         return { session, layout, hooks, device: this.device, kvMode };

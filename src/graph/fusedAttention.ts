@@ -1,0 +1,66 @@
+/**
+ * Fused attention for the GPU graph (KV mode `present`): one ONNX Runtime `GroupQueryAttention`
+ * (com.microsoft; flash attention on the WebGPU EP) per layer instead of the explicit
+ * scores → mask → softmax → weighted-sum ops, for layers whose attention nothing reads or changes
+ * (no pattern capture, score bias or ACT hook) and whose KV heads form one group. The explicit graph
+ * (`decoder.ts`) stays the path for every other layer, so hooks work wherever they are asked for.
+ *
+ * Same inputs and outputs as the explicit present-mode layer: past [nkv, past, D] in, present
+ * [nkv, past + q, D] out (GQA's [1, nkv, T, D] reshaped), new tokens at the end. The runtime's
+ * additive mask [q, past + q] goes in as `attention_bias` [1, 1, q, T] — GQA's own causal rule
+ * (query i sees keys up to past + i) contains every mask the runtime builds (windows, sinks,
+ * branches), so the bias gives exactly the explicit graph's visibility. GQA needs the key count as
+ * int32 (`seqlens_k` = T − 1 and the scalar `total_sequence_length`); WebGPU casts no int64, so the
+ * runtime feeds both per cache class (`hookNames.attnSeqlensK` / `attnTotalLength`, see forward.ts).
+ */
+import type { GraphBuilder, Value } from './builder.js';
+import { hookNames as N } from './hooks.js';
+import { DataType } from './onnxProto.js';
+
+export interface FusedLayerInputs {
+  /** Queries after RoPE / qk-norm, token-major [q, H, D], not scaled. */
+  q: Value;
+  /** New keys and values, token-major [q, nkv, D]. */
+  k: Value;
+  v: Value;
+  /** The layer's additive mask [q, past + q]. */
+  mask: Value;
+  cacheClass: string;
+  layer: number;
+  group: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+/** The length inputs GQA needs for a cache class, declared once per graph. */
+function lengthInputs(b: GraphBuilder, cls: string): { seqlensK: Value; total: Value } {
+  const seqlensK = N.attnSeqlensK(cls);
+  const total = N.attnTotalLength(cls);
+  if (!b.hasInput(seqlensK)) {
+    b.input(seqlensK, DataType.INT32, [1]);
+    b.input(total, DataType.INT32, []);
+  }
+  return { seqlensK, total };
+}
+
+/** ctx head-major [H, q, D] (as the explicit path returns it); registers present_key/value outputs. */
+export function fusedGroupAttention(b: GraphBuilder, x: FusedLayerInputs): Value {
+  const { heads: H, kvHeads: nkv, headDim: D, layer: l, group: g } = x;
+  const F = DataType.FLOAT;
+  const past = `past_${x.cacheClass}`;
+  const keys = `keys_${x.cacheClass}`;
+  const kPast = b.reshape(b.input(N.pastKey(l, g), F, [nkv, past, D]), [1, nkv, -1, D]);
+  const vPast = b.reshape(b.input(N.pastValue(l, g), F, [nkv, past, D]), [1, nkv, -1, D]);
+  const { seqlensK, total } = lengthInputs(b, x.cacheClass);
+  const bias = b.unsqueeze(x.mask, [0, 1]);
+  const [out, kAll, vAll] = b.node(
+    'GroupQueryAttention',
+    [b.reshape(x.q, [1, -1, H * D]), b.reshape(x.k, [1, -1, nkv * D]), b.reshape(x.v, [1, -1, nkv * D]), kPast, vPast, seqlensK, total, '', '', '', bias],
+    { num_heads: { int: H }, kv_num_heads: { int: nkv }, scale: { float: 1 / Math.sqrt(D) } },
+    { domain: 'com.microsoft', outputs: 3 },
+  );
+  b.output(b.reshape(kAll, [nkv, -1, D]), N.presentKey(l, g), F, [nkv, keys, D]);
+  b.output(b.reshape(vAll, [nkv, -1, D]), N.presentValue(l, g), F, [nkv, keys, D]);
+  return b.transpose(b.reshape(out, [-1, H, D]), [1, 0, 2]);
+}
