@@ -60,6 +60,7 @@ interface Opts {
   atlasSamples: number;
   atlasContext: number;
   tokenizerFrom: string;
+  speed: boolean;
 }
 
 interface Check {
@@ -417,6 +418,7 @@ async function main(): Promise<void> {
     .option('--atlas-cpu', 'with --atlas: also on the CPU EP')
     .option('--atlas-samples <n>', 'atlas needle prompts', int, 8)
     .option('--atlas-context <n>', 'atlas prompt tokens', int, 1024)
+    .option('--no-speed', 'random models: logits check (and --atlas) only, no prefill/decode timing')
     .option('--tokenizer-from <dir>', 'tokenizer copied into random checkpoints for --atlas', 'models/ref-llama-7m');
   program.parse(process.argv);
   const o = program.opts<Opts>();
@@ -445,7 +447,7 @@ async function main(): Promise<void> {
       const r = makeRandom({ like: config, out, dtype: 'bf16', maxPositions, force: true });
       log(`make-random ${name}: ${(r.bytes / 2 ** 20).toFixed(0)} MiB bf16 in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
-    const report = await benchModel(out, 'random', true, o);
+    const report = await benchModel(out, 'random', o.speed, o);
     if (o.atlas) {
       for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
         if (fs.existsSync(path.join(o.tokenizerFrom, f)) && !fs.existsSync(path.join(out, f))) fs.copyFileSync(path.join(o.tokenizerFrom, f), path.join(out, f));
