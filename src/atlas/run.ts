@@ -164,6 +164,11 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   const setup = fullCache(model);
   const captureHooks = { capturePattern: layers, captureZ: [], headHooks: false, scoreBias: [], act: [] };
   const variantHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: layers, act: [] };
+  // On the GPU (KV mode `present`) ablation gets its own session without score-bias inputs: its layers
+  // attend fused (graph/fusedAttention.ts) and no [heads, q, keys] zero bias is uploaded per layer and run.
+  // (On the CPU it shares the variants session: a third session would hold another copy of the weights.)
+  const ablationHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: [], act: [] };
+  const ownAblationSession = model.kvMode === 'present' && ablationSamples > 0;
   /** The caller's hooks for one prompt, and the sessions that carry them. */
   const hooksFor = async (ids: number[], prompt: string) => {
     const bound = opts.bindHooks ? await opts.bindHooks(ids, prompt) : null;
@@ -171,7 +176,8 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     return {
       ...h,
       capture: await model.session(setup.layout, unionHookOptions(h.hookOptions, captureHooks)),
-      variants: harmSamples + ablationSamples > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks)) : null,
+      variants: harmSamples + (ownAblationSession ? 0 : ablationSamples) > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks)) : null,
+      ablation: ownAblationSession ? await model.session(setup.layout, unionHookOptions(h.hookOptions, ablationHooks)) : null,
     };
   };
 
@@ -202,7 +208,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     const tailRows = tail.map((_, r) => r);
 
     const tStart = performance.now();
-    const { hooks, hookOptions, capture, variants } = await hooksFor(ids, sample.prompt);
+    const { hooks, hookOptions, capture, variants, ablation } = await hooksFor(ids, sample.prompt);
     cache.reset();
     const prefixRows = i < patternSamples ? stridedRows(prefix.length, o.captureStride) : [];
     // A prompt whose cache nothing re-runs on takes the tail in its last prefill call (one graph run
@@ -247,7 +253,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     if (i < harmSamples) harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window, o.harmLayersPerRun));
     const tHarmEnd = performance.now();
     timing.harmMs += tHarmEnd - tTailEnd;
-    if (i < ablationSamples) ablationAcc.addAll(await ablationKl(ctx));
+    if (i < ablationSamples) ablationAcc.addAll(await ablationKl({ ...ctx, session: ablation ?? variants! }));
     const tAblEnd = performance.now();
     timing.ablationMs += tAblEnd - tHarmEnd;
 
