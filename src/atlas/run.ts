@@ -164,8 +164,8 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   const setup = fullCache(model);
   const captureHooks = { capturePattern: layers, captureZ: [], headHooks: false, scoreBias: [], act: [] };
   const variantHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: layers, act: [] };
-  // On the GPU (KV mode `present`) ablation gets its own session without score-bias inputs: its layers
-  // attend fused (graph/fusedAttention.ts) and no [heads, q, keys] zero bias is uploaded per layer and run.
+  // On the GPU (KV mode `present`) ablation gets its own session without score-bias inputs, so no
+  // [heads, q, keys] zero bias is uploaded per layer and run (~17 MB per run at the 1B shape).
   // (On the CPU it shares the variants session: a third session would hold another copy of the weights.)
   const ablationHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: [], act: [] };
   const ownAblationSession = model.kvMode === 'present' && ablationSamples > 0;

@@ -38,8 +38,8 @@ export interface DecoderGraphOptions {
   /** Default `append`. */
   kvMode?: KvMode;
   /**
-   * KV mode `present`: layers with one KV-head group and no pattern capture, score bias or ACT hook
-   * attend with ONNX Runtime's fused GroupQueryAttention (`fusedAttention.ts`). Default false.
+   * KV mode `present`: layers with one KV-head group and no pattern capture or ACT hook attend with
+   * ONNX Runtime's fused GroupQueryAttention (`fusedAttention.ts`), a score bias added to the mask. Default false.
    */
   fusedAttention?: boolean;
 }
@@ -107,7 +107,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
         k3 = applyRope(k3, Hkv);
       }
       const groups = opts.layout[l];
-      const fused = present && opts.fusedAttention === true && groups.length === 1 && !capture.has(l) && !biasLayers.has(l) && !actLayers.has(l);
+      const fused = present && opts.fusedAttention === true && groups.length === 1 && !capture.has(l) && !actLayers.has(l);
       const qh = fused ? '' : b.transpose(b.mul(q3, scale), [1, 0, 2]);
 
       const order: number[] = [];
@@ -117,7 +117,8 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
           const qHeads = groupQueryHeads(group, H, Hkv);
           if (fused) {
             const cls = group.cacheClass;
-            contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3, mask: masks.get(cls)!, cacheClass: cls, layer: l, group: g, heads: H, kvHeads: Hkv, headDim: D }));
+            const scoreBias = biasLayers.has(l) ? b.input(N.scoreBias(l, g), F, [H, 'q', `keys_${cls}`]) : undefined;
+            contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3, mask: masks.get(cls)!, scoreBias, cacheClass: cls, layer: l, group: g, heads: H, kvHeads: Hkv, headDim: D }));
             order.push(...qHeads);
             return;
           }

@@ -1,13 +1,15 @@
 /**
  * Fused attention for the GPU graph (KV mode `present`): one ONNX Runtime `GroupQueryAttention`
  * (com.microsoft; flash attention on the WebGPU EP) per layer instead of the explicit
- * scores → mask → softmax → weighted-sum ops, for layers whose attention nothing reads or changes
- * (no pattern capture, score bias or ACT hook) and whose KV heads form one group. The explicit graph
- * (`decoder.ts`) stays the path for every other layer, so hooks work wherever they are asked for.
+ * scores → mask → softmax → weighted-sum ops, for layers whose attention probabilities nothing reads
+ * or rescales (no pattern capture or ACT hook) and whose KV heads form one group; a score-bias hook
+ * is added to the mask. The explicit graph (`decoder.ts`) stays the path for every other layer, so
+ * hooks work wherever they are asked for.
  *
  * Same inputs and outputs as the explicit present-mode layer: past [nkv, past, D] in, present
  * [nkv, past + q, D] out (GQA's [1, nkv, T, D] reshaped), new tokens at the end. The runtime's
- * additive mask [q, past + q] goes in as `attention_bias` [1, 1, q, T] — GQA's own causal rule
+ * additive mask [q, past + q] goes in as `attention_bias` [1, 1, q, T] (with a score bias [H, q, T]:
+ * their sum, [1, H, q, T]; GQA's query head h reads KV head ⌊h / (H / nkv)⌋, the graph's order) — GQA's own causal rule
  * (query i sees keys up to past + i) contains every mask the runtime builds (windows, sinks,
  * branches), so the bias gives exactly the explicit graph's visibility. GQA needs the key count as
  * int32 (`seqlens_k` = T − 1 and the scalar `total_sequence_length`); WebGPU casts no int64, so the
@@ -25,6 +27,8 @@ export interface FusedLayerInputs {
   v: Value;
   /** The layer's additive mask [q, past + q]. */
   mask: Value;
+  /** Score-bias hook input [H, q, past + q], if the layer has one. */
+  scoreBias?: Value;
   cacheClass: string;
   layer: number;
   group: number;
@@ -53,7 +57,7 @@ export function fusedGroupAttention(b: GraphBuilder, x: FusedLayerInputs): Value
   const kPast = b.reshape(b.input(N.pastKey(l, g), F, [nkv, past, D]), [1, nkv, -1, D]);
   const vPast = b.reshape(b.input(N.pastValue(l, g), F, [nkv, past, D]), [1, nkv, -1, D]);
   const { seqlensK, total } = lengthInputs(b, x.cacheClass);
-  const bias = b.unsqueeze(x.mask, [0, 1]);
+  const bias = x.scoreBias ? b.unsqueeze(b.add(x.scoreBias, x.mask), [0]) : b.unsqueeze(x.mask, [0, 1]);
   const [out, kAll, vAll] = b.node(
     'GroupQueryAttention',
     [b.reshape(x.q, [1, -1, H * D]), b.reshape(x.k, [1, -1, nkv * D]), b.reshape(x.v, [1, -1, nkv * D]), kPast, vPast, seqlensK, total, '', '', '', bias],
