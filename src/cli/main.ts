@@ -8,12 +8,13 @@ import { HeadwiseError } from '../errors.js';
 import { atlasCommand } from './atlas.js';
 import { generateCommand } from './generate.js';
 import { makeRandomCommand } from './makeRandom.js';
+import { modelsCommand } from './models.js';
 import { niahCommand } from './niah.js';
 import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [atlasCommand, niahCommand, generateCommand, makeRandomCommand, serveCommand, steerProfileCommand];
+const COMMANDS = [atlasCommand, niahCommand, generateCommand, makeRandomCommand, modelsCommand, serveCommand, steerProfileCommand];
 
 export function buildProgram(): Command {
   const program = new Command('headwise')

@@ -1,10 +1,18 @@
 /**
  * Fused attention for the GPU graph (KV mode `present`): one ONNX Runtime `GroupQueryAttention`
  * (com.microsoft; flash attention on the WebGPU EP) per layer instead of the explicit
- * scores → mask → softmax → weighted-sum ops, for layers whose attention probabilities nothing reads
- * or rescales (no pattern capture or ACT hook) and whose KV heads form one group; a score-bias hook
- * is added to the mask. The explicit graph (`decoder.ts`) stays the path for every other layer, so
- * hooks work wherever they are asked for.
+ * scores → mask → softmax → weighted-sum ops of `attention.ts`, for layers whose attention
+ * probabilities nothing reads or rescales (no pattern capture or ACT hook), whose KV heads form one
+ * group, and whose `AttentionSpec` GQA can compute (`gqaExpresses`); a score-bias hook is added to
+ * the mask. The explicit graph stays the path for every other layer, so hooks work wherever they are
+ * asked for.
+ *
+ * What of a spec GQA expresses: the score scale (its `scale` attribute); RoPE (partial too) and q/k
+ * norm happen before attention, on the graph's q and k; a sliding window is the runtime's mask (and
+ * cache), passed as the bias. Not the score soft-cap: ONNX Runtime 1.30's WebGPU kernel reads the
+ * `softcap` attribute but no shader applies it (measured on lavapipe: output identical with and
+ * without it, prefill and decode, while the CPU kernel caps), so soft-capped layers (gemma2) attend
+ * explicitly.
  *
  * Same inputs and outputs as the explicit present-mode layer: past [nkv, past, D] in, present
  * [nkv, past + q, D] out (GQA's [1, nkv, T, D] reshaped), new tokens at the end. The runtime's
@@ -15,9 +23,15 @@
  * int32 (`seqlens_k` = T − 1 and the scalar `total_sequence_length`); WebGPU casts no int64, so the
  * runtime feeds both per cache class (`hookNames.attnSeqlensK` / `attnTotalLength`, see forward.ts).
  */
+import type { AttentionSpec } from './arch/arch.js';
 import type { GraphBuilder, Value } from './builder.js';
 import { hookNames as N } from './hooks.js';
 import { DataType } from './onnxProto.js';
+
+/** Whether GroupQueryAttention computes attention as `spec` declares it (see the header: no soft-cap). */
+export function gqaExpresses(spec: AttentionSpec): boolean {
+  return spec.softcap === null;
+}
 
 export interface FusedLayerInputs {
   /** Queries after RoPE / qk-norm, token-major [q, H, D], not scaled. */
@@ -29,6 +43,8 @@ export interface FusedLayerInputs {
   mask: Value;
   /** Score-bias hook input [H, q, past + q], if the layer has one. */
   scoreBias?: Value;
+  /** Multiplier of q·k (`AttentionSpec.scale`). */
+  scale: number;
   cacheClass: string;
   layer: number;
   group: number;
@@ -61,7 +77,7 @@ export function fusedGroupAttention(b: GraphBuilder, x: FusedLayerInputs): Value
   const [out, kAll, vAll] = b.node(
     'GroupQueryAttention',
     [b.reshape(x.q, [1, -1, H * D]), b.reshape(x.k, [1, -1, nkv * D]), b.reshape(x.v, [1, -1, nkv * D]), kPast, vPast, seqlensK, total, '', '', '', bias],
-    { num_heads: { int: H }, kv_num_heads: { int: nkv }, scale: { float: 1 / Math.sqrt(D) } },
+    { num_heads: { int: H }, kv_num_heads: { int: nkv }, scale: { float: x.scale } },
     { domain: 'com.microsoft', outputs: 3 },
   );
   b.output(b.reshape(kAll, [nkv, -1, D]), N.presentKey(l, g), F, [nkv, keys, D]);

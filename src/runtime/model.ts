@@ -14,6 +14,7 @@ import type { KvMode } from '../graph/decoder.js';
 import { hookKey, hookNames, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { uniformLayout, type KvLayout } from '../graph/layout.js';
 import { createSession, type Device, type SessionOptions } from './ort.js';
+import { fusedAttentionAgrees } from './fusedAttentionProbe.js';
 
 export interface GraphSession {
   session: ortTypes.InferenceSession;
@@ -22,6 +23,8 @@ export interface GraphSession {
   device: Device;
   /** `append` (CPU buffers) or `present` (KV tensors kept on the device, `deviceKv.ts`). */
   kvMode: KvMode;
+  /** Whether the graph's eligible layers attend with fused GroupQueryAttention (`graph/fusedAttention.ts`). */
+  fusedAttention: boolean;
 }
 
 export interface ModelOptions extends SessionOptions {
@@ -29,7 +32,7 @@ export interface ModelOptions extends SessionOptions {
   kvMode?: KvMode;
   /** webgpu: refuse to create a session if any node would run on the CPU. */
   strictDevice?: boolean;
-  /** KV mode `present`: fused GroupQueryAttention on layers nothing hooks (`graph/fusedAttention.ts`). Default: on for webgpu. */
+  /** KV mode `present`: fused GroupQueryAttention on layers nothing hooks inside attention and whose spec it expresses (`graph/fusedAttention.ts`). Default: on for webgpu where the adapter's kernel agrees with the CPU (`fusedAttentionProbe.ts`). */
   fusedAttention?: boolean;
 }
 
@@ -82,10 +85,13 @@ export class Model {
     if (!s) {
       s = (async () => {
         const kvMode = this.kvMode;
-        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, this.options.fusedAttention ?? this.device === 'webgpu');
+        const c = this.config;
+        // Fused by default on webgpu where this adapter's kernel agrees with the CPU (fusedAttentionProbe.ts).
+        const fused = this.options.fusedAttention ?? (this.device === 'webgpu' && kvMode === 'present' && (await fusedAttentionAgrees(c.numHeads, c.numKvHeads, c.headDim)));
+        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, fused);
         const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
         const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
-        return { session, layout, hooks, device: this.device, kvMode };
+        return { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present' };
       })();
       s.catch(() => this.sessions.delete(key));
       this.sessions.set(key, s);
