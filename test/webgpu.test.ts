@@ -9,6 +9,10 @@
  *   visible message where it cannot. It must match the CPU to
  *   1e-3: logits and captured patterns of a one-shot pass, chunked prefill + decode, a streaming and a
  *   duo (two cache classes) policy with on-device eviction, a head ablation, and every node on the GPU.
+ *   Layers without attention hooks use fused GroupQueryAttention there (forced: the default follows
+ *   `runtime/fusedAttentionProbe.ts`) and in the `fusedAttention` CPU suite; the `no hooks` scenario
+ *   runs it on every layer, with a streaming mask as its bias. Every other family's fixture runs with
+ *   the default (one 40-token call) against transformers.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -117,6 +121,8 @@ function cases(c: Model['config']): Case[] {
     { name: 'chunked prefill + decode', run: (m) => scenario(m, full, capture, prompt, [7, 1, 12], decode) },
     { name: 'streaming (sink 2, window 5), evicting on the device', run: (m) => scenario(m, stream, capture, prompt, [9, 11], decode) },
     { name: 'duo: full and streaming groups in one layer', run: (m) => scenario(m, duo, capture, prompt, [13, 7], decode) },
+    // No attention hooks: every layer attends with fused GroupQueryAttention on webgpu (graph/fusedAttention.ts).
+    { name: 'no hooks: streaming (sink 2, window 5)', run: (m) => scenario(m, stream, NO_HOOKS, prompt, [9, 11], decode) },
     { name: 'ablation + head_add + score bias', run: (m) => scenario(m, full, { ...NO_HOOKS, headHooks: true, scoreBias: [0] }, prompt, [11, 9], decode, ablate) },
     // ≥ 16 new tokens on a cached prefix: the CPU graph's batched keys branch, with masked slack rows.
     { name: 'long chunk on a cached prefix + score bias, patterns captured', run: (m) => scenario(m, full, { ...capture, headHooks: true, scoreBias: [0] }, prompt, [3, 17], decode, ablate) },
@@ -150,6 +156,7 @@ function suite(title: string, options: ModelOptions, tol: { logits: number; patt
 }
 
 suite('present KV mode on cpu:', { kvMode: 'present' }, { logits: 1e-4, patterns: 1e-5 });
+suite('present KV mode on cpu, fused attention:', { kvMode: 'present', fusedAttention: true }, { logits: 1e-4, patterns: 1e-5 });
 
 describe.each(MODELS.map((dir) => [path.basename(dir), dir] as const))("per-head past inputs (pastInput 'head') on cpu: %s", (_name, dir) => {
   let model: Model;
@@ -184,7 +191,9 @@ if (!adapter.ok) {
     it.skip(`skipped: ${adapter.reason}`, () => {});
   });
 } else {
-  suite('webgpu vs cpu:', { device: 'webgpu', strictDevice: true }, { logits: 1e-3, patterns: 1e-4 });
+  // Fused attention forced: the default skips it where runtime/fusedAttentionProbe.ts finds ORT's kernel
+  // wrong (lavapipe, from 32 new tokens per call; every call here has fewer).
+  suite('webgpu vs cpu:', { device: 'webgpu', strictDevice: true, fusedAttention: true }, { logits: 1e-3, patterns: 1e-4 });
 
   describe('webgpu runtime', () => {
     it('keeps the KV cache on the GPU (present outputs are gpu-buffer tensors) and reports its bytes', async () => {

@@ -10,10 +10,12 @@
  * tokens' keys/values; `present` (GPU) concatenates past and new and returns the whole.
  * In `append` mode attention takes one of two forms by the number of new tokens (an If node): many
  * queries (prefill) join past and new keys and attend with one batched matmul; few (decode) never copy
- * the past and concatenate per-head score blocks instead.
+ * the past and concatenate per-head score blocks instead. In `present` mode a layer that nothing
+ * hooks inside attention may instead attend with one fused GroupQueryAttention (`fusedAttention.ts`).
  */
 import { GraphBuilder, type Dim, type Value } from './builder.js';
 import type { Arch, AttentionSpec, WeightRef } from './arch/arch.js';
+import { fusedGroupAttention, gqaExpresses } from './fusedAttention.js';
 import { hookNames as N, type HookOptions } from './hooks.js';
 import { groupQueryHeads, type KvGroup, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
@@ -43,6 +45,19 @@ export interface AttentionContext {
   maxPositions: number;
   /** cos/sin tables [q, rotaryDim/2] by RoPE id, built on first use. */
   ropeTables: Map<string, { cos: Value; sin: Value }>;
+  /** present mode: fused GroupQueryAttention on the layers `fusedLayer` admits. */
+  fused: boolean;
+}
+
+/**
+ * Whether layer l attends fused: present mode with fusion asked for, one KV-cache group holding every
+ * KV head in order, no pattern capture or ACT hook (they read or rescale the probabilities GQA keeps
+ * inside), and a spec GQA computes (`gqaExpresses`: no score soft-cap).
+ */
+function fusedLayer(ctx: AttentionContext, l: number, spec: AttentionSpec): boolean {
+  const groups = ctx.layout[l];
+  return ctx.present && ctx.fused && groups.length === 1 && groups[0].kvHeads.every((h, i) => h === i) && groups[0].kvHeads.length === ctx.numKvHeads
+    && !ctx.hooks.capturePattern.includes(l) && !ctx.hooks.act.includes(l) && gqaExpresses(spec);
 }
 
 /** The cos/sin tables of a spec's RoPE for this call's positions (shared by layers with the same id). */
@@ -205,7 +220,9 @@ export function attention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w:
     q3 = applyRope(b, ctx, q3, H, spec.rope);
     k3 = applyRope(b, ctx, k3, Hkv, spec.rope);
   }
-  const qh = b.transpose(b.mul(q3, b.scalar(spec.scale)), [1, 0, 2]);
+  const fused = fusedLayer(ctx, l, spec);
+  // GQA scales q·k itself and reads token-major queries.
+  const qh = fused ? '' : b.transpose(b.mul(q3, b.scalar(spec.scale)), [1, 0, 2]);
 
   const order: number[] = [];
   const contexts: Value[] = [];
@@ -216,6 +233,12 @@ export function attention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w:
       const nkv = group.kvHeads.length;
       const hg = qHeads.length;
       const cls = group.cacheClass;
+      if (fused) {
+        const scoreBias = hooks.scoreBias.includes(l) ? b.input(N.scoreBias(l, gi), F, [hg, 'q', `keys_${cls}`]) : undefined;
+        contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3, mask: ctx.masks.get(cls)!, scoreBias, scale: spec.scale, cacheClass: cls, layer: l, group: gi, heads: H, kvHeads: Hkv, headDim: D }));
+        order.push(...qHeads);
+        return;
+      }
       const qg = b.reshape(whole ? qh : b.gather(qh, b.constI64(qHeads), 0), [nkv, -1, D]);
       const kSel = whole ? k3 : b.gather(k3, b.constI64(group.kvHeads), 1);
       const vSel = whole ? v3 : b.gather(v3, b.constI64(group.kvHeads), 1);

@@ -72,6 +72,10 @@ export class GraphBuilder {
     return `${prefix}${opType}_${this.counter++}`;
   }
 
+  hasInput(name: string): boolean {
+    return this.inputs.some((i) => (i as { name: string }).name === name);
+  }
+
   input(name: string, elemType: DataTypeId, dims: Dim[]): Value {
     this.inputs.push(valueInfo(name, elemType, dims));
     return name;

@@ -32,6 +32,12 @@ export interface DecoderGraphOptions {
   hooks: HookOptions;
   /** Default `append`. */
   kvMode?: KvMode;
+  /**
+   * KV mode `present`: layers whose attention ONNX Runtime's fused GroupQueryAttention can compute
+   * (one KV-head group, no pattern capture or ACT hook, a spec GQA expresses) use it
+   * (`fusedAttention.ts`), a score bias added to the mask. Default false.
+   */
+  fusedAttention?: boolean;
 }
 
 export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef, opts: DecoderGraphOptions): GraphBuilder {
@@ -52,6 +58,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
     layout: opts.layout, hooks: opts.hooks, present, masks, positions, maxPositions: config.maxPositions,
     manyQueries: present ? null : b.op('Greater', [b.op('Shape', [ids]), b.constI64([MANY_QUERIES - 1])]),
     ropeTables: new Map(),
+    fused: present && opts.fusedAttention === true,
   };
   const { block } = arch;
   const scaled = (x: Value, s: number) => (s === 1 ? x : b.mul(x, b.scalar(s)));

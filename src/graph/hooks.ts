@@ -28,6 +28,9 @@ export const hookNames = {
   /** Output (KV mode `present`): past and new keys/values joined, head-major [groupKvHeads, past + q, headDim]. */
   presentKey: (l: number, g: number) => `present_key.${l}.${g}`,
   presentValue: (l: number, g: number) => `present_value.${l}.${g}`,
+  /** Inputs (fused attention, `fusedAttention.ts`): keys of a cache class this call sees minus one, int32 [1], and the count itself, int32 scalar. */
+  attnSeqlensK: (cls: string) => `attn_seqlens_k.${cls}`,
+  attnTotalLength: (cls: string) => `attn_total_length.${cls}`,
   /** Output: post-softmax attention [groupHeads, rows, keys] of the rows picked by `captureRows`. */
   pattern: (l: number, g: number) => `blocks.${l}.attn.hook_pattern.${g}`,
   /** Input: query rows (indices within this call) whose attention is captured. */

@@ -142,6 +142,11 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
       }
     }
     feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, K]);
+    // Fused attention layers (graph/fusedAttention.ts) take the key count as int32.
+    if (present && gs.session.inputNames.includes(N.attnTotalLength(cls))) {
+      feeds[N.attnSeqlensK(cls)] = new ort.Tensor('int32', Int32Array.of(K - 1), [1]);
+      feeds[N.attnTotalLength(cls)] = new ort.Tensor('int32', Int32Array.of(K), []);
+    }
   }
   const H = c.numHeads;
   const D = c.headDim;

@@ -279,12 +279,14 @@ export class KvCache {
 
   /**
    * Forgets every token but keeps the allocated buffers, so the next sequence (e.g. the next prompt of
-   * an evaluation) reuses their memory instead of allocating and zeroing new buffers. Host caches
-   * without compensation rows only.
+   * an evaluation) reuses their memory instead of allocating and zeroing new buffers. A present-mode
+   * (device) cache drops its tensors at its next forward pass (`deviceKv.ts` sees `seen` back at 0).
+   * Not for caches with compensation rows.
    */
   reset(): void {
-    if (this.deviceBytes !== null || this.compensated.size > 0) throw new Error('KvCache.reset: only host caches without compensation rows can be reset');
+    if (this.compensated.size > 0) throw new Error('KvCache.reset: caches with compensation rows cannot be reset');
     this.seen = 0;
+    if (this.deviceBytes !== null) this.deviceBytes = 0;
     for (const cls of this.positions.keys()) this.positions.set(cls, []);
     for (const groups of this.buffers) for (const b of groups) b.clear();
   }

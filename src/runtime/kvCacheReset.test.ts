@@ -62,6 +62,6 @@ describe('KvCache.reset', () => {
 
   it('refuses caches with compensation rows', () => {
     const cache = newCache(model, { layout: model.fullLayout() } as never, new Map([['full', { kind: 'window' as const, sink: 1, window: 2, compensate: true }]]));
-    expect(() => cache.reset()).toThrow(/only host caches without compensation rows/);
+    expect(() => cache.reset()).toThrow(/caches with compensation rows cannot be reset/);
   });
 });

@@ -21,6 +21,7 @@ import { hookKey, hookNames, NO_HOOKS, type HookOptions } from '../graph/hooks.j
 import { uniformLayout, type KvLayout } from '../graph/layout.js';
 import { createSession, type Device, type SessionOptions } from './ort.js';
 import { SessionCache, type SessionCacheLimits } from './sessionCache.js';
+import { fusedAttentionAgrees } from './fusedAttentionProbe.js';
 
 export interface GraphSession {
   session: ortTypes.InferenceSession;
@@ -29,6 +30,8 @@ export interface GraphSession {
   device: Device;
   /** `append` (CPU buffers) or `present` (KV tensors kept on the device, `deviceKv.ts`). */
   kvMode: KvMode;
+  /** Whether the graph's eligible layers attend with fused GroupQueryAttention (`graph/fusedAttention.ts`). */
+  fusedAttention: boolean;
 }
 
 export interface ModelOptions extends SessionOptions {
@@ -38,6 +41,8 @@ export interface ModelOptions extends SessionOptions {
   strictDevice?: boolean;
   /** Bounds of the graph-session cache (default `DEFAULT_SESSION_LIMITS`). */
   sessionLimits?: Partial<SessionCacheLimits>;
+  /** KV mode `present`: fused GroupQueryAttention on layers nothing hooks inside attention and whose spec it expresses (`graph/fusedAttention.ts`). Default: on for webgpu where the adapter's kernel agrees with the CPU (`fusedAttentionProbe.ts`). */
+  fusedAttention?: boolean;
 }
 
 /**
@@ -101,10 +106,13 @@ export class Model {
     const key = JSON.stringify(layout) + hookKey(hooks);
     const s = this.sessions.acquire(key, async () => {
       const kvMode = this.kvMode;
-      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode);
+      const c = this.config;
+      // Fused by default on webgpu where this adapter's kernel agrees with the CPU (fusedAttentionProbe.ts).
+      const fused = this.options.fusedAttention ?? (this.device === 'webgpu' && kvMode === 'present' && (await fusedAttentionAgrees(c.numHeads, c.numKvHeads, c.headDim)));
+      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, fused);
       const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
       const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
-      return { value: { session, layout, hooks, device: this.device, kvMode }, bytes: graphBytes(compiled.file, kvMode) };
+      return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present' }, bytes: graphBytes(compiled.file, kvMode) };
     });
     const held = this.held.getStore();
     if (held) {
