@@ -7,13 +7,15 @@ import { Command, CommanderError } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { atlasCommand } from './atlas.js';
 import { generateCommand } from './generate.js';
+import { importanceCommand } from './importance.js';
 import { makeRandomCommand } from './makeRandom.js';
 import { niahCommand } from './niah.js';
+import { patchCommand } from './patch.js';
 import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [atlasCommand, niahCommand, generateCommand, makeRandomCommand, serveCommand, steerProfileCommand];
+const COMMANDS = [atlasCommand, niahCommand, generateCommand, importanceCommand, patchCommand, makeRandomCommand, serveCommand, steerProfileCommand];
 
 export function buildProgram(): Command {
   const program = new Command('headwise')
