@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Model } from '../src/runtime/model.js';
 import { forward, newCache } from '../src/runtime/forward.js';
+import { fullCache } from '../src/runtime/generate.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -38,8 +39,6 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-const full = { kind: 'full' as const };
-
 describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_name, fx) => {
   let model: Model;
   beforeAll(async () => {
@@ -51,8 +50,10 @@ describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_na
     const c = model.config;
     const T = fx.inputIds.length;
     const all = Array.from({ length: c.numLayers }, (_, l) => l);
-    const gs = await model.session(model.fullLayout(), { capturePattern: all, captureZ: [], headHooks: false, scoreBias: [], act: [] });
-    const cache = newCache(model, gs, new Map([['full', full]]));
+    // Full attention as the model defines it: sliding-window layers keep (and see) their window.
+    const setup = fullCache(model);
+    const gs = await model.session(setup.layout, { capturePattern: all, captureZ: [], headHooks: false, scoreBias: [], act: [] });
+    const cache = newCache(model, gs, setup.policies);
     const rows = Array.from({ length: T }, (_, i) => i);
     const res = await forward(model, gs, cache, fx.inputIds, { logitsAt: rows, captureRows: rows });
     expect(maxAbsDiff(res.logits, f32(fx.logits.f32))).toBeLessThanOrEqual(1e-4);
@@ -73,8 +74,9 @@ describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_na
   });
 
   it('chunked prefill plus cached decode gives the same logits', async () => {
-    const gs = await model.session();
-    const cache = newCache(model, gs, new Map([['full', full]]));
+    const setup = fullCache(model);
+    const gs = await model.session(setup.layout);
+    const cache = newCache(model, gs, setup.policies);
     const ids = fx.inputIds;
     const ref = f32(fx.logits.f32);
     const V = model.config.vocabSize;

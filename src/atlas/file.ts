@@ -38,6 +38,8 @@ export interface MetricInfo {
   per: 'head' | 'kvHead';
   samples: number;
   description: string;
+  /** Where the model makes the metric ill-defined on some layers (e.g. sliding windows shorter than the prompt). */
+  caveat?: string;
 }
 
 export interface AtlasTopHead {

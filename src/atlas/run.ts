@@ -24,6 +24,7 @@ import { decodeOn, greedyReadout, summarizeNiah, type NiahOutcomeDetail } from '
 import { deriveSeed, Random } from '../eval/random.js';
 import { forward, type GroupPattern, type HookProvider } from '../runtime/forward.js';
 import { DEFAULT_PREFILL_CHUNK, fullCache, kvBytesFull } from '../runtime/generate.js';
+import { densePatterns, windowCaveats } from './windows.js';
 import { allLayers, unionHookOptions, withBound, type HookBinder } from '../runtime/hookSet.js';
 import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
@@ -216,9 +217,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
       const rows = prefixRows.filter((t) => t >= from && t < to).map((t) => t - from);
       const tailAt = withTail ? tailRows.map((r) => to - from + r) : [];
       const r = await forward(model, capture, cache, part, { captureRows: [...rows, ...tailAt], logitsAt: withTail ? tailAt : undefined, hooks, commit: !withTail });
-      if (rows.length) rowPatterns.push(...pickRows(r.patterns, 0, rows.length));
+      if (rows.length) rowPatterns.push(...pickRows(densePatterns(r.patterns), 0, rows.length));
       if (withTail) {
-        tailCapture = pickRows(r.patterns, rows.length, rows.length + tailAt.length);
+        tailCapture = pickRows(densePatterns(r.patterns), rows.length, rows.length + tailAt.length);
         tailLogits = r.logits;
       }
     }
@@ -231,7 +232,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
 
     if (reruns) {
       const r = await forward(model, capture, cache, tail, { commit: false, captureRows: tailRows, logitsAt: tailRows, hooks });
-      tailCapture = r.patterns;
+      tailCapture = densePatterns(r.patterns);
       tailLogits = r.logits;
     }
     const predicted = tailRows.map((r) => argmaxRow(tailLogits, r, V));
@@ -281,7 +282,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     cache.reset();
     const { hooks, capture } = await hooksFor(seq, tok.decode(seq));
     const r = await forward(model, capture, cache, seq, { captureRows: seq.map((_, j) => j), hooks });
-    const s = probeStats(r.patterns, L, H, seq);
+    const s = probeStats(densePatterns(r.patterns), L, H, seq);
     probeAcc.induction.addAll(s.induction);
     probeAcc.duplicateToken.addAll(s.duplicateToken);
     opts.onProgress?.({ phase: 'probes', done: ++step, total: totalSteps });
@@ -348,6 +349,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     });
   }
 
+  windowCaveats(metricInfo, c, contextTokens);
   const topK = o.topK;
   const top = (name: string) => (metrics[name] ? topHeads(metrics[name], topK).map(({ layer, head }) => ({ layer, head, score: metrics[name][layer][head] })) : undefined);
   const niah = summarizeNiah(outcomes);

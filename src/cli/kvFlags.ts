@@ -10,6 +10,7 @@ import { readAtlas, kvHeadScores, type KvScoreMetric } from '../atlas/file.js';
 import { computeKvHeadScores } from '../atlas/kvScores.js';
 import { cacheSetup, DEFAULT_SINK, DEFAULT_WINDOW, fullHeadShare, KV_POLICIES, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
 import { kvBytesFull } from '../runtime/generate.js';
+import { baseClass } from '../runtime/modelWindow.js';
 import type { CacheSetup } from '../runtime/generate.js';
 import type { Model } from '../runtime/model.js';
 import { floatArg, intArg } from './common.js';
@@ -62,7 +63,7 @@ export async function resolveCacheSetup(model: Model, flags: KvFlags): Promise<R
   const describe: Record<string, unknown> = { policy: flags.kv };
   if (flags.kv !== 'full') Object.assign(describe, { sink: flags.sink, window: flags.window, razor: !!flags.razor });
   if (flags.kv === 'duo') {
-    const full = setup.layout.map((groups) => groups.filter((g) => g.cacheClass === 'full').flatMap((g) => g.kvHeads));
+    const full = setup.layout.map((groups) => groups.filter((g) => baseClass(g.cacheClass) === 'full').flatMap((g) => g.kvHeads));
     Object.assign(describe, { fullHeads: flags.fullHeads, metric: flags.kvMetric, source, fullKvHeads: full });
   }
   return { setup, describe };

@@ -9,13 +9,14 @@ import { atlasCommand } from './atlas.js';
 import { generateCommand } from './generate.js';
 import { importanceCommand } from './importance.js';
 import { makeRandomCommand } from './makeRandom.js';
+import { modelsCommand } from './models.js';
 import { niahCommand } from './niah.js';
 import { patchCommand } from './patch.js';
 import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [atlasCommand, niahCommand, generateCommand, importanceCommand, patchCommand, makeRandomCommand, serveCommand, steerProfileCommand];
+const COMMANDS = [atlasCommand, niahCommand, generateCommand, importanceCommand, patchCommand, makeRandomCommand, modelsCommand, serveCommand, steerProfileCommand];
 
 export function buildProgram(): Command {
   const program = new Command('headwise')

@@ -16,7 +16,7 @@ import type { KvLayout } from './layout.js';
 import { transposedName } from './builder.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
 
-const GRAPH_VERSION = 10;
+const GRAPH_VERSION = 11;
 
 export interface CompiledGraph {
   file: string;

@@ -14,7 +14,7 @@ import type * as ortTypes from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/builder.js';
 import { hookNames as N } from '../graph/hooks.js';
 import { DataType } from '../graph/onnxProto.js';
-import type { KvCache } from './kvCache.js';
+import { KvCache } from './kvCache.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
 
@@ -89,7 +89,7 @@ export async function takePresent(model: Model, gs: GraphSession, cache: KvCache
       continue;
     }
     const last = newPositions[newPositions.length - 1];
-    const kept = all.flatMap((p, i) => (p < policy.sink || last - p < policy.window ? [i] : []));
+    const kept = all.flatMap((p, i) => (KvCache.visible(policy, last, p) ? [i] : []));
     keep.set(cls, kept.length === all.length ? null : kept);
     cache.positions.set(cls, kept.map((i) => all[i]));
   }

@@ -10,6 +10,7 @@ import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS } from '../g
 import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
 import { presentPastFeeds, takePresent } from './deviceKv.js';
 import { COMPENSATION_POSITION, KvCache } from './kvCache.js';
+import { checkModelWindows } from './modelWindow.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
 
@@ -71,6 +72,7 @@ export interface ForwardResult {
 }
 
 export function newCache(model: Model, gs: GraphSession, policies: KvCache['policies']): KvCache {
+  checkModelWindows(model.config, gs.layout, policies);
   const cache = new KvCache(gs.layout, policies, model.config.headDim);
   // Present mode keeps K/V as device tensors: no CPU buffers to reserve.
   if (gs.kvMode === 'present') cache.deviceBytes = 0;

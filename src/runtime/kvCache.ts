@@ -15,14 +15,18 @@
  */
 import type { KvLayout } from '../graph/layout.js';
 
-export type ClassPolicy = { kind: 'full' } | { kind: 'window'; sink: number; window: number; compensate?: boolean };
+/**
+ * `limit` (a model's own sliding window, `modelWindow.ts`): keys `limit` or more positions back are
+ * never visible, sinks included.
+ */
+export type ClassPolicy = { kind: 'full' } | { kind: 'window'; sink: number; window: number; compensate?: boolean; limit?: number };
 
 /** Position reported for a class's compensation row (RazorAttention). */
 export const COMPENSATION_POSITION = -1;
 
 /** Most tokens a class ever holds (Infinity for full history). */
 export function maxTokens(policy: ClassPolicy): number {
-  return policy.kind === 'full' ? Infinity : policy.sink + policy.window + (policy.compensate ? 1 : 0);
+  return policy.kind === 'full' ? Infinity : Math.min(policy.sink + policy.window, policy.limit ?? Infinity) + (policy.compensate ? 1 : 0);
 }
 
 /** Ascending row indices as runs [from, to, count]: consecutive sources go to consecutive destinations. */
@@ -247,6 +251,7 @@ export class KvCache {
   static visible(policy: ClassPolicy, t: number, s: number): boolean {
     if (s > t) return false;
     if (policy.kind === 'full') return true;
+    if (policy.limit !== undefined && t - s >= policy.limit) return false;
     return s < policy.sink || t - s < policy.window;
   }
 
@@ -314,7 +319,7 @@ export class KvCache {
         continue;
       }
       const last = newPositions[newPositions.length - 1];
-      const kept = (p: number) => p === COMPENSATION_POSITION || p < policy.sink || last - p < policy.window;
+      const kept = (p: number) => p === COMPENSATION_POSITION || KvCache.visible(policy, last, p);
       const old = before.flatMap((p, i) => (kept(p) ? [i] : []));
       const add = newPositions.flatMap((p, i) => (kept(p) ? [i] : []));
       keep.set(cls, { old: old.length === before.length ? null : old, add: add.length === newPositions.length ? null : add });
