@@ -6,7 +6,7 @@
  */
 import type * as ortTypes from 'onnxruntime-node';
 import { HeadwiseError } from '../errors.js';
-import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS } from '../graph/hooks.js';
+import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, scoresOutput } from '../graph/hooks.js';
 import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
 import { presentPastFeeds, takePresent } from './deviceKv.js';
 import { COMPENSATION_POSITION, KvCache } from './kvCache.js';
@@ -69,6 +69,11 @@ export interface ForwardResult {
   patterns: GroupPattern[];
   /** [layer] -> [queries, heads, headDim] where compiled. */
   z: Map<number, Float32Array>;
+  /**
+   * Read-only hook points compiled in (`HookOptions.capture`, `logitLens`), by graph output name
+   * (`graph/hooks.ts`); scores keep their group suffix, with pad and slack columns dropped.
+   */
+  captured: Map<string, Float32Array>;
 }
 
 export function newCache(model: Model, gs: GraphSession, policies: KvCache['policies']): KvCache {
@@ -208,9 +213,20 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     }
     if (hooks.captureZ.includes(l)) z.set(l, out[N.z(l)].data as Float32Array);
   });
+  const captured = new Map<string, Float32Array>();
+  for (const name of hooks.capture ?? []) {
+    if (name.endsWith('.attn.hook_attn_scores')) {
+      const l = Number(name.split('.')[1]);
+      gs.layout[l].forEach((group, g) => {
+        const keys = keyPos.get(group.cacheClass)!.length;
+        captured.set(scoresOutput(l, g), narrowColumns(out[scoresOutput(l, g)].data as Float32Array, shape.get(group.cacheClass)!, keys));
+      });
+    } else captured.set(name, out[name].data as Float32Array);
+  }
+  if (hooks.logitLens) for (let l = 0; l < c.numLayers; l++) captured.set(logitLensName(l), out[logitLensName(l)].data as Float32Array);
   if (present) await takePresent(model, gs, cache, out, newPositions, opts.commit ?? true);
   else if (opts.commit ?? true) cache.update(news, newPositions);
-  return { logits: out[LOGITS].data as Float32Array, vocab: c.vocabSize, patterns, z };
+  return { logits: out[LOGITS].data as Float32Array, vocab: c.vocabSize, patterns, z, captured };
 }
 
 interface PastShape {
