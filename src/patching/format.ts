@@ -85,3 +85,31 @@ export interface ImportanceResult {
   heads: HeadEffect[];
   elapsedMs: number;
 }
+
+/** Direct logit attribution at one position, and the logit lens (`attribution.ts`). */
+export interface AttributionResult {
+  format: 'headwise.attribution/1';
+  model: string;
+  position: number;
+  answer: TokenText;
+  /** null: attributions are of logit(answer) alone. */
+  wrong: TokenText | null;
+  /** How the final norm was linearised. */
+  norm: string;
+  /** logit(answer) − logit(wrong) of the run itself. */
+  logitDiff: number;
+  /** Every head's direct effect through the frozen final norm and the LM head, layer-major. */
+  heads: { layer: number; head: number; attribution: number }[];
+  /** The embeddings' term. */
+  embed: number;
+  /** Per layer: the attention output's bias (hook_attn_out − Σ heads' hook_result). */
+  attnBias: number[];
+  /** Per layer: the MLP output. */
+  mlp: number[];
+  /** The LM head bias's difference (0 without one). */
+  lmHeadBias: number;
+  /** embed + Σ heads + Σ attnBias + Σ mlp + lmHeadBias; equals logitDiff up to float error. */
+  sum: number;
+  /** Per layer: that block's output through the real final norm and LM head. */
+  logitLens: { layer: number; logitDiff: number; answerLogProb: number }[];
+}
