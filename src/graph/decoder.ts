@@ -21,7 +21,7 @@ import type { ModelConfig } from '../hf/config.js';
 import { GraphBuilder, type Value } from './builder.js';
 import type { Arch, WeightRef } from './arch/arch.js';
 import { attention, type AttentionContext, type KvMode, MANY_QUERIES } from './attention.js';
-import { blockHook, captures, hookNames as N, INPUT_IDS, LN_FINAL, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, type HookOptions } from './hooks.js';
+import { blockHook, captures, hookNames as N, INPUT_IDS, LN_FINAL, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, RESID_IN, RESID_OUT, type HookOptions } from './hooks.js';
 import { layoutClasses, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
 
@@ -64,8 +64,10 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
     const logits = scaled(arch.lmHead(b, w, x), block.logitScale);
     return block.logitSoftcap === null ? logits : b.mul(b.op('Tanh', [b.mul(logits, b.scalar(1 / block.logitSoftcap))]), b.scalar(block.logitSoftcap));
   };
-  let h = scaled(arch.embed(b, w, ids, positions), block.embedScale);
-  for (let l = 0; l < config.numLayers; l++) {
+  // A segment (runWithHooks): blocks [from, to), the final norm and head being block numLayers.
+  const seg = opts.hooks.segment ?? { from: 0, to: config.numLayers + 1 };
+  let h = seg.from === 0 ? scaled(arch.embed(b, w, ids, positions), block.embedScale) : b.input(RESID_IN, F, ['q', d]);
+  for (let l = seg.from; l < Math.min(seg.to, config.numLayers); l++) {
     h = b.scope(`blocks.${l}`, () => {
       const x = hook(h, blockHook(l, 'hook_resid_pre'));
       const attn = branch(attention(b, ctx, arch, w, branch(x, arch.attnNorm, l), l), arch.postAttnNorm, l);
@@ -78,6 +80,10 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
       return hook(b.add(mid, scaled(mlp, block.residualScale)), blockHook(l, 'hook_resid_post'));
     });
     if (opts.hooks.logitLens) b.output(head(arch.finalNorm(b, w, b.gather(h, logitsAt, 0))), logitLensName(l), F, ['n', config.vocabSize]);
+  }
+  if (seg.to <= config.numLayers) {
+    b.output(h, RESID_OUT, F, ['q', d]);
+    return b;
   }
   // With ln_final hooked every row is normalized (and the logits rows gathered from it); else only the logits rows.
   const normed = captures(opts.hooks, LN_FINAL) ? b.gather(hook(arch.finalNorm(b, w, h), LN_FINAL), logitsAt, 0) : arch.finalNorm(b, w, b.gather(h, logitsAt, 0));
