@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { atlasCommand } from './atlas.js';
+import { attributeCommand } from './attribute.js';
 import { generateCommand } from './generate.js';
 import { importanceCommand } from './importance.js';
 import { makeRandomCommand } from './makeRandom.js';
@@ -16,7 +17,7 @@ import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [atlasCommand, niahCommand, generateCommand, importanceCommand, patchCommand, makeRandomCommand, modelsCommand, serveCommand, steerProfileCommand];
+const COMMANDS = [atlasCommand, niahCommand, generateCommand, importanceCommand, patchCommand, attributeCommand, makeRandomCommand, modelsCommand, serveCommand, steerProfileCommand];
 
 export function buildProgram(): Command {
   const program = new Command('headwise')
