@@ -85,7 +85,7 @@ describe('library API (ref-llama-7m)', () => {
   });
 
   it('the research verbs, the atlas and niah are exported', () => {
-    for (const name of ['runWithCache', 'activationPatching', 'headImportance', 'directLogitAttribution', 'runAtlas', 'validateAtlas', 'runNiah', 'niahSamples', 'passKeyPair', 'writePatchReport'] as const) {
+    for (const name of ['runWithCache', 'runWithHooks', 'activationPatching', 'headImportance', 'directLogitAttribution', 'runAtlas', 'validateAtlas', 'runNiah', 'niahSamples', 'passKeyPair', 'writePatchReport'] as const) {
       expect(typeof headwise[name], name).toBe('function');
     }
   });

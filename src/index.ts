@@ -52,6 +52,7 @@ export type { HookOptions, HookName, BlockHookPoint } from './graph/hooks.js';
 export { CAPTURE_POINTS, blockHook } from './graph/hooks.js';
 // Research verbs: cache every hook point, patch activations between runs, attribute the logit to heads.
 export { runWithCache, ActivationCache, type RunWithCacheOptions, type Tensor } from './runtime/activationCache.js';
+export { runWithHooks, type ResidualHook, type RunWithHooksOptions, type HookedRunResult } from './runtime/runWithHooks.js';
 export * from './patching/index.js';
 // The atlas and the needle-in-a-haystack evaluation, as the CLI runs them.
 export { runAtlas, validateAtlas, writeAtlas, readAtlas, writeReport, type AtlasOptions, type AtlasFile } from './atlas/index.js';

@@ -33,6 +33,7 @@ export interface RunWithCacheOptions {
   maxBytes?: number;
 }
 
+/** The hook points of one run, by name (`runWithCache`); tensors are row-major with the shapes of `graph/hooks.ts`. */
 export class ActivationCache {
   constructor(
     /** The prompt's token ids. */
