@@ -61,7 +61,7 @@ export function patchCommand(): Command {
     .requiredOption('--answer <text>', 'the clean answer (its first token is read at the last position)')
     .option('--wrong <text>', "the corrupted prompt's answer (for --metric logit-diff)")
     .addOption(new Option('--metric <metric>', 'logit difference answer − wrong, answer log-prob, or KL from the clean output (default: logit-diff with --wrong, else logprob)').choices(METRICS as string[]))
-    .addOption(new Option('--mode <mode>', 'per head at --positions, per head × position, all heads of a layer per position (= hook_attn_out), or --heads together').choices(PATCH_MODES as string[]).default('head'))
+    .addOption(new Option('--mode <mode>', 'per head at --positions, per head × position, all heads of a layer per position (= hook_attn_out), --heads together, or per layer × position the residual stream entering the block (hook_resid_pre) or the MLP output (hook_mlp_out)').choices(PATCH_MODES as string[]).default('head'))
     .option('--positions <p>', 'last, diff (where the prompts differ, and the last), all, or indices (default: last for head/joint, diff otherwise)')
     .option('--heads <L:H,...>', 'heads to patch (default all; required for --mode joint)')
     .option('--json', 'print the result as one JSON object (headwise.patching/1)')
@@ -84,7 +84,7 @@ export function patchCommand(): Command {
       console.log(`${result.model}: ${result.metric} clean ${result.cleanValue.toFixed(3)}, corrupt ${result.corruptValue.toFixed(3)}; ${result.cells.length} patched runs in ${(result.elapsedMs / 1000).toFixed(1)} s`);
       console.log(`${w('patched', 28)}${w('position', 10)}${w('metric', 10)}restored`);
       for (const c of [...result.cells].sort((a, b) => b.restored - a.restored).slice(0, 20)) {
-        const what = c.heads.length > 4 ? `L${c.layer} (all heads)` : c.heads.map((h) => `${h.layer}:${h.head}`).join(',');
+        const what = c.heads.length === 0 ? `L${c.layer} ${result.hook.replace(/^blocks\.\{layer\}\./, '')}` : c.heads.length > 4 ? `L${c.layer} (all heads)` : c.heads.map((h) => `${h.layer}:${h.head}`).join(',');
         console.log(`${w(what, 28)}${w(c.position === null ? '-' : String(c.position), 10)}${w(c.value.toFixed(3), 10)}${(100 * c.restored).toFixed(1)}%`);
       }
       if (flags.report) console.log(`report: ${flags.report}`);

@@ -65,8 +65,8 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
     return block.logitSoftcap === null ? logits : b.mul(b.op('Tanh', [b.mul(logits, b.scalar(1 / block.logitSoftcap))]), b.scalar(block.logitSoftcap));
   };
   // A segment (runWithHooks): blocks [from, to), the final norm and head being block numLayers.
-  const seg = opts.hooks.segment ?? { from: 0, to: config.numLayers + 1 };
-  let h = seg.from === 0 ? scaled(arch.embed(b, w, ids, positions), block.embedScale) : b.input(RESID_IN, F, ['q', d]);
+  const seg = opts.hooks.segment ?? { from: 0, to: config.numLayers + 1, residIn: false };
+  let h = seg.residIn ? b.input(RESID_IN, F, ['q', d]) : scaled(arch.embed(b, w, ids, positions), block.embedScale);
   for (let l = seg.from; l < Math.min(seg.to, config.numLayers); l++) {
     h = b.scope(`blocks.${l}`, () => {
       const x = hook(h, blockHook(l, 'hook_resid_pre'));

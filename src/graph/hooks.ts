@@ -98,11 +98,11 @@ export interface HookOptions {
   logitLens?: boolean;
   /**
    * Build only blocks [from, to) (a segment of a graph cut at residual-stream hook points, for
-   * `runWithHooks`), the final norm and LM head counting as block numLayers: from > 0 reads the
-   * residual stream from the input `RESID_IN` instead of embedding the tokens; to ≤ numLayers outputs
-   * it as `RESID_OUT` instead of the logits.
+   * `runWithHooks`), the final norm and LM head counting as block numLayers: `residIn` reads the
+   * residual stream from the input `RESID_IN` instead of embedding the tokens (every segment but the
+   * first); to ≤ numLayers outputs it as `RESID_OUT` instead of the logits.
    */
-  segment?: { from: number; to: number };
+  segment?: { from: number; to: number; residIn: boolean };
 }
 
 /** Segment graphs: the residual stream [q, d] entering the first block built, and leaving the last. */
@@ -115,7 +115,7 @@ export function hookKey(h: HookOptions): string {
   const base: unknown[] = [h.capturePattern, h.captureZ, h.headHooks, h.scoreBias, h.act];
   // Graphs without the read-only points keep the keys (and cached files) they had before these existed.
   if (h.capture?.length || h.logitLens) base.push([...(h.capture ?? [])].sort(), h.logitLens ?? false);
-  if (h.segment) base.push(['segment', h.segment.from, h.segment.to]);
+  if (h.segment) base.push(['segment', h.segment.from, h.segment.to, h.segment.residIn]);
   return JSON.stringify(base);
 }
 

@@ -7,8 +7,8 @@
 import type { MetricName } from './metrics.js';
 
 /** Which activation a patching cell replaces (clean → corrupt run). */
-export type PatchMode = 'head' | 'head-pos' | 'attn-out' | 'joint';
-export const PATCH_MODES: readonly PatchMode[] = ['head', 'head-pos', 'attn-out', 'joint'];
+export type PatchMode = 'head' | 'head-pos' | 'attn-out' | 'joint' | 'resid-pre' | 'mlp-out';
+export const PATCH_MODES: readonly PatchMode[] = ['head', 'head-pos', 'attn-out', 'joint', 'resid-pre', 'mlp-out'];
 
 /** A token of a prompt as shown to people. */
 export interface TokenText {
@@ -17,8 +17,9 @@ export interface TokenText {
 }
 
 /**
- * One patched run. `heads` lists every head patched; `layer` and `head` place the cell on a heatmap:
- * `head` is null when every head of the layer was patched (`attn-out`), both are null when the heads
+ * One patched run. `heads` lists every head patched (none for `resid-pre` and `mlp-out`); `layer` and
+ * `head` place the cell on a heatmap: `head` is null when the cell is a whole layer's activation
+ * (`attn-out`, `resid-pre`, `mlp-out`), both are null when the heads
  * were patched together (`joint`); `position` is null when the patch covered all of
  * `PatchingResult.positions` at once (`head`, `joint`).
  */

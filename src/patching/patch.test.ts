@@ -79,6 +79,24 @@ describe('patching on ref-llama-7m', () => {
     await expect(activationPatching(model, { ...pair, corrupt: pair.corrupt + ' more' })).rejects.toThrow(/same number of tokens/);
   });
 
+  it('resid-pre at block 0 on the only differing position is the clean run; mlp-out and attn-out cells per layer × position', async () => {
+    const clean = model.tokenize(pair.clean);
+    // One value token of the needle changed.
+    const other = model.tokenize(pair.corrupt);
+    const at = clean.findIndex((t, i) => t !== other[i]);
+    const corrupt = [...clean];
+    corrupt[at] = other[at];
+    const r = await activationPatching(model, { clean, corrupt, answer: pair.answer, metric: 'kl', mode: 'resid-pre', heads: [{ layer: 0, head: 0 }, { layer: 3, head: 0 }] });
+    expect(r.positions).toEqual([at, clean.length - 1]);
+    expect(r.cells.map((c) => [c.layer, c.position])).toEqual([[0, at], [0, clean.length - 1], [3, at], [3, clean.length - 1]]);
+    expect(r.corruptValue).toBeGreaterThan(1e-2);
+    expect(r.cells[0].value).toBeLessThan(1e-6);
+    expect(r.cells[0].restored).toBeGreaterThan(0.999);
+    const mlp = await activationPatching(model, { clean, corrupt, answer: pair.answer, metric: 'kl', mode: 'mlp-out', positions: [at] });
+    expect(mlp.cells).toHaveLength(6);
+    expect(mlp.hook).toBe('blocks.{layer}.hook_mlp_out');
+  });
+
   it('importance (resample at the answer rows) ranks retrieval head 5:3 first, with intervals', async () => {
     const hay = loadHaystack();
     const items = [4, 5, 6, 7].map((seed) => passKeyPair(model.tokenizer!, hay, { contextTokens: 128, depth: seed / 8, seed }));

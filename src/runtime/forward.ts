@@ -60,7 +60,7 @@ export interface ForwardOptions {
    * `keyPositions` list the cache's positions, then every branch's. Needs `commit: false`.
    */
   branches?: number;
-  /** Segment graphs (`HookOptions.segment` with from > 0): the residual stream [q, hidden] entering the segment. */
+  /** Segment graphs (`HookOptions.segment` with `residIn`): the residual stream [q, hidden] entering the segment. */
   residIn?: Float32Array;
 }
 
@@ -199,8 +199,8 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   if (segment) {
     // A segment graph reads only its own layers' inputs; it cannot update a cache it does not hold all of.
     if (opts.commit ?? true) throw new HeadwiseError('forward: a segment graph runs with commit: false');
-    if (segment.from > 0) {
-      if (!opts.residIn || opts.residIn.length !== q * c.hiddenSize) throw new HeadwiseError(`forward: segment from block ${segment.from} needs residIn [${q}, ${c.hiddenSize}]`);
+    if (segment.residIn) {
+      if (!opts.residIn || opts.residIn.length !== q * c.hiddenSize) throw new HeadwiseError(`forward: a segment from block ${segment.from} needs residIn [${q}, ${c.hiddenSize}]`);
       feeds[RESID_IN] = new ort.Tensor('float32', opts.residIn, [q, c.hiddenSize]);
     }
     const wanted = new Set(gs.session.inputNames);

@@ -64,6 +64,15 @@ describe('runWithHooks', () => {
     expect(Math.max(...zeroed.logits.map((v, i) => Math.abs(v - plain.logits[i])))).toBeGreaterThan(1e-3);
   });
 
+  it('a hook before block 0 replaces the embeddings', async () => {
+    const a = model.tokenize('The pass key is 48213.');
+    const b = model.tokenize('The pass key is 91213.');
+    const embB = (await runWithCache(model, b, { names: ['blocks.0.hook_resid_pre'] })).get('blocks.0.hook_resid_pre').data;
+    const swapped = await runWithHooks(model, a, { hooks: { 'blocks.0.hook_resid_pre': () => Float32Array.from(embB) }, logitsAt: 'all' });
+    const plainB = await runWithHooks(model, b, { hooks: {}, logitsAt: 'all' });
+    expect(Math.max(...swapped.logits.map((v, i) => Math.abs(v - plainB.logits[i])))).toBeLessThan(1e-4);
+  });
+
   it('refuses what is not a cut point', async () => {
     await expect(runWithHooks(model, PROMPT, { hooks: { 'blocks.1.attn.hook_z': (x) => x } })).rejects.toThrow(/is not a cut point/);
     await expect(runWithHooks(model, PROMPT, { hooks: { 'blocks.6.hook_resid_pre': (x) => x } })).rejects.toThrow(/layer 6 is out of range/);

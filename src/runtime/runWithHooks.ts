@@ -77,10 +77,10 @@ export async function runWithHooks(model: Model, prompt: string | readonly numbe
   for (let i = 0; i + 1 < edges.length; i++) {
     const [from, to] = [edges[i], edges[i + 1]];
     const last = i + 2 === edges.length;
-    const segment = bounds.length === 0 ? undefined : { from, to };
+    const segment = bounds.length === 0 ? undefined : { from, to, residIn: i > 0 };
     const gs = await model.session(setup.layout, segment ? { ...NO_HOOKS, segment } : NO_HOOKS);
     const cache = newCache(model, gs, setup.policies);
-    const r = await forward(model, gs, cache, ids, { logitsAt, commit: false, residIn: from > 0 ? resid : undefined });
+    const r = await forward(model, gs, cache, ids, { logitsAt, commit: false, residIn: i > 0 ? resid : undefined });
     if (last) {
       logits = r.logits;
       break;
