@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel, generate, interventionSpec, loadModel, run, SpecError, type InterventionSpecInput, type Model } from './index.js';
+import * as headwise from './index.js';
+import { defaultModel, generate, interventionSpec, loadModel, runWithCache, run, SpecError, type InterventionSpecInput, type Model } from './index.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -62,6 +63,31 @@ describe('library API (ref-llama-7m)', () => {
     expect(diff(steered.logits, plain.logits)).toBeGreaterThan(1e-3);
     expect(diff(mean.logits, plain.logits)).toBeGreaterThan(1e-3);
     expect(diff(streaming.logits, plain.logits)).toBeGreaterThan(1e-3);
+  });
+
+  it('runWithCache: typed cache of hook points, pattern by head, stacks; memory refused up front', async () => {
+    const cache = await runWithCache(model, PROMPT, { names: ['attn.hook_pattern', 'hook_resid_post', 'blocks.2.attn.hook_q'] });
+    const T = cache.ids.length;
+    expect(cache.get('blocks.5.attn.hook_pattern').shape).toEqual([4, T, T]);
+    const p = cache.pattern(5, 3);
+    expect(p.shape).toEqual([T, T]);
+    expect(p.data.subarray((T - 1) * T).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(cache.stack('hook_resid_post').shape).toEqual([6, T, 256]);
+    expect(cache.get('blocks.2.attn.hook_q').shape).toEqual([T, 4, 64]);
+    expect(() => cache.get('blocks.2.attn.hook_k')).toThrow(/blocks.2.attn.hook_k was not cached/);
+    // The last position's pattern agrees with run's capture.
+    const r = await run(model, PROMPT, { capture: { layers: [5] } });
+    const last = p.data.subarray((T - 1) * T);
+    expect(Math.max(...r.pattern(5, 3).data.map((x, i) => Math.abs(x - last[i])))).toBeLessThan(1e-5);
+    await expect(runWithCache(model, PROMPT, { maxBytes: 1000 })).rejects.toThrow(/needs \d+ MiB, over the limit of 0 MiB/);
+    await expect(runWithCache(model, PROMPT, { names: ['blocks.9.hook_resid_pre'] })).rejects.toThrow(/layer 9 is out of range/);
+    await expect(runWithCache(model, PROMPT, { names: ['hook_resid_prez' as never] })).rejects.toThrow(/unknown hook point "hook_resid_prez"/);
+  });
+
+  it('the research verbs, the atlas and niah are exported', () => {
+    for (const name of ['runWithCache', 'runWithHooks', 'activationPatching', 'headImportance', 'directLogitAttribution', 'runAtlas', 'validateAtlas', 'runNiah', 'niahSamples', 'passKeyPair', 'writePatchReport'] as const) {
+      expect(typeof headwise[name], name).toBe('function');
+    }
   });
 
   it('bad specs are SpecErrors naming the field', async () => {

@@ -48,7 +48,17 @@ export type { HeadId, AttentionMatrix } from './runtime/capture.js';
 export type { GenerateResult, CacheSetup } from './runtime/generate.js';
 export type { SamplingOptions } from './runtime/sampling.js';
 export type { KvPolicyOptions, KvPolicyName } from './kv/policy.js';
-export type { HookOptions } from './graph/hooks.js';
+export type { HookOptions, HookName, BlockHookPoint } from './graph/hooks.js';
+export { CAPTURE_POINTS, blockHook } from './graph/hooks.js';
+// Research verbs: cache every hook point, patch activations between runs, attribute the logit to heads.
+export { runWithCache, ActivationCache, type RunWithCacheOptions, type Tensor } from './runtime/activationCache.js';
+export { runWithHooks, type ResidualHook, type RunWithHooksOptions, type HookedRunResult } from './runtime/runWithHooks.js';
+export * from './patching/index.js';
+// The atlas and the needle-in-a-haystack evaluation, as the CLI runs them.
+export { runAtlas, validateAtlas, writeAtlas, readAtlas, writeReport, type AtlasOptions, type AtlasFile } from './atlas/index.js';
+export { writePatchReport, patchReportHtml } from './atlas/patchReport.js';
+export { niahSamples, loadHaystack, generateNeedleSample, passKeyPair, type NiahSetSpec, type NiahItem, type NeedleSample, type PassKeyPair } from './eval/index.js';
+export { runNiah, type NiahRunOptions, type NiahRunResult } from './eval/niahRun.js';
 export {
   parseInterventionSpec,
   parseHeadList,

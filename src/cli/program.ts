@@ -9,15 +9,18 @@
 import { Command, CommanderError } from 'commander';
 import { HeadwiseError, UsageError } from '../errors.js';
 import { atlasCommand } from './atlas.js';
+import { attributeCommand } from './attribute.js';
 import { generateCommand } from './generate.js';
+import { importanceCommand } from './importance.js';
 import { makeRandomCommand } from './makeRandom.js';
 import { modelsCommand } from './models.js';
 import { niahCommand } from './niah.js';
+import { patchCommand } from './patch.js';
 import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [atlasCommand, niahCommand, generateCommand, makeRandomCommand, modelsCommand, serveCommand, steerProfileCommand];
+const COMMANDS = [atlasCommand, niahCommand, generateCommand, importanceCommand, patchCommand, attributeCommand, makeRandomCommand, modelsCommand, serveCommand, steerProfileCommand];
 
 export const EXIT = { ok: 0, input: 1, usage: 2, internal: 70 } as const;
 

@@ -16,7 +16,7 @@
 import { GraphBuilder, type Dim, type Value } from './builder.js';
 import type { Arch, AttentionSpec, WeightRef } from './arch/arch.js';
 import { fusedGroupAttention, gqaExpresses } from './fusedAttention.js';
-import { hookNames as N, type HookOptions } from './hooks.js';
+import { blockHook, captures, hookNames as N, scoresOutput, type HookOptions } from './hooks.js';
 import { groupQueryHeads, type KvGroup, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
 
@@ -31,6 +31,7 @@ const I = DataType.INT64;
 
 /** What every layer's attention shares in one graph: shapes, inputs, hook choices, RoPE tables. */
 export interface AttentionContext {
+  hiddenSize: number;
   numHeads: number;
   numKvHeads: number;
   headDim: number;
@@ -57,7 +58,8 @@ export interface AttentionContext {
 function fusedLayer(ctx: AttentionContext, l: number, spec: AttentionSpec): boolean {
   const groups = ctx.layout[l];
   return ctx.present && ctx.fused && groups.length === 1 && groups[0].kvHeads.every((h, i) => h === i) && groups[0].kvHeads.length === ctx.numKvHeads
-    && !ctx.hooks.capturePattern.includes(l) && !ctx.hooks.act.includes(l) && gqaExpresses(spec);
+    && !ctx.hooks.capturePattern.includes(l) && !ctx.hooks.act.includes(l) && gqaExpresses(spec)
+    && !captures(ctx.hooks, blockHook(l, 'attn.hook_attn_scores')) && !captures(ctx.hooks, blockHook(l, 'attn.hook_pattern'));
 }
 
 /** The cos/sin tables of a spec's RoPE for this call's positions (shared by layers with the same id). */
@@ -110,6 +112,8 @@ function applyRope(b: GraphBuilder, ctx: AttentionContext, x: Value, heads: numb
 
 /** One KV-cache group's graph inputs for hooks, declared once so both attention branches can read them. */
 interface GroupHooks {
+  /** Expose the scores (hook_attn_scores). */
+  scores: boolean;
   bias: Value | null;
   act: { m: Value; beta: Value } | null;
   rows: Value | null;
@@ -125,10 +129,11 @@ interface GroupShape {
 }
 
 /** Soft-cap, mask, score bias, softmax, ACT and the weighted sum over scores [nkv, rep·q, keys]: ctx [nkv, rep·q, D] and the captured rows. */
-function attend(ab: GraphBuilder, g: GroupShape, scores: Value, weighted: (p: Value) => Value): { ctx: Value; pattern: Value | null } {
+function attend(ab: GraphBuilder, g: GroupShape, scores: Value, weighted: (p: Value) => Value): { ctx: Value; pattern: Value | null; scores: Value | null } {
   let s = scores;
   if (g.spec.softcap !== null) s = ab.mul(ab.op('Tanh', [ab.mul(s, ab.scalar(1 / g.spec.softcap))]), ab.scalar(g.spec.softcap));
-  s = ab.add(ab.reshape(s, [g.hg, -1, 0]), g.mask);
+  const grid = ab.reshape(s, [g.hg, -1, 0]);
+  s = ab.add(grid, g.mask);
   if (g.hooks.bias) s = ab.add(s, g.hooks.bias);
   let p = ab.softmax(s, -1);
   if (g.hooks.act) {
@@ -144,7 +149,7 @@ function attend(ab: GraphBuilder, g: GroupShape, scores: Value, weighted: (p: Va
     p = ab.op('Where', [ab.op('Less', [free, ab.scalar(1e-6)]), p, calibrated]);
   }
   const pattern = g.hooks.rows ? ab.gather(p, g.hooks.rows, 1) : null;
-  return { ctx: weighted(ab.reshape(p, [g.nkv, -1, 0])), pattern };
+  return { ctx: weighted(ab.reshape(p, [g.nkv, -1, 0])), pattern, scores: g.hooks.scores ? grid : null };
 }
 
 /** Present mode: head-major [nkv, past, D] ++ new [nkv, q, D], returned for the runtime to keep on the device. */
@@ -197,14 +202,16 @@ function attendAppend(b: GraphBuilder, ctx: AttentionContext, l: number, gi: num
       return ab.add(perHead(pPast, (pj, j) => ab.matmul(pj, vPast[j])), ab.matmul(pNew, vNew));
     });
   };
-  const exposed = (r: { ctx: Value; pattern: Value | null }) => [
+  const exposed = (r: { ctx: Value; pattern: Value | null; scores: Value | null }) => [
     { value: r.ctx, elemType: F, dims: [nkv, 'rq', D] as Dim[] },
     ...(r.pattern ? [{ value: r.pattern, elemType: F, dims: [g.hg, 'r', `keys_${cls}`] as Dim[] }] : []),
+    ...(r.scores ? [{ value: r.scores, elemType: F, dims: [g.hg, 'q', `keys_${cls}`] as Dim[] }] : []),
   ];
   const keysBranch = b.subgraph('by_keys', (sb) => exposed(byKeys(sb)));
   const scoresBranch = b.subgraph('by_scores', (sb) => exposed(byScores(sb)));
   const outs = b.ifElse(ctx.manyQueries!, keysBranch.body, scoresBranch.body, keysBranch.outputs.length);
-  return { ctx: outs[0], pattern: outs[1] ?? null };
+  const at = g.hooks.rows ? 2 : 1;
+  return { ctx: outs[0], pattern: g.hooks.rows ? outs[1] : null, scores: g.hooks.scores ? outs[at] : null };
 }
 
 /** Layer l's attention on x [q, hidden]: the output projection's result [q, hidden]. */
@@ -220,6 +227,10 @@ export function attention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w:
     q3 = applyRope(b, ctx, q3, H, spec.rope);
     k3 = applyRope(b, ctx, k3, Hkv, spec.rope);
   }
+  // output() renames the value, so later ops must use the name it returns.
+  if (captures(hooks, blockHook(l, 'attn.hook_q'))) q3 = b.output(q3, blockHook(l, 'attn.hook_q'), F, ['q', H, D]);
+  if (captures(hooks, blockHook(l, 'attn.hook_k'))) k3 = b.output(k3, blockHook(l, 'attn.hook_k'), F, ['q', Hkv, D]);
+  const v3c = captures(hooks, blockHook(l, 'attn.hook_v')) ? b.output(v3, blockHook(l, 'attn.hook_v'), F, ['q', Hkv, D]) : v3;
   const fused = fusedLayer(ctx, l, spec);
   // GQA scales q·k itself and reads token-major queries.
   const qh = fused ? '' : b.transpose(b.mul(q3, b.scalar(spec.scale)), [1, 0, 2]);
@@ -235,16 +246,17 @@ export function attention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w:
       const cls = group.cacheClass;
       if (fused) {
         const scoreBias = hooks.scoreBias.includes(l) ? b.input(N.scoreBias(l, gi), F, [hg, 'q', `keys_${cls}`]) : undefined;
-        contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3, mask: ctx.masks.get(cls)!, scoreBias, scale: spec.scale, cacheClass: cls, layer: l, group: gi, heads: H, kvHeads: Hkv, headDim: D }));
+        contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3c, mask: ctx.masks.get(cls)!, scoreBias, scale: spec.scale, cacheClass: cls, layer: l, group: gi, heads: H, kvHeads: Hkv, headDim: D }));
         order.push(...qHeads);
         return;
       }
       const qg = b.reshape(whole ? qh : b.gather(qh, b.constI64(qHeads), 0), [nkv, -1, D]);
       const kSel = whole ? k3 : b.gather(k3, b.constI64(group.kvHeads), 1);
-      const vSel = whole ? v3 : b.gather(v3, b.constI64(group.kvHeads), 1);
+      const vSel = whole ? v3c : b.gather(v3c, b.constI64(group.kvHeads), 1);
       const g: GroupShape = {
         nkv, hg, cls, spec, mask: ctx.masks.get(cls)!,
         hooks: {
+          scores: captures(hooks, blockHook(l, 'attn.hook_attn_scores')),
           bias: hooks.scoreBias.includes(l) ? b.input(N.scoreBias(l, gi), F, [hg, 'q', `keys_${cls}`]) : null,
           act: hooks.act.includes(l) ? { m: b.input(N.actMask(l, gi), F, [hg, 1, `keys_${cls}`]), beta: b.input(N.actBeta(l, gi), F, [hg, 1, 1]) } : null,
           rows: hooks.capturePattern.includes(l) ? (gi === 0 ? b.input(N.captureRows(l), I, ['r']) : N.captureRows(l)) : null,
@@ -254,6 +266,7 @@ export function attention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w:
         ? attendPresent(b, l, gi, g, qg, b.transpose(kSel, [1, 0, 2]), b.transpose(vSel, [1, 0, 2]), D)
         : attendAppend(b, ctx, l, gi, group, g, qg, kSel, vSel);
       if (r.pattern) b.output(r.pattern, N.pattern(l, gi), F, [hg, 'r', `keys_${cls}`]);
+      if (r.scores) b.output(r.scores, scoresOutput(l, gi), F, [hg, 'q', `keys_${cls}`]);
       contexts.push(b.reshape(r.ctx, [hg, -1, D]));
       order.push(...qHeads);
     });
@@ -271,5 +284,22 @@ export function attention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w:
   let zq = b.transpose(z, [1, 0, 2]);
   // output() renames the value, so later ops must use the name it returns.
   if (hooks.captureZ.includes(l)) zq = b.output(zq, N.z(l), F, ['q', H, D]);
-  return arch.attnOut(b, w, b.reshape(zq, [0, H * D]), l);
+  if (captures(hooks, blockHook(l, 'attn.hook_result'))) b.output(headResults(b, arch, w, zq, l, H, D, ctx.hiddenSize), blockHook(l, 'attn.hook_result'), F, ['q', H, ctx.hiddenSize]);
+  let out = arch.attnOut(b, w, b.reshape(zq, [0, H * D]), l);
+  if (captures(hooks, blockHook(l, 'hook_attn_out'))) out = b.output(out, blockHook(l, 'hook_attn_out'), F, ['q', ctx.hiddenSize]);
+  return out;
+}
+
+/**
+ * hook_result [q, H, d]: head h's write to the residual, o_proj applied to z with every other head
+ * zeroed, minus o_proj of zero (its bias). o_proj is linear, so the heads sum to the attention output
+ * less the bias, whatever the family's projection looks like. Costs H output projections: hooked only.
+ */
+function headResults(b: GraphBuilder, arch: Arch, w: WeightRef, zq: Value, l: number, H: number, D: number, d: number): Value {
+  const eye = new Float32Array(H * H);
+  for (let h = 0; h < H; h++) eye[h * H + h] = 1;
+  const masked = b.mul(b.constF32(eye, [H, 1, H, 1]), b.unsqueeze(zq, [0])); // [H, q, H, D]
+  const all = arch.attnOut(b, w, b.reshape(masked, [-1, H * D]), l); // [H·q, d]
+  const bias = arch.attnOut(b, w, b.constF32(new Float32Array(H * D), [1, H * D]), l); // [1, d]
+  return b.transpose(b.reshape(b.sub(all, bias), [H, -1, d]), [1, 0, 2]);
 }

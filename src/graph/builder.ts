@@ -57,6 +57,11 @@ export class GraphBuilder {
 
   constructor(readonly name: string) {}
 
+  /** The op types of the nodes built so far, in order (to inspect what an architecture's piece computes). */
+  opTypes(): string[] {
+    return this.nodes.map((n) => n.opType);
+  }
+
   /** Runs `fn` with node names prefixed by `scope`. */
   scope<T>(scope: string, fn: () => T): T {
     this.scopeStack.push(scope);

@@ -21,7 +21,7 @@ import type { ModelConfig } from '../hf/config.js';
 import { GraphBuilder, type Value } from './builder.js';
 import type { Arch, WeightRef } from './arch/arch.js';
 import { attention, type AttentionContext, type KvMode, MANY_QUERIES } from './attention.js';
-import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS, type HookOptions } from './hooks.js';
+import { blockHook, captures, hookNames as N, INPUT_IDS, LN_FINAL, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, RESID_IN, RESID_OUT, type HookOptions } from './hooks.js';
 import { layoutClasses, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
 
@@ -54,7 +54,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
   const masks = new Map<string, Value>();
   for (const cls of layoutClasses(opts.layout)) masks.set(cls, b.input(N.mask(cls), F, ['q', `keys_${cls}`]));
   const ctx: AttentionContext = {
-    numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim,
+    hiddenSize: config.hiddenSize, numHeads: config.numHeads, numKvHeads: config.numKvHeads, headDim: config.headDim,
     layout: opts.layout, hooks: opts.hooks, present, masks, positions, maxPositions: config.maxPositions,
     manyQueries: present ? null : b.op('Greater', [b.op('Shape', [ids]), b.constI64([MANY_QUERIES - 1])]),
     ropeTables: new Map(),
@@ -64,22 +64,36 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
   const scaled = (x: Value, s: number) => (s === 1 ? x : b.mul(x, b.scalar(s)));
   const branch = (x: Value, norm: typeof arch.attnNorm, l: number) => (norm ? norm(b, w, x, l) : x);
 
-  let h = scaled(arch.embed(b, w, ids, positions), block.embedScale);
-  for (let l = 0; l < config.numLayers; l++) {
+  // Read-only hook points (hooks.ts): output() renames a value, so the wiring goes on with the name it returns.
+  const d = config.hiddenSize;
+  const hook = (x: Value, name: string, dims: (string | number)[] = ['q', d]) => (captures(opts.hooks, name) ? b.output(x, name, F, dims) : x);
+  const head = (x: Value) => {
+    const logits = scaled(arch.lmHead(b, w, x), block.logitScale);
+    return block.logitSoftcap === null ? logits : b.mul(b.op('Tanh', [b.mul(logits, b.scalar(1 / block.logitSoftcap))]), b.scalar(block.logitSoftcap));
+  };
+  // A segment (runWithHooks): blocks [from, to), the final norm and head being block numLayers.
+  const seg = opts.hooks.segment ?? { from: 0, to: config.numLayers + 1, residIn: false };
+  let h = seg.residIn ? b.input(RESID_IN, F, ['q', d]) : scaled(arch.embed(b, w, ids, positions), block.embedScale);
+  for (let l = seg.from; l < Math.min(seg.to, config.numLayers); l++) {
     h = b.scope(`blocks.${l}`, () => {
-      const attn = branch(attention(b, ctx, arch, w, branch(h, arch.attnNorm, l), l), arch.postAttnNorm, l);
+      const x = hook(h, blockHook(l, 'hook_resid_pre'));
+      const attn = branch(attention(b, ctx, arch, w, branch(x, arch.attnNorm, l), l), arch.postAttnNorm, l);
       if (block.residual === 'parallel') {
-        const mlp = arch.mlp(b, w, branch(h, arch.mlpNorm, l), l);
-        return b.add(b.add(h, scaled(attn, block.residualScale)), scaled(mlp, block.residualScale));
+        const mlp = hook(arch.mlp(b, w, branch(x, arch.mlpNorm, l), l), blockHook(l, 'hook_mlp_out'));
+        return hook(b.add(b.add(x, scaled(attn, block.residualScale)), scaled(mlp, block.residualScale)), blockHook(l, 'hook_resid_post'));
       }
-      const mid = b.add(h, scaled(attn, block.residualScale));
-      const mlp = branch(arch.mlp(b, w, branch(mid, arch.mlpNorm, l), l), arch.postMlpNorm, l);
-      return b.add(mid, scaled(mlp, block.residualScale));
+      const mid = hook(b.add(x, scaled(attn, block.residualScale)), blockHook(l, 'hook_resid_mid'));
+      const mlp = branch(hook(arch.mlp(b, w, branch(mid, arch.mlpNorm, l), l), blockHook(l, 'hook_mlp_out')), arch.postMlpNorm, l);
+      return hook(b.add(mid, scaled(mlp, block.residualScale)), blockHook(l, 'hook_resid_post'));
     });
+    if (opts.hooks.logitLens) b.output(head(arch.finalNorm(b, w, b.gather(h, logitsAt, 0))), logitLensName(l), F, ['n', config.vocabSize]);
   }
-  const last = b.gather(h, logitsAt, 0);
-  let logits = scaled(arch.lmHead(b, w, arch.finalNorm(b, w, last)), block.logitScale);
-  if (block.logitSoftcap !== null) logits = b.mul(b.op('Tanh', [b.mul(logits, b.scalar(1 / block.logitSoftcap))]), b.scalar(block.logitSoftcap));
-  b.output(logits, LOGITS, F, ['n', config.vocabSize]);
+  if (seg.to <= config.numLayers) {
+    b.output(h, RESID_OUT, F, ['q', d]);
+    return b;
+  }
+  // With ln_final hooked every row is normalized (and the logits rows gathered from it); else only the logits rows.
+  const normed = captures(opts.hooks, LN_FINAL) ? b.gather(hook(arch.finalNorm(b, w, h), LN_FINAL), logitsAt, 0) : arch.finalNorm(b, w, b.gather(h, logitsAt, 0));
+  b.output(head(normed), LOGITS, F, ['n', config.vocabSize]);
   return b;
 }

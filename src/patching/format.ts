@@ -7,8 +7,8 @@
 import type { MetricName } from './metrics.js';
 
 /** Which activation a patching cell replaces (clean → corrupt run). */
-export type PatchMode = 'head' | 'head-pos' | 'attn-out' | 'joint';
-export const PATCH_MODES: readonly PatchMode[] = ['head', 'head-pos', 'attn-out', 'joint'];
+export type PatchMode = 'head' | 'head-pos' | 'attn-out' | 'joint' | 'resid-pre' | 'mlp-out';
+export const PATCH_MODES: readonly PatchMode[] = ['head', 'head-pos', 'attn-out', 'joint', 'resid-pre', 'mlp-out'];
 
 /** A token of a prompt as shown to people. */
 export interface TokenText {
@@ -17,8 +17,9 @@ export interface TokenText {
 }
 
 /**
- * One patched run. `heads` lists every head patched; `layer` and `head` place the cell on a heatmap:
- * `head` is null when every head of the layer was patched (`attn-out`), both are null when the heads
+ * One patched run. `heads` lists every head patched (none for `resid-pre` and `mlp-out`); `layer` and
+ * `head` place the cell on a heatmap: `head` is null when the cell is a whole layer's activation
+ * (`attn-out`, `resid-pre`, `mlp-out`), both are null when the heads
  * were patched together (`joint`); `position` is null when the patch covered all of
  * `PatchingResult.positions` at once (`head`, `joint`).
  */
@@ -84,4 +85,32 @@ export interface ImportanceResult {
   /** Every head, largest effect first. */
   heads: HeadEffect[];
   elapsedMs: number;
+}
+
+/** Direct logit attribution at one position, and the logit lens (`attribution.ts`). */
+export interface AttributionResult {
+  format: 'headwise.attribution/1';
+  model: string;
+  position: number;
+  answer: TokenText;
+  /** null: attributions are of logit(answer) alone. */
+  wrong: TokenText | null;
+  /** How the final norm was linearised. */
+  norm: string;
+  /** logit(answer) − logit(wrong) of the run itself. */
+  logitDiff: number;
+  /** Every head's direct effect through the frozen final norm and the LM head, layer-major. */
+  heads: { layer: number; head: number; attribution: number }[];
+  /** The embeddings' term. */
+  embed: number;
+  /** Per layer: the attention output's bias (hook_attn_out − Σ heads' hook_result). */
+  attnBias: number[];
+  /** Per layer: the MLP output. */
+  mlp: number[];
+  /** The LM head bias's difference (0 without one). */
+  lmHeadBias: number;
+  /** embed + Σ heads + Σ attnBias + Σ mlp + lmHeadBias; equals logitDiff up to float error. */
+  sum: number;
+  /** Per layer: that block's output through the real final norm and LM head. */
+  logitLens: { layer: number; logitDiff: number; answerLogProb: number }[];
 }

@@ -4,8 +4,12 @@
  * head outputs `blocks.{l}.attn.hook_z` — per head at the chosen positions (`head`), per head and
  * position (`head-pos`), or all heads of a layer at one position (`attn-out`, which is exactly patching
  * `blocks.{l}.hook_attn_out` there: o_proj is linear and its bias, if any, is the same in both runs).
- * Every patch is exact: `patchedRun.ts` runs the positions after a patched one on top of the patched
- * KV cache, as the patched model would. Metrics are read at the last prompt position (`metrics.ts`).
+ * Every such patch is exact: `patchedRun.ts` runs the positions after a patched one on top of the
+ * patched KV cache, as the patched model would. Per layer × position, `resid-pre` replaces the residual
+ * stream entering block l (`blocks.{l}.hook_resid_pre`) and `mlp-out` the MLP's output (added to
+ * `hook_resid_post` as the difference clean − corrupt, times the residual multiplier: exact where no
+ * norm follows the MLP), both on graphs cut at the residual stream (`runtime/runWithHooks.ts`).
+ * Metrics are read at the last prompt position (`metrics.ts`).
  *
  * @example
  * const r = await activationPatching(model, { clean, corrupt, answer: ' 4821', wrong: ' 7390' });
@@ -19,6 +23,9 @@ import { answerTokens, promptTokens, tokenTexts } from './answerTokens.js';
 import type { PatchCell, PatchingResult, PatchMode } from './format.js';
 import { logitDifference, restoredFraction, type MetricName } from './metrics.js';
 import { headZ, PatchedRunner, type HeadPatch } from './patchedRun.js';
+import { archFor } from '../graph/compile.js';
+import { runWithCache } from '../runtime/activationCache.js';
+import { runWithHooks } from '../runtime/runWithHooks.js';
 import { logSoftmax } from '../heads/kl.js';
 
 export interface PatchingOptions {
@@ -76,6 +83,12 @@ export async function activationPatching(model: Model, options: PatchingOptions)
   const fromClean = (layer: number, head: number, at: number[]): HeadPatch[] =>
     at.map((p) => ({ layer, head, from: p, to: p + 1, value: headZ(cleanOut.z.get(layer)!, p, head, H, D) }));
 
+  if (mode === 'resid-pre' || mode === 'mlp-out') {
+    const cells = await residualPatching(model, mode, clean, corrupt, positions, [...new Set(heads.map((h) => h.layer))].sort((a, b) => a - b), measure, cleanValue, corruptValue, metric, options.onProgress);
+    return { format: 'headwise.patching/1', model: model.name, metric, mode, hook: mode === 'resid-pre' ? 'blocks.{layer}.hook_resid_pre' : 'blocks.{layer}.hook_mlp_out',
+      clean: tokenTexts(model, clean), corrupt: tokenTexts(model, corrupt), answer: tokenTexts(model, [answer])[0], wrong: wrong === null ? null : tokenTexts(model, [wrong])[0],
+      cleanValue, corruptValue, positions, cells, elapsedMs: performance.now() - started };
+  }
   const jobs: { cell: Omit<PatchCell, 'value' | 'restored'>; patches: HeadPatch[] }[] = [];
   if (mode === 'head') {
     for (const { layer, head } of heads) jobs.push({ cell: { heads: [{ layer, head }], layer, head, position: null }, patches: fromClean(layer, head, positions) });
@@ -115,6 +128,40 @@ export async function activationPatching(model: Model, options: PatchingOptions)
     cells,
     elapsedMs: performance.now() - started,
   };
+}
+
+/** `resid-pre` / `mlp-out` cells: one corrupt run per (layer, position), cut at the residual stream. */
+async function residualPatching(
+  model: Model, mode: 'resid-pre' | 'mlp-out', clean: number[], corrupt: number[], positions: number[], layers: number[],
+  measure: (logits: Float32Array) => number, cleanValue: number, corruptValue: number, metric: MetricName, onProgress?: (done: number, total: number) => void,
+): Promise<PatchCell[]> {
+  const d = model.config.hiddenSize;
+  const arch = archFor(model.ckpt);
+  if (mode === 'mlp-out' && arch.postMlpNorm) throw new HeadwiseError(`mlp-out patching: ${model.config.family} normalises the MLP output before the residual add, so a patched MLP output is not a residual difference`);
+  const point = mode === 'resid-pre' ? 'hook_resid_pre' : 'hook_mlp_out';
+  const cleanCache = await runWithCache(model, clean, { names: [point] });
+  const corruptCache = mode === 'mlp-out' ? await runWithCache(model, corrupt, { names: [point] }) : null;
+  const cells: PatchCell[] = [];
+  const total = layers.length * positions.length;
+  for (const layer of layers) {
+    const source = cleanCache.get(`blocks.${layer}.${point}`).data;
+    const base = corruptCache?.get(`blocks.${layer}.${point}`).data;
+    for (const p of positions) {
+      const row = (x: Float32Array) => x.subarray(p * d, (p + 1) * d);
+      const hook = mode === 'resid-pre'
+        ? { [`blocks.${layer}.hook_resid_pre`]: (x: { data: Float32Array }) => { row(x.data).set(row(source)); return x.data; } }
+        : { [`blocks.${layer}.hook_resid_post`]: (x: { data: Float32Array }) => {
+            const r = row(x.data), s = row(source), b = row(base!);
+            for (let i = 0; i < d; i++) r[i] += arch.block.residualScale * (s[i] - b[i]);
+            return x.data;
+          } };
+      const r = await runWithHooks(model, corrupt, { hooks: hook });
+      const value = measure(r.logits);
+      cells.push({ heads: [], layer, head: null, position: p, value, restored: restoredFraction(metric, cleanValue, corruptValue, value) });
+      onProgress?.(cells.length, total);
+    }
+  }
+  return cells;
 }
 
 function patchPositions(spec: 'last' | 'diff' | 'all' | number[], clean: number[], corrupt: number[]): number[] {
