@@ -26,11 +26,11 @@ describe.skipIf(!HAVE_30M)('patching on ref-llama-30m', () => {
 
   it('retrieval heads restore ≥ 80% of the clean logit difference, two random heads ≤ 10%', async () => {
     for (const pair of pairs.slice(0, 2)) {
-      const top = await activationPatching(model, { ...pair, mode: 'joint', heads: [{ layer: 6, head: 6 }, { layer: 6, head: 0 }] });
+      const top = await activationPatching(model, { ...pair, mode: 'joint', positions: 'last', heads: [{ layer: 6, head: 6 }, { layer: 6, head: 0 }] });
       expect(top.cleanValue - top.corruptValue).toBeGreaterThan(5);
       expect(top.cells[0].restored).toBeGreaterThanOrEqual(0.8);
       const random = randomHeads(8, 8, 2, 1, [{ layer: 6, head: 6 }, { layer: 6, head: 0 }]);
-      const other = await activationPatching(model, { ...pair, mode: 'joint', heads: random });
+      const other = await activationPatching(model, { ...pair, mode: 'joint', positions: 'last', heads: random });
       expect(Math.abs(other.cells[0].restored)).toBeLessThanOrEqual(0.1);
     }
   });
