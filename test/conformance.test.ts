@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Model } from '../src/runtime/model.js';
 import { forward, newCache } from '../src/runtime/forward.js';
+import { FULL_HISTORY } from '../src/kv/classPolicy.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -38,7 +39,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-const full = { kind: 'full' as const };
+const full = FULL_HISTORY;
 
 describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_name, fx) => {
   let model: Model;

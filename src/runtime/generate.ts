@@ -7,8 +7,9 @@ import { HeadwiseError } from '../errors.js';
 import type { HookOptions } from '../graph/hooks.js';
 import type { KvLayout } from '../graph/layout.js';
 import { disposeDeviceKv } from './deviceKv.js';
-import { forward, newCache, type HookProvider } from './forward.js';
-import type { KvCache, ClassPolicy } from './kvCache.js';
+import { NO_HOOKS } from '../graph/hooks.js';
+import { forward, newCache, type GroupPattern, type HookProvider } from './forward.js';
+import { FULL_HISTORY, type KvCache, type ClassPolicy } from './kvCache.js';
 import type { Model } from './model.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 
@@ -16,10 +17,22 @@ import { Sampler, type SamplingOptions } from './sampling.js';
 export interface CacheSetup {
   layout: KvLayout;
   policies: Map<string, ClassPolicy>;
+  /** Picks each head's rows at the end of the prompt (selection policies, `kv/selection.ts`). */
+  selection?: PromptSelection;
+}
+
+/**
+ * A selection run once the whole prompt is in the cache: the last prefill chunk is run with the
+ * attention of its last `observe(promptTokens)` rows captured on every layer, and `select` gets those
+ * patterns and picks the rows each head keeps (`KvCache.keepRows`), leaving room for `room` more tokens.
+ */
+export interface PromptSelection {
+  observe(promptTokens: number): number;
+  select(cache: KvCache, patterns: GroupPattern[], room: number): void;
 }
 
 export function fullCache(model: Model): CacheSetup {
-  return { layout: model.fullLayout(), policies: new Map([['full', { kind: 'full' }]]) };
+  return { layout: model.fullLayout(), policies: new Map([['full', FULL_HISTORY]]) };
 }
 
 /**
@@ -68,12 +81,24 @@ export async function prefill(model: Model, ids: number[], opts: GenerateOptions
   // they keep (`KvCache.reserve`).
   cache.reserve(Math.min(ids.length + Math.max(0, (opts.maxNewTokens ?? 0) - 1), model.config.maxPositions));
   const chunk = opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
+  const selection = setup.selection;
+  const observe = selection ? Math.min(ids.length, Math.max(1, selection.observe(ids.length))) : 0;
+  // With a selection the last chunk holds at least the observed rows, and is run with captures.
+  let last = Math.floor((ids.length - 1) / chunk) * chunk;
+  if (selection) last = Math.min(last, ids.length - observe);
   let logits: Float32Array = new Float32Array(0);
-  for (let i = 0; i < ids.length; i += chunk) {
-    const r = await forward(model, gs, cache, ids.slice(i, i + chunk), { hooks: opts.hooks });
+  for (let i = 0; i < last; i += chunk) {
+    const r = await forward(model, gs, cache, ids.slice(i, Math.min(i + chunk, last)), { hooks: opts.hooks });
     logits = r.logits;
   }
-  return { cache, logits };
+  const tail = ids.slice(last);
+  if (!selection) return { cache, logits: (await forward(model, gs, cache, tail, { hooks: opts.hooks })).logits };
+  const hooks = opts.hookOptions ?? NO_HOOKS;
+  const observing = await model.session(setup.layout, { ...hooks, capturePattern: Array.from({ length: model.config.numLayers }, (_, l) => l) });
+  const captureRows = Array.from({ length: observe }, (_, i) => tail.length - observe + i);
+  const r = await forward(model, observing, cache, tail, { hooks: opts.hooks, captureRows });
+  selection.select(cache, r.patterns, Math.max(0, Math.min(ids.length + Math.max(0, (opts.maxNewTokens ?? 0) - 1), model.config.maxPositions) - ids.length));
+  return { cache, logits: r.logits };
 }
 
 export function kvBytesFull(model: Model, tokens: number): number {

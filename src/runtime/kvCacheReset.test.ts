@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forward, newCache } from './forward.js';
 import { Model } from './model.js';
+import { FULL_HISTORY, windowClass } from '../kv/classPolicy.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -17,7 +18,7 @@ describe('KvCache.reset', () => {
 
   it('starts a new sequence in the same buffers', async () => {
     const gs = await model.session();
-    const policies = new Map([['full', { kind: 'full' as const }]]);
+    const policies = new Map([['full', FULL_HISTORY]]);
     const fresh = newCache(model, gs, policies);
     const a = await forward(model, gs, fresh, [3, 1, 4, 1, 5]);
     const reused = newCache(model, gs, policies);
@@ -36,7 +37,7 @@ describe('KvCache.reset', () => {
   });
 
   it('refuses caches with compensation rows', () => {
-    const cache = newCache(model, { layout: model.fullLayout() } as never, new Map([['full', { kind: 'window' as const, sink: 1, window: 2, compensate: true }]]));
+    const cache = newCache(model, { layout: model.fullLayout() } as never, new Map([['full', windowClass(1, 2, true)]]));
     expect(() => cache.reset()).toThrow(/only host caches without compensation rows/);
   });
 });
