@@ -136,16 +136,18 @@ function policySetup(config: ModelConfig, opts: KvPolicyOptions): CacheSetup {
       if (!Number.isInteger(kernel) || kernel < 1 || kernel % 2 === 0) throw new HeadwiseError(`poolKernel must be an odd positive integer (got ${opts.poolKernel})`);
       const chunk = opts.chunk ?? DEFAULT_CHUNK;
       if (!Number.isInteger(chunk) || chunk < 1) throw new HeadwiseError(`chunk must be a positive integer (got ${opts.chunk})`);
-      if (opts.policy === 'headkv') {
+      if (opts.policy === 'headkv' && budget < 1) {
         const scores = checkScores(config, opts.kvHeadScores, 'headkv');
         // One group and class per KV head: each holds its own number of rows.
         const layout: KvLayout = Array.from({ length: L }, (_, l) => Array.from({ length: G }, (_, g) => ({ kvHeads: [g], cacheClass: `sel.${l}.${g}` })));
         const policies = new Map<string, ClassPolicy>(layout.flat().map((gr) => [gr.cacheClass, new SelectClass()]));
-        return { layout, policies, selection: headkvSelection({ sink, window, kernel, budgets: (n) => headBudgets(scores, budget, n, sink + window) }) };
+        return { layout, policies, selection: headkvSelection({ sink, window, kernel, budgets: (n, room) => headBudgets(scores, budget, n + room, sink + window + room) }) };
       }
+      // A budget of 1 holds everything: headkv's heads then all hold the prompt, one group per layer.
+      if (opts.policy === 'headkv') checkScores(config, opts.kvHeadScores, 'headkv');
       const layout = uniformLayout(L, G, 'select');
       const policies = new Map<string, ClassPolicy>([['select', new SelectClass()]]);
-      const selection = opts.policy === 'snapkv' ? snapkvSelection({ sink, window, kernel, budget }) : longheadsSelection({ sink, window, chunk, budget });
+      const selection = opts.policy !== 'longheads' ? snapkvSelection({ sink, window, kernel, budget }) : longheadsSelection({ sink, window, chunk, budget });
       return { layout, policies, selection };
     }
     default:

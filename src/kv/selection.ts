@@ -188,12 +188,12 @@ export function snapkvSelection(o: { sink: number; window: number; kernel: numbe
   };
 }
 
-export function headkvSelection(o: { sink: number; window: number; kernel: number; budgets: (heldRows: number) => number[][] }): PromptSelection {
+export function headkvSelection(o: { sink: number; window: number; kernel: number; budgets: (promptTokens: number, room: number) => number[][] }): PromptSelection {
   return {
     observe: (n) => Math.min(o.window, n),
     select(cache, patterns, room) {
       const n = cache.seen;
-      const budgets = o.budgets(n + room);
+      const budgets = o.budgets(n, room);
       selectGroups(cache, patterns, room, (l, g, p) => {
         const group = cache.layout[l][g];
         const keep = budgets[l][group.kvHeads[0]] - room;

@@ -82,23 +82,26 @@ export async function prefill(model: Model, ids: number[], opts: GenerateOptions
   cache.reserve(Math.min(ids.length + Math.max(0, (opts.maxNewTokens ?? 0) - 1), model.config.maxPositions));
   const chunk = opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
   const selection = setup.selection;
-  const observe = selection ? Math.min(ids.length, Math.max(1, selection.observe(ids.length))) : 0;
-  // With a selection the last chunk holds at least the observed rows, and is run with captures.
-  let last = Math.floor((ids.length - 1) / chunk) * chunk;
-  if (selection) last = Math.min(last, ids.length - observe);
+  // A selection reads the attention of the prompt's last `observe` rows: before the chunk that holds
+  // the first of them, the rest of the prompt is run once more on a graph that captures attention,
+  // without committing (a dedicated pass: the cache and logits come from the plain graph, so a
+  // selection that keeps everything is bit-identical to full attention).
+  const observeFrom = selection ? ids.length - Math.min(ids.length, Math.max(1, selection.observe(ids.length))) : Infinity;
+  let patterns: GroupPattern[] = [];
   let logits: Float32Array = new Float32Array(0);
-  for (let i = 0; i < last; i += chunk) {
-    const r = await forward(model, gs, cache, ids.slice(i, Math.min(i + chunk, last)), { hooks: opts.hooks });
+  for (let i = 0; i < ids.length; i += chunk) {
+    if (selection && observeFrom < i + chunk && !patterns.length) {
+      const hooks = opts.hookOptions ?? NO_HOOKS;
+      const observing = await model.session(setup.layout, { ...hooks, capturePattern: Array.from({ length: model.config.numLayers }, (_, l) => l) });
+      const rest = ids.slice(i);
+      const captureRows = Array.from({ length: ids.length - observeFrom }, (_, k) => observeFrom - i + k);
+      patterns = (await forward(model, observing, cache, rest, { hooks: opts.hooks, captureRows, commit: false })).patterns;
+    }
+    const r = await forward(model, gs, cache, ids.slice(i, i + chunk), { hooks: opts.hooks });
     logits = r.logits;
   }
-  const tail = ids.slice(last);
-  if (!selection) return { cache, logits: (await forward(model, gs, cache, tail, { hooks: opts.hooks })).logits };
-  const hooks = opts.hookOptions ?? NO_HOOKS;
-  const observing = await model.session(setup.layout, { ...hooks, capturePattern: Array.from({ length: model.config.numLayers }, (_, l) => l) });
-  const captureRows = Array.from({ length: observe }, (_, i) => tail.length - observe + i);
-  const r = await forward(model, observing, cache, tail, { hooks: opts.hooks, captureRows });
-  selection.select(cache, r.patterns, Math.max(0, Math.min(ids.length + Math.max(0, (opts.maxNewTokens ?? 0) - 1), model.config.maxPositions) - ids.length));
-  return { cache, logits: r.logits };
+  if (selection) selection.select(cache, patterns, Math.max(0, Math.min(ids.length + Math.max(0, (opts.maxNewTokens ?? 0) - 1), model.config.maxPositions) - ids.length));
+  return { cache, logits };
 }
 
 export function kvBytesFull(model: Model, tokens: number): number {
