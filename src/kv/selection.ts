@@ -218,3 +218,14 @@ export function longheadsSelection(o: { sink: number; window: number; chunk: num
     },
   };
 }
+
+/**
+ * A mix of per-KV-head scores (HeadKV's retrieval–reasoning mix, here retrieval and streaming harm):
+ * each scaled to sum 1 over the model, then averaged; NaN and negatives count 0.
+ * @example mixScores([[1, 0]], [[1, 3]]) // → [[0.625, 0.375]]
+ */
+export function mixScores(...all: number[][][]): number[][] {
+  const clean = (x: number) => (Number.isFinite(x) && x > 0 ? x : 0);
+  const sums = all.map((s) => s.flat().reduce((a, x) => a + clean(x), 0));
+  return all[0].map((row, l) => row.map((_, g) => all.reduce((a, s, i) => a + (sums[i] > 0 ? clean(s[l][g]) / sums[i] : 0), 0) / all.length));
+}
