@@ -5,8 +5,10 @@
  * headwise's own scores on needle prompts of another seed (retrieval and streaming harm, mixed);
  * duo's full heads are the top 25% by streaming harm as in `kvAccuracy30m.test.ts`.
  *
- * CI runs HEADWISE_KV_SAMPLES prompts (default 24) with headkv, snapkv and duo only; the numbers in
- * the README come from `HEADWISE_KV_SAMPLES=96 HEADWISE_KV_ALL=1 npx vitest run test/kvSelect30m.test.ts`.
+ * Opt-in (HEADWISE_KV_SELECT=1): at 24 prompts it takes minutes, over CI's budget for one file (24
+ * prompts, 2026-12-02, on the shared 2-core machine: duo 25% 83.3% at 0.302, headkv 83.3% at 0.297,
+ * snapkv 70.8% at 0.297; 714 s). HEADWISE_KV_SAMPLES sets the prompts (default 24), HEADWISE_KV_ALL=1
+ * adds longheads and headkv by retrieval or harm alone and full attention.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -29,7 +31,7 @@ const DEPTHS = Array.from({ length: 11 }, (_, i) => i / 10);
 /** Share of full attention's rows the selection policies hold (prompt + room for the answer). */
 const BUDGET = 0.295;
 
-describe.skipIf(!HAVE_30M)('ref-llama-30m selection KV policies on needle prompts at 1024 tokens', () => {
+describe.skipIf(!HAVE_30M || !process.env.HEADWISE_KV_SELECT)('ref-llama-30m selection KV policies on needle prompts at 1024 tokens', () => {
   let model: Model;
   let items: NiahItem[];
   let harm: number[][];
