@@ -165,6 +165,10 @@ describe('atlas and niah commands', () => {
     [['niah', '--depths', '0,2'], /--depths.*expected depths from 0 to 1/],
     [['niah', '--ablate', '9:9'], /--ablate: item 1 "9:9": layer 9 is out of range/],
     [['niah', '--context', 'x'], /--context.*expected positive integers/],
+    [['niah', '--kv', 'duo', '--pattern', path.join(tmp, 'no-such-folder')], /no-such-folder: not a DuoAttention pattern folder/],
+    [['niah', '--kv', 'headkv', '--head-scores', path.join(tmp, 'nope.json')], /nope\.json: cannot read \(ENOENT\)/],
+    [['atlas', '--compare-with', path.join(tmp, 'nope.json')], /nope\.json: cannot read \(ENOENT\)/],
+    [['niah', '--kv', 'snapkv', '--kv-budget', '0'], /--kv-budget/],
   ])('%j fails with one clear line', (args, message) => {
     const r = cli(args as string[]);
     expect(r.code).not.toBe(0);

@@ -121,6 +121,8 @@ export function atlasCommand(): Command {
     }
     const model = await loadModel(flags);
     try {
+      // Read before the run, so a malformed file fails at once.
+      const theirScores = flags.compareWith ? readHeadScores(flags.compareWith, model.config.numLayers, model.config.numHeads) : undefined;
       const haystack = loadHaystack(flags.haystack);
       const intervention = interventionBinder(model, flags);
       const bindHooks = intervention?.bind(fullCache(model));
@@ -150,7 +152,7 @@ export function atlasCommand(): Command {
         gbar.stop();
       }
       const comparison = reference ? compareWithReference(atlas, reference) : undefined;
-      const scoreComparison = flags.compareWith ? compareHeadScores(atlas.metrics.retrieval, readHeadScores(flags.compareWith, model.config.numLayers, model.config.numHeads), 10) : undefined;
+      const scoreComparison = theirScores ? compareHeadScores(atlas.metrics.retrieval, theirScores, 10) : undefined;
       if (scoreComparison) (atlas as AtlasFile & { scoreComparison?: HeadScoreComparison }).scoreComparison = { ...scoreComparison, file: flags.compareWith } as HeadScoreComparison;
       if (comparison) atlas.comparison = comparison;
       if (intervention) atlas.settings.interventionSpec = intervention.describe;
