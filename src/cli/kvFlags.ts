@@ -15,7 +15,7 @@ import { duoFullHeads, readDuoPattern, writeDuoPattern } from '../atlas/duoPatte
 import { readAtlas, kvHeadScores, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
 import { foldToKvHeads, readHeadScores } from '../atlas/headScores.js';
 import { computeKvHeadScores } from '../atlas/kvScores.js';
-import { cacheSetup, DEFAULT_BUDGET, DEFAULT_CHUNK, DEFAULT_SINK, DEFAULT_WINDOW, fullHeadShare, KV_POLICIES, SELECTION_POLICIES, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
+import { cacheSetup, DEFAULT_BUDGET, DEFAULT_CHUNK, DEFAULT_OBSERVE, DEFAULT_SINK, DEFAULT_WINDOW, fullHeadShare, KV_POLICIES, SELECTION_POLICIES, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
 import { mixScores } from '../kv/selection.js';
 import { kvBytesFull } from '../runtime/generate.js';
 import type { CacheSetup } from '../runtime/generate.js';
@@ -34,6 +34,7 @@ export interface KvFlags {
   razor?: boolean;
   kvBudget?: number;
   kvChunk?: number;
+  kvObserve?: number;
   pattern?: string;
   headScores?: string;
   exportDuo?: string;
@@ -43,10 +44,11 @@ export function kvOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--kv <policy>', 'KV cache policy').choices(KV_POLICIES as unknown as string[]).default('full'))
     .option('--sink <n>', 'sink tokens kept by streaming heads (snapkv/headkv/longheads: by every head)', intArg(0), DEFAULT_SINK)
-    .option('--window <n>', 'recent tokens kept by streaming heads (snapkv/headkv: the observation window, kept too)', intArg(1), DEFAULT_WINDOW)
+    .option('--window <n>', 'recent tokens kept by streaming heads (longheads: the recent tokens whose chunks are always kept)', intArg(1), DEFAULT_WINDOW)
     .option('--full-heads <fraction>', 'duo: share of KV heads that keep the full cache', floatArg(0, 1), 0.25)
     .option('--kv-budget <share>', 'snapkv/headkv/longheads: share of full attention\'s KV bytes to hold', floatArg(0, 1, { exclusiveMin: true }), DEFAULT_BUDGET)
     .option('--kv-chunk <n>', 'longheads: tokens per chunk', intArg(1), DEFAULT_CHUNK)
+    .option('--kv-observe <n>', 'snapkv/headkv: observation window (the last prompt tokens whose attention picks the keys; kept)', intArg(1), DEFAULT_OBSERVE)
     .option('--atlas <file>', 'duo/headkv: atlas JSON whose scores choose the full heads / share out the budgets')
     .addOption(new Option('--kv-metric <metric>', 'duo/headkv: score that ranks KV heads (mix: retrieval and streaming harm, each scaled to sum 1)').choices(['retrieval', 'streamingHarm', 'mix']).default('retrieval'))
     .option('--pattern <dir>', 'duo: a DuoAttention pattern folder (full_attention_heads.tsv + config.json) that gives the full heads, sink and recent sizes')
@@ -61,7 +63,7 @@ export interface ResolvedCache {
 }
 
 /** Library option → flag, for errors raised by `kv/`. */
-const FLAG_OF: Record<string, string> = { sink: '--sink', window: '--window', fullHeads: '--full-heads', budget: '--kv-budget', chunk: '--kv-chunk', compensate: '--razor' };
+const FLAG_OF: Record<string, string> = { observe: '--kv-observe', sink: '--sink', window: '--window', fullHeads: '--full-heads', budget: '--kv-budget', chunk: '--kv-chunk', compensate: '--razor' };
 
 function withFlagNames<T>(f: () => T): T {
   try {
@@ -133,11 +135,13 @@ export async function resolveCacheSetup(model: Model, flags: KvFlags): Promise<R
     compensate: flags.razor,
     budget: flags.kvBudget,
     chunk: flags.kvChunk,
+    observe: flags.kvObserve,
   }));
   const describe: Record<string, unknown> = { policy: flags.kv };
   if (flags.kv !== 'full') Object.assign(describe, { sink, window, razor: !!flags.razor });
   if (SELECTION_POLICIES.includes(flags.kv)) Object.assign(describe, { budget: flags.kvBudget ?? DEFAULT_BUDGET });
   if (flags.kv === 'longheads') Object.assign(describe, { chunk: flags.kvChunk ?? DEFAULT_CHUNK });
+  if (flags.kv === 'snapkv' || flags.kv === 'headkv') Object.assign(describe, { observe: flags.kvObserve ?? DEFAULT_OBSERVE });
   if (flags.kv === 'headkv') Object.assign(describe, { metric: flags.headScores ? 'file' : flags.kvMetric, source });
   if (flags.kv === 'duo') {
     const full = setup.layout.map((groups) => groups.filter((g) => g.cacheClass === 'full').flatMap((g) => g.kvHeads));

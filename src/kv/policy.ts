@@ -9,13 +9,14 @@
  *   (retrieval score or streaming harm, from an atlas, a pattern folder, or computed on the fly) keep
  *   everything, the rest keep sink + window. Heads are regrouped at compile time so each group is one
  *   dense buffer.
- * - `snapkv`: at the end of the prompt each KV head keeps the sinks, the last `window` prompt tokens
+ * - `snapkv`: at the end of the prompt each KV head keeps the sinks, the last `observe` prompt tokens
  *   (its observation window) and the keys those queries attended to most (pooled), `budget` of full
  *   attention's rows in all;
  * - `headkv`: the same selection with a budget per KV head, shared out by a per-KV-head score with
  *   the total fixed (each head is then its own group, so it holds only its own rows);
  * - `longheads`: each KV head keeps whole chunks of `chunk` tokens — the first and the last always,
- *   then the chunks whose mean key scores highest against the last prompt query.
+ *   then the chunks whose mean key scores highest against the last prompt query (the last `window`
+ *   tokens' chunks are the "last chunks").
  * With `compensate`, streaming heads also keep RazorAttention's compensation token (the mean key and
  * value of what they evicted): one more row each.
  *
@@ -60,6 +61,8 @@ export interface KvPolicyOptions {
   compensate?: boolean;
   /** snapkv / headkv / longheads: share of full attention's KV rows held (prompt + tokens to come), 0..1. */
   budget?: number;
+  /** snapkv / headkv: the observation window — the last prompt tokens whose attention votes, all kept. */
+  observe?: number;
   /** snapkv / headkv: max-pooling kernel over key positions (odd). */
   poolKernel?: number;
   /** longheads: tokens per chunk. */
@@ -72,6 +75,8 @@ export const DEFAULT_BUDGET = 0.3;
 /** SnapKV's pooling kernel (its code's default is 5–7; max-pooling keeps a needle's neighbours together). */
 export const DEFAULT_POOL_KERNEL = 7;
 export const DEFAULT_CHUNK = 16;
+/** SnapKV's observation window (its LongBench settings: window 32, kernel 7, max-pooling). */
+export const DEFAULT_OBSERVE = 32;
 
 /**
  * The KV heads (layer, kvHead) that keep the full cache: the top `round(fraction · total)` by score.
@@ -135,19 +140,21 @@ function policySetup(config: ModelConfig, opts: KvPolicyOptions): CacheSetup {
       const kernel = opts.poolKernel ?? DEFAULT_POOL_KERNEL;
       if (!Number.isInteger(kernel) || kernel < 1 || kernel % 2 === 0) throw new HeadwiseError(`poolKernel must be an odd positive integer (got ${opts.poolKernel})`);
       const chunk = opts.chunk ?? DEFAULT_CHUNK;
+      const observe = opts.observe ?? DEFAULT_OBSERVE;
+      if (!Number.isInteger(observe) || observe < 1) throw new HeadwiseError(`observe must be a positive integer (got ${opts.observe})`);
       if (!Number.isInteger(chunk) || chunk < 1) throw new HeadwiseError(`chunk must be a positive integer (got ${opts.chunk})`);
       if (opts.policy === 'headkv' && budget < 1) {
         const scores = checkScores(config, opts.kvHeadScores, 'headkv');
         // One group and class per KV head: each holds its own number of rows.
         const layout: KvLayout = Array.from({ length: L }, (_, l) => Array.from({ length: G }, (_, g) => ({ kvHeads: [g], cacheClass: `sel.${l}.${g}` })));
         const policies = new Map<string, ClassPolicy>(layout.flat().map((gr) => [gr.cacheClass, new SelectClass()]));
-        return { layout, policies, selection: headkvSelection({ sink, window, kernel, budgets: (n, room) => headBudgets(scores, budget, n + room, sink + window + room) }) };
+        return { layout, policies, selection: headkvSelection({ sink, window: observe, kernel, budgets: (n, room) => headBudgets(scores, budget, n + room, sink + observe + room) }) };
       }
       // A budget of 1 holds everything: headkv's heads then all hold the prompt, one group per layer.
       if (opts.policy === 'headkv') checkScores(config, opts.kvHeadScores, 'headkv');
       const layout = uniformLayout(L, G, 'select');
       const policies = new Map<string, ClassPolicy>([['select', new SelectClass()]]);
-      const selection = opts.policy !== 'longheads' ? snapkvSelection({ sink, window, kernel, budget }) : longheadsSelection({ sink, window, chunk, budget });
+      const selection = opts.policy !== 'longheads' ? snapkvSelection({ sink, window: observe, kernel, budget }) : longheadsSelection({ sink, window, chunk, budget });
       return { layout, policies, selection };
     }
     default:

@@ -81,7 +81,7 @@ describe('selection policies on ref-llama-7m', () => {
   afterAll(async () => model?.dispose());
 
   const setupOf = (policy: 'snapkv' | 'headkv' | 'longheads', budget: number) =>
-    cacheSetup(model.config, { policy, budget, kvHeadScores: scores, window: 32 });
+    cacheSetup(model.config, { policy, budget, kvHeadScores: scores, window: 32, observe: 32 });
 
   it('each policy is bit-identical to full attention when its budget covers the whole context', async () => {
     const ids = tokens(model, 300);
