@@ -20,7 +20,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadwiseError } from '../errors.js';
-import { writeFileAtomic } from '../graph/weights.js';
+import { checkOutputDir, makeTempDirFor, replaceDir } from '../io/outputPath.js';
+import { removeTemp } from '../io/tempFiles.js';
 
 export const DUO_TSV = 'full_attention_heads.tsv';
 export const DUO_CONFIG = 'config.json';
@@ -46,12 +47,20 @@ export function duoGates(full: Set<string>, scores: number[][] | undefined, laye
   }));
 }
 
-/** Writes a complete DuoAttention folder for the full heads `full` (atomically, file by file). */
-export function writeDuoPattern(dir: string, o: { full: Set<string>; scores?: number[][]; layers: number; kvHeads: number; sink: number; recent: number; provenance: Record<string, unknown> }): void {
-  fs.mkdirSync(dir, { recursive: true });
+export interface DuoPatternSpec {
+  full: Set<string>;
+  scores?: number[][];
+  layers: number;
+  kvHeads: number;
+  sink: number;
+  recent: number;
+  provenance: Record<string, unknown>;
+}
+
+/** The files of a DuoAttention folder for the full heads `full`: name and text. */
+export function duoPatternFiles(o: DuoPatternSpec): { name: string; text: string }[] {
   const gates = duoGates(o.full, o.scores, o.layers, o.kvHeads);
   const n = o.layers * o.kvHeads;
-  writeFileAtomic(path.join(dir, DUO_TSV), gates.map((row) => row.map((v) => v.toFixed(6)).join('\t')).join('\n') + '\n');
   const config = {
     sink_size: o.sink,
     recent_size: o.recent,
@@ -59,7 +68,36 @@ export function writeDuoPattern(dir: string, o: { full: Set<string>; scores?: nu
     sparsity: 1 - o.full.size / n,
     headwise: { ...o.provenance, fullKvHeads: [...o.full].sort(), layers: o.layers, kvHeads: o.kvHeads },
   };
-  writeFileAtomic(path.join(dir, DUO_CONFIG), JSON.stringify(config, null, 2) + '\n');
+  return [
+    { name: DUO_TSV, text: gates.map((row) => row.map((v) => v.toFixed(6)).join('\t')).join('\n') + '\n' },
+    { name: DUO_CONFIG, text: JSON.stringify(config, null, 2) + '\n' },
+  ];
+}
+
+/**
+ * Checks, before any work, that `dir` can take a pattern folder (`io/outputPath.ts`): new, empty, or
+ * one headwise wrote (which is replaced); never a folder holding other files.
+ */
+export function checkDuoPatternDir(dir: string, label: string): string {
+  return checkOutputDir(dir, label, { force: true });
+}
+
+/** Stages the files of a pattern folder in a temporary folder that `replaceDir` will put at `dir`. */
+export function stageDuoPattern(dir: string, files: { name: string; text: string }[]): string {
+  const tmp = makeTempDirFor(dir);
+  try {
+    for (const f of files) fs.writeFileSync(path.join(tmp, f.name), f.text);
+  } catch (e) {
+    removeTemp(tmp);
+    throw new HeadwiseError(`${dir}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return tmp;
+}
+
+/** Writes a complete DuoAttention folder for the full heads `full`: built aside, then put in place whole. */
+export function writeDuoPattern(dir: string, o: DuoPatternSpec, label = 'DuoAttention pattern folder'): void {
+  checkDuoPatternDir(dir, label);
+  replaceDir(stageDuoPattern(dir, duoPatternFiles(o)), dir);
 }
 
 function fail(file: string, what: string): never {

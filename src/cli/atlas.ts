@@ -6,15 +6,15 @@
  */
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { HeadwiseError } from '../errors.js';
-import { compareWithReference, type ReferenceComparison } from '../atlas/compare.js';
-import { writeDuoPattern } from '../atlas/duoPattern.js';
-import { retrievalHeadJson, writeExport } from '../atlas/export.js';
-import { atlasJson, kvHeadScores, writeAtlas, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
-import { compareHeadScores, type HeadScoreComparison } from '../atlas/compare.js';
+import { HeadwiseError, UsageError } from '../errors.js';
+import { checkReferenceShape, compareHeadScores, compareWithReference, type HeadScoreComparison, type ReferenceComparison } from '../atlas/compare.js';
+import { checkDuoPatternDir, duoPatternFiles } from '../atlas/duoPattern.js';
+import { retrievalHeadJson } from '../atlas/export.js';
+import { atlasJson, kvHeadScores, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
 import { readHeadScores } from '../atlas/headScores.js';
+import { writeAtlasOutputs } from '../atlas/outputs.js';
 import { chooseFullHeads, DEFAULT_SINK, DEFAULT_WINDOW } from '../kv/policy.js';
-import { writeReport } from '../atlas/report.js';
+import { checkOutputFile } from '../io/outputPath.js';
 import { ATLAS_DEFAULTS, runAtlas } from '../atlas/run.js';
 import { validateAtlas } from '../atlas/validate.js';
 import { extendNiahGrid } from '../atlas/niahGrid.js';
@@ -49,6 +49,22 @@ interface Flags extends ModelFlags, InterventionFlags {
   gridContexts?: number[];
   gridSamples?: number;
   json?: boolean;
+}
+
+const OUTPUT_FLAGS = [['--out', 'out'], ['--report', 'report'], ['--export-duo', 'exportDuo'], ['--export-retrieval', 'exportRetrieval']] as const;
+
+/** Every output path is checked before any work; two outputs may not share a path. */
+function checkOutputs(flags: Flags): void {
+  const seen = new Map<string, string>();
+  for (const [flag, key] of OUTPUT_FLAGS) {
+    const value = flags[key];
+    if (value === undefined) continue;
+    // --export-duo is a DuoAttention pattern folder; the others are files.
+    const abs = key === 'exportDuo' ? checkDuoPatternDir(value, flag) : checkOutputFile(value, flag);
+    const other = seen.get(abs);
+    if (other) throw new UsageError(`${flag} ${JSON.stringify(value)}: is the same file as ${other}`);
+    seen.set(abs, flag);
+  }
 }
 
 function readReference(file: string): Record<string, unknown> {
@@ -115,12 +131,14 @@ export function atlasCommand(): Command {
   modelOptions(cmd);
   interventionOptions(cmd);
   return cmd.action(async (flags: Flags) => {
-    const reference = flags.reference !== undefined ? readReference(flags.reference) : undefined;
     if (flags.exportDuo && flags.duoMetric === 'streamingHarm' && flags.harmSamples === 0) {
-      throw new HeadwiseError('--duo-metric streamingHarm needs streaming harm: drop --harm-samples 0');
+      throw new UsageError('--duo-metric streamingHarm needs streaming harm: drop --harm-samples 0');
     }
+    checkOutputs(flags);
+    const rawReference = flags.reference !== undefined ? readReference(flags.reference) : undefined;
     const model = await loadModel(flags);
     try {
+      const reference = rawReference && checkReferenceShape(rawReference, model.config, `--reference ${flags.reference}`);
       // Read before the run, so a malformed file fails at once.
       const theirScores = flags.compareWith ? readHeadScores(flags.compareWith, model.config.numLayers, model.config.numHeads) : undefined;
       const haystack = loadHaystack(flags.haystack);
@@ -156,18 +174,19 @@ export function atlasCommand(): Command {
       if (scoreComparison) (atlas as AtlasFile & { scoreComparison?: HeadScoreComparison }).scoreComparison = { ...scoreComparison, file: flags.compareWith } as HeadScoreComparison;
       if (comparison) atlas.comparison = comparison;
       if (intervention) atlas.settings.interventionSpec = intervention.describe;
-      const written: string[] = [];
-      if (flags.out) writeAtlas(flags.out, atlas), written.push(flags.out);
-      if (flags.report) writeReport(flags.report, atlas), written.push(flags.report);
+      const exports: { file: string; text: string }[] = [];
+      const folders: { dir: string; files: { name: string; text: string }[] }[] = [];
       if (flags.exportDuo) {
         const scores = kvHeadScores(atlas, flags.duoMetric, model.config);
         const other: KvScoreMetric = flags.duoMetric === 'retrieval' ? 'streamingHarm' : 'retrieval';
         const tieBreak = atlas.metrics[other] ? kvHeadScores(atlas, other, model.config) : undefined;
         const full = chooseFullHeads(scores, flags.fullHeads, tieBreak);
-        writeDuoPattern(flags.exportDuo, { full, scores, layers: model.config.numLayers, kvHeads: model.config.numKvHeads, sink: flags.sink, recent: flags.window, provenance: { tool: 'headwise', model: model.name, metric: flags.duoMetric, fullHeads: flags.fullHeads, samples: flags.samples, seed: flags.seed } });
-        written.push(flags.exportDuo);
+        const provenance = { tool: 'headwise', model: model.name, metric: flags.duoMetric, fullHeads: flags.fullHeads, samples: flags.samples, seed: flags.seed };
+        folders.push({ dir: flags.exportDuo, files: duoPatternFiles({ full, scores, layers: model.config.numLayers, kvHeads: model.config.numKvHeads, sink: flags.sink, recent: flags.window, provenance }) });
       }
-      if (flags.exportRetrieval) writeExport(flags.exportRetrieval, retrievalHeadJson(atlas)), written.push(flags.exportRetrieval);
+      if (flags.exportRetrieval) exports.push({ file: flags.exportRetrieval, text: retrievalHeadJson(atlas) });
+      writeAtlasOutputs(atlas, { out: flags.out, report: flags.report, exports, folders });
+      const written = [flags.out, flags.report, flags.exportDuo, flags.exportRetrieval].filter((f): f is string => f !== undefined);
       if (flags.json) process.stdout.write(atlasJson(atlas) + '\n');
       else {
         const lines = summaryLines(atlas, comparison, written);

@@ -9,6 +9,7 @@ import { niahSamples } from '../eval/niahSet.js';
 import { runNiah } from '../eval/niahRun.js';
 import { kvBytesFull } from '../runtime/generate.js';
 import { Model } from '../runtime/model.js';
+import { UsageError } from '../errors.js';
 import { kvReport, resolveCacheSetup, type KvFlags } from './kvFlags.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-kvflags-'));
@@ -72,6 +73,29 @@ describe('KV flags (tiny-llama: 2 layers × 2 KV heads)', () => {
     expect(r.kvRatio).toBeCloseTo(0.3, 12);
     expect(r.kvRatioTheoretical).toBeCloseTo(0.5 + 0.5 * 68 / 1000, 12);
     expect(kvReport(model, { ...base, razor: true }, setup, 1, 1000).kvRatioTheoretical).toBeCloseTo(0.5 + 0.5 * 69 / 1000, 12);
+  });
+});
+
+describe('KV flags on a sliding-window model (tiny-mistral-swa: window 8 on both layers)', () => {
+  let model: Model;
+  beforeAll(async () => (model = await Model.load(path.resolve('test/fixtures/models/tiny-mistral-swa'))));
+  afterAll(async () => model?.dispose());
+
+  it('selection policies are refused before any work, naming --kv; streaming and duo compose with the window', async () => {
+    for (const kv of ['snapkv', 'headkv', 'longheads'] as const) {
+      const err = await resolveCacheSetup(model, { ...base, kv }).catch((e: Error) => e);
+      expect(err).toBeInstanceOf(UsageError);
+      expect((err as Error).message).toBe(`--kv ${kv} applies to models without sliding-window layers (layer 0 has a window of 8 tokens): use full, streaming or duo`);
+    }
+    const streaming = await resolveCacheSetup(model, { ...base, kv: 'streaming', sink: 2, window: 4 });
+    expect([...streaming.setup.policies.keys()]).toEqual(['stream@w8']);
+    expect(streaming.setup.policies.get('stream@w8')).toMatchObject({ kind: 'window', sink: 2, window: 4, limit: 8, maxRows: 6 });
+    const scores = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-kvflags-swa-')), 'scores.json');
+    fs.writeFileSync(scores, JSON.stringify(Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`${i >> 2}-${i & 3}`, [i / 10]]))));
+    const duo = await resolveCacheSetup(model, { ...base, kv: 'duo', headScores: scores, fullHeads: 0.5 });
+    expect(duo.setup.policies.get('full@w8')).toMatchObject({ kind: 'window', sink: 0, window: 8, limit: 8 });
+    expect((duo.describe.fullKvHeads as number[][]).flat()).toHaveLength(Math.round(0.5 * model.config.numLayers * model.config.numKvHeads));
+    fs.rmSync(path.dirname(scores), { recursive: true, force: true });
   });
 });
 

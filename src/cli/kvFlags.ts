@@ -10,14 +10,15 @@
  * flag's name here.
  */
 import { Option, type Command } from 'commander';
-import { HeadwiseError } from '../errors.js';
-import { duoFullHeads, readDuoPattern, writeDuoPattern } from '../atlas/duoPattern.js';
+import { HeadwiseError, UsageError } from '../errors.js';
+import { checkDuoPatternDir, duoFullHeads, readDuoPattern, writeDuoPattern } from '../atlas/duoPattern.js';
 import { readAtlas, kvHeadScores, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
 import { foldToKvHeads, readHeadScores } from '../atlas/headScores.js';
 import { computeKvHeadScores } from '../atlas/kvScores.js';
-import { cacheSetup, DEFAULT_BUDGET, DEFAULT_CHUNK, DEFAULT_OBSERVE, DEFAULT_SINK, DEFAULT_WINDOW, fullHeadShare, KV_POLICIES, SELECTION_POLICIES, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
+import { cacheSetup, checkPolicyFitsModel, DEFAULT_BUDGET, DEFAULT_CHUNK, DEFAULT_OBSERVE, DEFAULT_SINK, DEFAULT_WINDOW, fullHeadShare, KV_POLICIES, SELECTION_POLICIES, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
 import { mixScores } from '../kv/selection.js';
 import { kvBytesFull } from '../runtime/generate.js';
+import { baseClass } from '../runtime/modelWindow.js';
 import type { CacheSetup } from '../runtime/generate.js';
 import type { Model } from '../runtime/model.js';
 import { floatArg, intArg } from './common.js';
@@ -63,15 +64,15 @@ export interface ResolvedCache {
 }
 
 /** Library option → flag, for errors raised by `kv/`. */
-const FLAG_OF: Record<string, string> = { observe: '--kv-observe', sink: '--sink', window: '--window', fullHeads: '--full-heads', budget: '--kv-budget', chunk: '--kv-chunk', compensate: '--razor' };
+const FLAG_OF: Record<string, string> = { observe: '--kv-observe', sink: '--sink', window: '--window', fullHeads: '--full-heads', budget: '--kv-budget', chunk: '--kv-chunk', compensate: '--razor', policy: '--kv' };
 
 function withFlagNames<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
     if (e instanceof HeadwiseError) {
-      const m = /^(\w+) (must|applies)/.exec(e.message);
-      if (m && FLAG_OF[m[1]]) throw new HeadwiseError(FLAG_OF[m[1]] + e.message.slice(m[1].length));
+      const m = /^(\w+) (?:[\w-]+ )?(must|applies)/.exec(e.message);
+      if (m && FLAG_OF[m[1]]) throw new UsageError(FLAG_OF[m[1]] + e.message.slice(m[1].length));
     }
     throw e;
   }
@@ -95,11 +96,14 @@ export async function resolveCacheSetup(model: Model, flags: KvFlags): Promise<R
   let fullKvHeads: Set<string> | undefined;
   let sink = flags.sink;
   let window = flags.window;
-  if (flags.pattern && flags.kv !== 'duo') throw new HeadwiseError('--pattern applies to --kv duo');
-  if (flags.exportDuo && flags.kv !== 'duo') throw new HeadwiseError('--export-duo applies to --kv duo');
-  if (flags.headScores && flags.kv !== 'duo' && flags.kv !== 'headkv') throw new HeadwiseError('--head-scores applies to --kv duo or headkv');
-  if ([flags.atlas, flags.pattern, flags.headScores].filter(Boolean).length > 1) throw new HeadwiseError('give one of --atlas, --pattern and --head-scores');
-  if (flags.razor && flags.kv !== 'streaming' && flags.kv !== 'duo') throw new HeadwiseError('--razor applies to --kv streaming or duo');
+  if (flags.pattern && flags.kv !== 'duo') throw new UsageError('--pattern applies to --kv duo');
+  if (flags.exportDuo && flags.kv !== 'duo') throw new UsageError('--export-duo applies to --kv duo');
+  if (flags.headScores && flags.kv !== 'duo' && flags.kv !== 'headkv') throw new UsageError('--head-scores applies to --kv duo or headkv');
+  if ([flags.atlas, flags.pattern, flags.headScores].filter(Boolean).length > 1) throw new UsageError('give one of --atlas, --pattern and --head-scores');
+  if (flags.razor && flags.kv !== 'streaming' && flags.kv !== 'duo') throw new UsageError('--razor applies to --kv streaming or duo');
+  // Before any scores are computed: a selection policy on a model with window layers, an unwritable folder.
+  withFlagNames(() => checkPolicyFitsModel(c, flags.kv));
+  if (flags.exportDuo) checkDuoPatternDir(flags.exportDuo, '--export-duo');
   if (flags.pattern) {
     const p = readDuoPattern(flags.pattern, c.numLayers, c.numKvHeads);
     // DuoAttention's binarisation: the folder's sparsity, else its threshold, else --full-heads as 1 − sparsity.
@@ -144,7 +148,7 @@ export async function resolveCacheSetup(model: Model, flags: KvFlags): Promise<R
   if (flags.kv === 'snapkv' || flags.kv === 'headkv') Object.assign(describe, { observe: flags.kvObserve ?? DEFAULT_OBSERVE });
   if (flags.kv === 'headkv') Object.assign(describe, { metric: flags.headScores ? 'file' : flags.kvMetric, source });
   if (flags.kv === 'duo') {
-    const full = setup.layout.map((groups) => groups.filter((g) => g.cacheClass === 'full').flatMap((g) => g.kvHeads));
+    const full = setup.layout.map((groups) => groups.filter((g) => baseClass(g.cacheClass) === 'full').flatMap((g) => g.kvHeads));
     Object.assign(describe, { fullHeads: fullKvHeads ? fullKvHeads.size / (c.numLayers * c.numKvHeads) : flags.fullHeads, metric: flags.pattern ? 'pattern' : flags.headScores ? 'file' : flags.kvMetric, source, fullKvHeads: full });
     if (flags.exportDuo) {
       const set = new Set(full.flatMap((heads, l) => heads.map((g) => `${l}:${g}`)));

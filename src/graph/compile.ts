@@ -16,7 +16,7 @@ import type { KvLayout } from './layout.js';
 import { transposedName } from './builder.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
 
-const GRAPH_VERSION = 10;
+const GRAPH_VERSION = 11;
 
 export interface CompiledGraph {
   file: string;
@@ -41,11 +41,12 @@ function resolveNames(ckpt: Checkpoint, arch: Arch): Map<string, string> {
   return map;
 }
 
-export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append'): CompiledGraph {
+export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append', fusedAttention = false): CompiledGraph {
   const dir = modelCacheDir(ckpt);
   const parts: unknown[] = [GRAPH_VERSION, layout, hookKey(hooks)];
   // 'present' graphs v2: linear layers as MatMul over transposed weights.
   if (kvMode !== 'append') parts.push(kvMode, 2);
+  if (fusedAttention && kvMode === 'present') parts.push('fused-gqa', 1);
   const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
   if (fs.existsSync(file)) return { file, layout, hooks, kvMode };
@@ -61,7 +62,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
     if (!actual) throw new Error(`architecture ${ckpt.config.family} reads undeclared weight ${name}`);
     used.add(actual);
     return actual;
-  }, { layout, hooks, kvMode });
+  }, { layout, hooks, kvMode, fusedAttention });
   if (manifest) {
     for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
   } else {

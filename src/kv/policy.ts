@@ -20,8 +20,10 @@
  * With `compensate`, streaming heads also keep RazorAttention's compensation token (the mean key and
  * value of what they evicted): one more row each.
  *
- * Model sliding windows (a config field that changes the math) are applied through
- * `applyModelWindows` (`modelWindow.ts`), the one hook every setup passes through.
+ * Model sliding windows (a config field that changes the math) are applied through the runtime's
+ * `applyModelWindows` (`runtime/modelWindow.ts`), the one hook every setup passes through: window
+ * layers' classes become window rules bounded by the model's window. Selection policies are refused
+ * on such models (one line naming the policy).
  *
  * Errors name the option (`sink`, `fullHeads`, `budget`), not a CLI flag: the CLI maps them.
  */
@@ -30,8 +32,8 @@ import { groupPastInput, splitLayout, uniformLayout, type KvLayout } from '../gr
 import type { ModelConfig } from '../hf/config.js';
 import type { CacheSetup } from '../runtime/generate.js';
 import type { ClassPolicy } from '../runtime/kvCache.js';
+import { applyModelWindows } from '../runtime/modelWindow.js';
 import { FULL_HISTORY, SelectClass, WindowClass } from './classPolicy.js';
-import { applyModelWindows } from './modelWindow.js';
 import { headBudgets, headkvSelection, longheadsSelection, snapkvSelection } from './selection.js';
 
 export const KV_POLICIES = ['full', 'streaming', 'duo', 'snapkv', 'headkv', 'longheads'] as const;
@@ -103,7 +105,18 @@ function checkScores(config: ModelConfig, scores: number[][] | undefined, policy
   return scores;
 }
 
+/**
+ * Refuses a selection policy on a model with sliding-window layers: a selection keeps different
+ * positions per head, which the model's window would expire at different times (one mask per class).
+ */
+export function checkPolicyFitsModel(config: ModelConfig, policy: KvPolicyName): void {
+  if (!SELECTION_POLICIES.includes(policy)) return;
+  const l = config.layerWindows.findIndex((w) => w !== null);
+  if (l >= 0) throw new HeadwiseError(`policy ${policy} applies to models without sliding-window layers (layer ${l} has a window of ${config.layerWindows[l]} tokens): use full, streaming or duo`);
+}
+
 export function cacheSetup(config: ModelConfig, opts: KvPolicyOptions): CacheSetup {
+  checkPolicyFitsModel(config, opts.policy);
   return applyModelWindows(policySetup(config, opts), config);
 }
 

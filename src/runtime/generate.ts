@@ -11,6 +11,7 @@ import { NO_HOOKS } from '../graph/hooks.js';
 import { forward, newCache, type GroupPattern, type HookProvider } from './forward.js';
 import { FULL_HISTORY, type KvCache, type ClassPolicy } from './kvCache.js';
 import type { Model } from './model.js';
+import { applyModelWindows } from './modelWindow.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 
 /** The KV cache a run uses: how heads are grouped, and what each cache class keeps. */
@@ -32,7 +33,7 @@ export interface PromptSelection {
 }
 
 export function fullCache(model: Model): CacheSetup {
-  return { layout: model.fullLayout(), policies: new Map([['full', FULL_HISTORY]]) };
+  return applyModelWindows({ layout: model.fullLayout(), policies: new Map<string, ClassPolicy>([['full', FULL_HISTORY]]) }, model.config);
 }
 
 /**

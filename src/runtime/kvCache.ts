@@ -16,9 +16,11 @@
 import type { KvLayout } from '../graph/layout.js';
 
 /**
- * What the cache asks of a cache class's policy. The rules themselves live in `kv/classPolicy.ts`
- * (window, selection) — one copy, used by this cache, the device cache (`deviceKv.ts`) and the masks
- * (`forward.ts`) — except full history's, which keeps and shows everything and is `FULL_HISTORY` here.
+ * What the cache asks of a cache class's policy. The rules themselves live in one copy each, used by
+ * this cache, the device cache (`deviceKv.ts`) and the masks (`forward.ts`): full history's is
+ * `FULL_HISTORY` here, the window rule (sinks + recent, compensation, a model window's `limit`) is
+ * `windowPolicy.ts` (the runtime builds window classes itself, `modelWindow.ts`), the selection rule
+ * is `kv/classPolicy.ts`.
  */
 export interface ClassPolicy {
   /** `full`: every token; `window`: sinks + recent; `select`: rows picked per head by a selection (`KvCache.keepRows`). */
@@ -27,6 +29,12 @@ export interface ClassPolicy {
   readonly maxRows: number;
   /** Whether the class keeps a RazorAttention compensation row. */
   readonly compensate: boolean;
+  /**
+   * Keys `limit` or more positions back are neither kept nor seen, sinks included (a model's own
+   * sliding window, `modelWindow.ts`; a window without sinks reaches no further than its window);
+   * Infinity: no such bound.
+   */
+  readonly limit: number;
   /** Whether a token at position `p` is still held once the newest token (at `last`) is in. */
   keeps(p: number, last: number): boolean;
   /** Whether a query at position `t` sees a held key at position `s` (compensation rows aside). */
@@ -38,6 +46,7 @@ export const FULL_HISTORY: ClassPolicy = Object.freeze({
   kind: 'full' as const,
   maxRows: Infinity,
   compensate: false,
+  limit: Infinity,
   keeps: () => true,
   sees: (t: number, s: number) => s <= t,
 });
@@ -323,15 +332,33 @@ export class KvCache {
 
   /**
    * Forgets every token but keeps the allocated buffers, so the next sequence (e.g. the next prompt of
-   * an evaluation) reuses their memory instead of allocating and zeroing new buffers. Host caches
-   * without compensation rows only.
+   * an evaluation) reuses their memory instead of allocating and zeroing new buffers. A present-mode
+   * (device) cache drops its tensors at its next forward pass (`deviceKv.ts` sees `seen` back at 0).
+   * Not for caches with compensation rows.
    */
   reset(): void {
-    if (this.deviceBytes !== null || this.compensated.size > 0) throw new Error('KvCache.reset: only host caches without compensation rows can be reset');
+    if (this.compensated.size > 0) throw new Error('KvCache.reset: caches with compensation rows cannot be reset');
     this.seen = 0;
     this.headPositions.clear();
+    if (this.deviceBytes !== null) this.deviceBytes = 0;
     for (const cls of this.positions.keys()) this.positions.set(cls, []);
     for (const groups of this.buffers) for (const b of groups) b.clear();
+  }
+
+  /**
+   * Drops every token at position ≥ `tokens`, so runs that differ from one position on (activation
+   * patching: one patched token, then the rest of the prompt) share the prefix before it. Host caches
+   * whose classes all keep the full history only: their rows are positions 0, 1, …, so the first
+   * `tokens` rows are exactly that prefix, and the rows past it become unfilled (masked) band rows.
+   */
+  truncate(tokens: number): void {
+    if (this.deviceBytes !== null || [...this.policies.values()].some((p) => p.kind !== 'full')) {
+      throw new Error('KvCache.truncate: only host caches with full-history classes can be truncated');
+    }
+    if (!Number.isInteger(tokens) || tokens < 0 || tokens > this.seen) throw new Error(`KvCache.truncate: ${tokens} is not in 0..${this.seen}`);
+    this.seen = tokens;
+    for (const cls of this.positions.keys()) this.positions.set(cls, this.positions.get(cls)!.slice(0, tokens));
+    for (const groups of this.buffers) for (const b of groups) b.length = tokens;
   }
 
   /**
