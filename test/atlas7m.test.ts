@@ -110,7 +110,7 @@ describe('NIAH readouts', () => {
 
 describe('atlas and niah commands', () => {
   it('atlas writes the atlas, the report and both exports', () => {
-    const files = ['a.json', 'a.html', 'duo.tsv', 'ret.json'].map((f) => path.join(tmp, f));
+    const files = ['a.json', 'a.html', 'duo', 'ret.json'].map((f) => path.join(tmp, f));
     const r = cli(['atlas', '--samples', '3', '--context', '256', '--harm-samples', '1', '--ablation-samples', '0', '--probes', '1', '--pattern-samples', '1',
       '--out', files[0], '--report', files[1], '--export-duo', files[2], '--export-retrieval', files[3]]);
     expect(r.code, r.stderr).toBe(0);
@@ -118,9 +118,12 @@ describe('atlas and niah commands', () => {
     const atlas = JSON.parse(fs.readFileSync(files[0], 'utf8'));
     expect(atlas.metrics.ablationKl).toBeUndefined();
     expect(fs.readFileSync(files[1], 'utf8')).toMatch(/^<!doctype html>/);
-    const tsv = fs.readFileSync(files[2], 'utf8').trim().split('\n');
+    const tsv = fs.readFileSync(path.join(files[2], 'full_attention_heads.tsv'), 'utf8').trim().split('\n');
     expect(tsv).toHaveLength(6);
     expect(tsv.every((l) => l.split('\t').length === 4)).toBe(true);
+    const duo = JSON.parse(fs.readFileSync(path.join(files[2], 'config.json'), 'utf8'));
+    expect(duo).toMatchObject({ sink_size: 4, recent_size: 64, threshold: 0.5, sparsity: 1 - 6 / 24 });
+    expect(duo.headwise.fullKvHeads).toHaveLength(6);
     expect(Object.keys(JSON.parse(fs.readFileSync(files[3], 'utf8')))[0]).toBe('5-3');
   });
 
@@ -157,11 +160,15 @@ describe('atlas and niah commands', () => {
   it.each([
     [['atlas', '--samples', '0'], /--samples.*'0' is invalid/],
     [['atlas', '--reference', path.join(tmp, 'nope.json')], /--reference .*nope\.json: cannot read \(ENOENT\)/],
-    [['atlas', '--export-duo', 'x.tsv', '--duo-metric', 'streamingHarm', '--harm-samples', '0'], /--duo-metric streamingHarm needs streaming harm/],
+    [['atlas', '--export-duo', 'x', '--duo-metric', 'streamingHarm', '--harm-samples', '0'], /--duo-metric streamingHarm needs streaming harm/],
     [['niah', '--context', '4000'], /--context 4000 leaves no room for the answer in the model's context of 2048 tokens/],
     [['niah', '--depths', '0,2'], /--depths.*expected depths from 0 to 1/],
     [['niah', '--ablate', '9:9'], /--ablate: item 1 "9:9": layer 9 is out of range/],
     [['niah', '--context', 'x'], /--context.*expected positive integers/],
+    [['niah', '--kv', 'duo', '--pattern', path.join(tmp, 'no-such-folder')], /no-such-folder: not a DuoAttention pattern folder/],
+    [['niah', '--kv', 'headkv', '--head-scores', path.join(tmp, 'nope.json')], /nope\.json: cannot read \(ENOENT\)/],
+    [['atlas', '--compare-with', path.join(tmp, 'nope.json')], /nope\.json: cannot read \(ENOENT\)/],
+    [['niah', '--kv', 'snapkv', '--kv-budget', '0'], /--kv-budget/],
   ])('%j fails with one clear line', (args, message) => {
     const r = cli(args as string[]);
     expect(r.code).not.toBe(0);

@@ -26,6 +26,7 @@ import { fullCache } from '../src/runtime/generate.js';
 import type { ClassPolicy } from '../src/runtime/kvCache.js';
 import { Model, type ModelOptions } from '../src/runtime/model.js';
 import { probeWebgpu } from '../src/runtime/ort.js';
+import { FULL_HISTORY, windowClass } from '../src/kv/classPolicy.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -101,11 +102,11 @@ interface Case {
 
 function cases(c: Model['config']): Case[] {
   const all = Array.from({ length: c.numLayers }, (_, l) => l);
-  const full: Setup = { layout: uniformLayout(c.numLayers, c.numKvHeads), policies: new Map([['full', { kind: 'full' }]]) };
-  const stream: Setup = { layout: uniformLayout(c.numLayers, c.numKvHeads, 'stream'), policies: new Map([['stream', { kind: 'window', sink: 2, window: 5 }]]) };
+  const full: Setup = { layout: uniformLayout(c.numLayers, c.numKvHeads), policies: new Map([['full', FULL_HISTORY]]) };
+  const stream: Setup = { layout: uniformLayout(c.numLayers, c.numKvHeads, 'stream'), policies: new Map([['stream', windowClass(2, 5)]]) };
   const duo: Setup = {
     layout: splitLayout(c.numLayers, c.numKvHeads, (l, g) => (l + g) % 2 === 0),
-    policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', { kind: 'window', sink: 1, window: 4 }]]),
+    policies: new Map<string, ClassPolicy>([['full', FULL_HISTORY], ['stream', windowClass(1, 4)]]),
   };
   const capture: HookOptions = { ...NO_HOOKS, capturePattern: all };
   const prompt = ids(20, c.vocabSize);
@@ -170,7 +171,7 @@ describe.each(MODELS.map((dir) => [path.basename(dir), dir] as const))("per-head
     const all = Array.from({ length: c.numLayers }, (_, l) => l);
     const hooks: HookOptions = { ...NO_HOOKS, capturePattern: all, scoreBias: [0] };
     const bias: HookProvider = { scoreBias: (l, heads, qp, kp) => Float32Array.from({ length: heads.length * qp.length * kp.length }, (_, i) => (i % kp.length === 1 ? 1.5 : 0)) };
-    const policies = new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', { kind: 'window', sink: 1, window: 4 }]]);
+    const policies = new Map<string, ClassPolicy>([['full', FULL_HISTORY], ['stream', windowClass(1, 4)]]);
     const duo = splitLayout(c.numLayers, c.numKvHeads, (l, g) => (l + g) % 2 === 0);
     for (const layout of [uniformLayout(c.numLayers, c.numKvHeads), duo]) {
       const prompt = ids(20, c.vocabSize);
@@ -202,7 +203,7 @@ if (!adapter.ok) {
         const c = model.config;
         const gs = await model.session();
         expect(gs.kvMode).toBe('present');
-        const cache = newCache(model, gs, new Map([['full', { kind: 'full' }]]));
+        const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
         await forward(model, gs, cache, ids(10, c.vocabSize));
         await forward(model, gs, cache, [3]);
         expect(cache.kvBytes).toBe(2 * c.numLayers * c.numKvHeads * 11 * c.headDim * 4);

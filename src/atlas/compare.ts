@@ -99,3 +99,24 @@ export function compareWithReference(atlas: AtlasFile, ref: Record<string, unkno
   if (v || refAbl) out.ablation = { k: v?.k ?? k, ours: v ? { top: v.top.accuracy, random: v.random.accuracy } : undefined, reference: refAbl };
   return out;
 }
+
+export interface HeadScoreComparison {
+  /** Spearman ρ between the two [layer][head] tables over heads finite in both. */
+  spearman: number;
+  /** Top-k heads of each side (best first, `L-H`) and how many they share. */
+  topK: { k: number; overlap: number; ours: string[]; theirs: string[] };
+}
+
+/** Compares per-head scores with another tool's (a Retrieval_Head / HeadKV file, `headScores.ts`). Pure. */
+export function compareHeadScores(ours: number[][] | undefined, theirs: number[][], k = 10): HeadScoreComparison {
+  if (!ours) throw new HeadwiseError('head score comparison needs the atlas\'s retrieval table');
+  if (ours.length !== theirs.length || ours.some((row, l) => row.length !== theirs[l].length)) {
+    throw new HeadwiseError(`head score comparison: the atlas has ${ours.length} × ${ours[0]?.length} heads, the file ${theirs.length} × ${theirs[0]?.length}`);
+  }
+  const pairs = ours.flat().map((v, i) => [v, theirs.flat()[i]] as const).filter(([a, b]) => Number.isFinite(a) && Number.isFinite(b));
+  const name = ({ layer, head }: { layer: number; head: number }) => `${layer}-${head}`;
+  const kk = Math.min(k, ours.length * (ours[0]?.length ?? 0));
+  const a = topHeads(ours, kk).map(name);
+  const b = topHeads(theirs, kk).map(name);
+  return { spearman: spearman(pairs.map((p) => p[0]), pairs.map((p) => p[1])), topK: { k: kk, overlap: a.filter((h) => b.includes(h)).length, ours: a, theirs: b } };
+}

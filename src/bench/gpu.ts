@@ -34,6 +34,7 @@ import { createSession, defaultThreads, ort, probeWebgpu, type Device } from '..
 import { GraphBuilder } from '../graph/builder.js';
 import { DataType } from '../graph/onnxProto.js';
 import type { CacheSetup } from '../runtime/generate.js';
+import { FULL_HISTORY, windowClass } from '../kv/classPolicy.js';
 import { runAtlas } from '../atlas/run.js';
 
 interface Opts {
@@ -106,10 +107,10 @@ const POLICY_NAMES = ['full', 'streaming(sink 4, window 64)'];
 function setups(model: Model): { name: string; setup: CacheSetup }[] {
   const c = model.config;
   return [
-    { name: POLICY_NAMES[0], setup: { layout: model.fullLayout(), policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }]]) } },
+    { name: POLICY_NAMES[0], setup: { layout: model.fullLayout(), policies: new Map<string, ClassPolicy>([['full', FULL_HISTORY]]) } },
     {
       name: POLICY_NAMES[1],
-      setup: { layout: uniformLayout(c.numLayers, c.numKvHeads, 'stream'), policies: new Map<string, ClassPolicy>([['stream', { kind: 'window', sink: 4, window: 64 }]]) },
+      setup: { layout: uniformLayout(c.numLayers, c.numKvHeads, 'stream'), policies: new Map<string, ClassPolicy>([['stream', windowClass(4, 64)]]) },
     },
   ];
 }
@@ -157,7 +158,7 @@ function compareTraces(policy: string, ref: Float32Array[], dut: Float32Array[],
 
 async function prefillOnce(model: Model, ids: number[], chunk: number): Promise<{ ms: number; cache: KvCache }> {
   const gs = await model.session();
-  const cache = newCache(model, gs, new Map([['full', { kind: 'full' }]]));
+  const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
   cache.reserve(ids.length + 64);
   const t = performance.now();
   for (let i = 0; i < ids.length; i += chunk) await forward(model, gs, cache, ids.slice(i, i + chunk));

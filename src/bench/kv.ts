@@ -1,6 +1,7 @@
 /**
  * `npm run bench:kv`: decode speed and KV memory of the head-aware cache policies against context
- * length — full, streaming (sink + window) and duo (a share of KV heads full, the rest streaming) —
+ * length — full, streaming (sink + window), duo (a share of KV heads full, the rest streaming) and the
+ * selection policies snapkv, headkv and longheads (`--kv-budget` of full attention's rows) —
  * on a random-weight model of ref-llama-30m's shape with a 32K context (made once by `make-random`
  * into the cache folder: decode speed depends on cache lengths, not on weights).
  *
@@ -10,7 +11,10 @@
  * same eviction and allocation path as a prefill, without the quadratic prefill a 32K full-attention
  * cache would cost); `--fill model` runs the real chunked prefill instead. KV bytes are what the
  * cache's buffers hold after decoding (`kvBytes`), next to full attention's for the same tokens and
- * the theoretical r + (1 − r)(S + W)/N.
+ * the theoretical r + (1 − r)(S + W)/N (the budget for selection policies). Selection policies select
+ * once the cache is filled: with the synthetic fill on random attention rows (decode speed depends on
+ * how many rows each head holds, not on which), with `--fill model` through the real prefill and its
+ * observation pass (`runtime/generate.ts`).
  *
  * Prints a table; writes `kv-bench.json` and `kv-bench.html` (a self-contained Observable Plot chart)
  * into `--out`. A benchmark, not a test: it asserts nothing.
@@ -24,7 +28,9 @@ import { PACKAGE_ROOT } from '../cli/common.js';
 import { cacheRoot } from '../graph/weights.js';
 import { cacheSetup, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
 import { forward } from '../runtime/forward.js';
-import { kvBytesFull, type CacheSetup } from '../runtime/generate.js';
+import type { GroupPattern } from '../runtime/forward.js';
+import { kvBytesFull, prefill, type CacheSetup } from '../runtime/generate.js';
+import { groupQueryHeads } from '../graph/layout.js';
 import { KvCache } from '../runtime/kvCache.js';
 import { Model } from '../runtime/model.js';
 import { kvBenchHtml } from './kvPlot.js';
@@ -50,7 +56,7 @@ export interface KvBenchResult {
   version: 1;
   createdAt: string;
   model: { like: string; layers: number; heads: number; kvHeads: number; headDim: number; hidden: number; maxPositions: number };
-  settings: { sink: number; window: number; fullHeads: number; steps: number; fill: 'synthetic' | 'model'; threads: number | null; seed: number };
+  settings: { sink: number; window: number; fullHeads: number; kvBudget: number; steps: number; fill: 'synthetic' | 'model'; threads: number | null; seed: number };
   rows: KvBenchRow[];
 }
 
@@ -62,6 +68,7 @@ interface Flags {
   sink: number;
   window: number;
   fullHeads: number;
+  kvBudget: number;
   fill: 'synthetic' | 'model';
   threads?: number;
   seed: number;
@@ -98,7 +105,18 @@ function setupFor(model: Model, policy: KvPolicyName, f: Flags): CacheSetup {
   // Speed does not depend on which heads are full: a seeded random choice.
   const rand = mulberry(f.seed + 1);
   const scores = Array.from({ length: c.numLayers }, () => Array.from({ length: c.numKvHeads }, () => rand()));
-  return cacheSetup(c, { policy, sink: f.sink, window: f.window, fullHeads: f.fullHeads, kvHeadScores: scores });
+  return cacheSetup(c, { policy, sink: f.sink, window: f.window, fullHeads: f.fullHeads, kvHeadScores: scores, budget: f.kvBudget });
+}
+
+/** One random attention row per group over every held key, standing in for the observation window's. */
+function syntheticPatterns(model: Model, cache: KvCache, seed: number): GroupPattern[] {
+  const c = model.config;
+  const rand = mulberry(seed);
+  const keys = Int32Array.from({ length: cache.seen }, (_, i) => i);
+  return cache.layout.flatMap((groups, layer) => groups.map((group) => {
+    const heads = groupQueryHeads(group, c.numHeads, c.numKvHeads);
+    return { layer, heads, queryPositions: Int32Array.from([cache.seen - 1]), keyPositions: keys, data: Float32Array.from({ length: heads.length * keys.length }, () => rand() / keys.length) };
+  }));
 }
 
 /** Fills a cache to `tokens` positions with random keys/values through the cache's own update path. */
@@ -142,11 +160,16 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
       const caches = new Map<KvPolicyName, KvCache>();
       for (const p of policies) {
         const { setup, gs } = sessions.get(p)!;
-        const cache = new KvCache(setup.layout, setup.policies, c.headDim);
+        let cache = new KvCache(setup.layout, setup.policies, c.headDim);
         // Filled so that the last decode step runs at context N: the steps span N − steps .. N.
         const prompt = N - f.steps - WARMUP;
         cache.reserve(N);
-        if (f.fill === 'model') {
+        if (setup.selection && f.fill === 'model') {
+          cache = (await prefill(model, Array.from({ length: prompt }, token), { cache: setup, prefillChunk: 512, maxNewTokens: N - prompt + 1 })).cache;
+        } else if (setup.selection) {
+          fillSynthetic(cache, prompt, c.headDim, f.seed + N);
+          setup.selection.select(cache, syntheticPatterns(model, cache, f.seed + N), N - prompt);
+        } else if (f.fill === 'model') {
           const ids = Array.from({ length: prompt }, token);
           for (let i = 0; i < prompt; i += 512) await forward(model, gs, cache, ids.slice(i, i + 512));
         } else {
@@ -175,6 +198,7 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
         const cache = caches.get(p)!;
         const decodeMs = median(wall.get(p)!);
         const fullShare = p === 'full' ? 1 : p === 'streaming' ? 0 : f.fullHeads;
+        const selecting = !!sessions.get(p)!.setup.selection;
         const row: KvBenchRow = {
           policy: p,
           contextTokens: N,
@@ -184,7 +208,7 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
           kvBytes: cache.kvBytes,
           kvBytesFull: kvBytesFull(model, cache.seen),
           kvRatio: cache.kvBytes / kvBytesFull(model, cache.seen),
-          kvRatioTheoretical: theoreticalKvRatio(fullShare, f.sink, f.window, cache.seen),
+          kvRatioTheoretical: selecting ? f.kvBudget : theoreticalKvRatio(fullShare, f.sink, f.window, cache.seen),
           speedupVsFull: fullWall ? median(fullWall.map((w, i) => w / wall.get(p)![i])) : null,
         };
         rows.push(row);
@@ -200,7 +224,7 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
     version: 1,
     createdAt: new Date().toISOString(),
     model: { like: path.basename(f.like), layers: c.numLayers, heads: c.numHeads, kvHeads: c.numKvHeads, headDim: c.headDim, hidden: c.hiddenSize, maxPositions: c.maxPositions },
-    settings: { sink: f.sink, window: f.window, fullHeads: f.fullHeads, steps: f.steps, fill: f.fill, threads: f.threads ?? null, seed: f.seed },
+    settings: { sink: f.sink, window: f.window, fullHeads: f.fullHeads, kvBudget: f.kvBudget, steps: f.steps, fill: f.fill, threads: f.threads ?? null, seed: f.seed },
     rows,
   };
 }
@@ -227,14 +251,15 @@ export function formatRow(r: KvBenchRow): string {
 async function main(): Promise<void> {
   const shared = path.resolve(PACKAGE_ROOT, '..', 'shared', 'models', 'ref-llama-30m');
   const program = new Command('bench:kv')
-    .description('decode tokens/s and KV bytes vs context length for the full, streaming and duo KV policies')
+    .description('decode tokens/s and KV bytes vs context length for the full, streaming, duo, snapkv, headkv and longheads KV policies')
     .option('--like <dir>', 'model whose shape the random-weight model copies', shared)
     .option('--contexts <list>', 'context lengths', '1024,2048,4096,8192,16384,32768')
-    .option('--policies <list>', 'policies', 'full,streaming,duo')
+    .option('--policies <list>', 'policies', 'full,streaming,duo,snapkv,headkv,longheads')
     .option('--steps <n>', 'decode steps per policy and context', (v) => Number(v), 32)
     .option('--sink <n>', 'sink tokens', (v) => Number(v), 4)
     .option('--window <n>', 'window tokens', (v) => Number(v), 64)
     .option('--full-heads <fraction>', 'duo: share of full KV heads', (v) => Number(v), 0.25)
+    .option('--kv-budget <share>', 'snapkv/headkv/longheads: share of full attention\'s rows held', (v) => Number(v), 0.3)
     .option('--fill <how>', 'synthetic (random keys/values through the cache) or model (real prefill)', 'synthetic')
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', (v) => Number(v))
     .option('--seed <n>', 'seed', (v) => Number(v), 0)

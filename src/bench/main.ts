@@ -12,6 +12,7 @@ import { DEFAULT_PREFILL_CHUNK } from '../runtime/generate.js';
 import { Model } from '../runtime/model.js';
 import { PACKAGE_ROOT } from '../cli/common.js';
 import { matmulGflops } from './matmulPeak.js';
+import { FULL_HISTORY } from '../kv/classPolicy.js';
 
 /** Multiply-add FLOPs of a forward pass over `q` new tokens after `past` cached ones (logits for 1 row). */
 export function forwardFlops(model: Model, past: number, q: number): number {
@@ -40,7 +41,7 @@ async function timePrefill(model: Model, tokens: number, chunk: number, reps: nu
   const ids = Array.from({ length: tokens }, (_, i) => 1 + ((i * 7919) % (model.config.vocabSize - 1)));
   const ms: number[] = [];
   // One cache, reset between repetitions: its buffers are allocated once (peak RSS is reported).
-  const cache = newCache(model, gs, new Map([['full', { kind: 'full' }]]));
+  const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
   cache.reserve(tokens);
   for (let rep = 0; rep <= reps; rep++) {
     cache.reset();
@@ -56,7 +57,7 @@ async function timeDecode(model: Model, context: number, steps: number, reps: nu
   const gs = await model.session();
   const ids = Array.from({ length: context }, (_, i) => 1 + ((i * 7919) % (model.config.vocabSize - 1)));
   const ms: number[] = [];
-  const cache = newCache(model, gs, new Map([['full', { kind: 'full' }]]));
+  const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
   cache.reserve(context + steps + 8);
   for (let rep = 0; rep < reps; rep++) {
     cache.reset();

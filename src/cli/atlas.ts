@@ -7,17 +7,20 @@
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { HeadwiseError, UsageError } from '../errors.js';
-import { checkReferenceShape, compareWithReference, type ReferenceComparison } from '../atlas/compare.js';
-import { duoAttentionTsv, retrievalHeadJson } from '../atlas/export.js';
-import { atlasJson, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
+import { checkReferenceShape, compareHeadScores, compareWithReference, type HeadScoreComparison, type ReferenceComparison } from '../atlas/compare.js';
+import { checkDuoPatternDir, duoPatternFiles } from '../atlas/duoPattern.js';
+import { retrievalHeadJson } from '../atlas/export.js';
+import { atlasJson, kvHeadScores, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
+import { readHeadScores } from '../atlas/headScores.js';
 import { writeAtlasOutputs } from '../atlas/outputs.js';
+import { chooseFullHeads, DEFAULT_SINK, DEFAULT_WINDOW } from '../kv/policy.js';
 import { checkOutputFile } from '../io/outputPath.js';
 import { ATLAS_DEFAULTS, runAtlas } from '../atlas/run.js';
 import { validateAtlas } from '../atlas/validate.js';
 import { extendNiahGrid } from '../atlas/niahGrid.js';
 import { loadHaystack } from '../eval/haystack.js';
 import { fullCache } from '../runtime/generate.js';
-import { intArg, loadModel, modelOptions, progressBar, type ModelFlags } from './common.js';
+import { floatArg, intArg, loadModel, modelOptions, progressBar, type ModelFlags } from './common.js';
 import { interventionOptions, type InterventionFlags } from './interventionFlags.js';
 import { interventionBinder } from './promptHooks.js';
 import { intListArg } from './niah.js';
@@ -32,6 +35,10 @@ interface Flags extends ModelFlags, InterventionFlags {
   topK: number;
   exportDuo?: string;
   duoMetric: KvScoreMetric;
+  fullHeads: number;
+  sink: number;
+  window: number;
+  compareWith?: string;
   exportRetrieval?: string;
   reference?: string;
   harmSamples: number;
@@ -52,7 +59,8 @@ function checkOutputs(flags: Flags): void {
   for (const [flag, key] of OUTPUT_FLAGS) {
     const value = flags[key];
     if (value === undefined) continue;
-    const abs = checkOutputFile(value, flag);
+    // --export-duo is a DuoAttention pattern folder; the others are files.
+    const abs = key === 'exportDuo' ? checkDuoPatternDir(value, flag) : checkOutputFile(value, flag);
     const other = seen.get(abs);
     if (other) throw new UsageError(`${flag} ${JSON.stringify(value)}: is the same file as ${other}`);
     seen.set(abs, flag);
@@ -104,8 +112,12 @@ export function atlasCommand(): Command {
     .option('--report <file.html>', 'write a self-contained HTML report')
     .option('--validate', 'zero the top-k retrieval heads and k random heads and measure needle accuracy')
     .option('-k, --top-k <k>', 'heads zeroed in each --validate arm', intArg(1), 2)
-    .option('--export-duo <file>', 'write a DuoAttention-style full_attention_heads.tsv (one row per layer, one value per KV head)')
+    .option('--export-duo <dir>', 'write a DuoAttention pattern folder (full_attention_heads.tsv + config.json) keeping the heads `--kv duo --atlas` would keep')
     .addOption(new Option('--duo-metric <metric>', 'score behind --export-duo').choices(['retrieval', 'streamingHarm']).default('retrieval'))
+    .option('--full-heads <fraction>', '--export-duo: share of KV heads kept full', floatArg(0, 1), 0.25)
+    .option('--sink <n>', '--export-duo: sink_size', intArg(0), DEFAULT_SINK)
+    .option('--window <n>', '--export-duo: recent_size', intArg(1), DEFAULT_WINDOW)
+    .option('--compare-with <file>', 'compare retrieval scores with a Retrieval_Head / HeadKV head score file {"L-H": [scores...]} (Spearman, top-k overlap)')
     .option('--export-retrieval <file>', 'write Retrieval_Head-style head scores {"L-H": [score]}')
     .option('--reference <file>', 'compare with a reference head analysis JSON (e.g. ../shared/reference/*.json)')
     .option('--harm-samples <n>', 'needle prompts for streaming harm (0 = skip)', intArg(0), ATLAS_DEFAULTS.harmSamples)
@@ -127,6 +139,8 @@ export function atlasCommand(): Command {
     const model = await loadModel(flags);
     try {
       const reference = rawReference && checkReferenceShape(rawReference, model.config, `--reference ${flags.reference}`);
+      // Read before the run, so a malformed file fails at once.
+      const theirScores = flags.compareWith ? readHeadScores(flags.compareWith, model.config.numLayers, model.config.numHeads) : undefined;
       const haystack = loadHaystack(flags.haystack);
       const intervention = interventionBinder(model, flags);
       const bindHooks = intervention?.bind(fullCache(model));
@@ -156,15 +170,29 @@ export function atlasCommand(): Command {
         gbar.stop();
       }
       const comparison = reference ? compareWithReference(atlas, reference) : undefined;
+      const scoreComparison = theirScores ? compareHeadScores(atlas.metrics.retrieval, theirScores, 10) : undefined;
+      if (scoreComparison) (atlas as AtlasFile & { scoreComparison?: HeadScoreComparison }).scoreComparison = { ...scoreComparison, file: flags.compareWith } as HeadScoreComparison;
       if (comparison) atlas.comparison = comparison;
       if (intervention) atlas.settings.interventionSpec = intervention.describe;
       const exports: { file: string; text: string }[] = [];
-      if (flags.exportDuo) exports.push({ file: flags.exportDuo, text: duoAttentionTsv(atlas, flags.duoMetric) });
+      const folders: { dir: string; files: { name: string; text: string }[] }[] = [];
+      if (flags.exportDuo) {
+        const scores = kvHeadScores(atlas, flags.duoMetric, model.config);
+        const other: KvScoreMetric = flags.duoMetric === 'retrieval' ? 'streamingHarm' : 'retrieval';
+        const tieBreak = atlas.metrics[other] ? kvHeadScores(atlas, other, model.config) : undefined;
+        const full = chooseFullHeads(scores, flags.fullHeads, tieBreak);
+        const provenance = { tool: 'headwise', model: model.name, metric: flags.duoMetric, fullHeads: flags.fullHeads, samples: flags.samples, seed: flags.seed };
+        folders.push({ dir: flags.exportDuo, files: duoPatternFiles({ full, scores, layers: model.config.numLayers, kvHeads: model.config.numKvHeads, sink: flags.sink, recent: flags.window, provenance }) });
+      }
       if (flags.exportRetrieval) exports.push({ file: flags.exportRetrieval, text: retrievalHeadJson(atlas) });
-      writeAtlasOutputs(atlas, { out: flags.out, report: flags.report, exports });
+      writeAtlasOutputs(atlas, { out: flags.out, report: flags.report, exports, folders });
       const written = [flags.out, flags.report, flags.exportDuo, flags.exportRetrieval].filter((f): f is string => f !== undefined);
       if (flags.json) process.stdout.write(atlasJson(atlas) + '\n');
-      else process.stdout.write(summaryLines(atlas, comparison, written).join('\n') + '\n');
+      else {
+        const lines = summaryLines(atlas, comparison, written);
+        if (scoreComparison) lines.push(`vs ${flags.compareWith}: retrieval Spearman ${scoreComparison.spearman.toFixed(3)}, top ${scoreComparison.topK.k} overlap ${scoreComparison.topK.overlap}/${scoreComparison.topK.k}`);
+        process.stdout.write(lines.join('\n') + '\n');
+      }
     } finally {
       await model.dispose();
     }

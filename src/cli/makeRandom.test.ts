@@ -6,6 +6,7 @@ import { Checkpoint } from '../hf/checkpoint.js';
 import { forward, newCache } from '../runtime/forward.js';
 import { Model } from '../runtime/model.js';
 import { makeRandom } from './makeRandom.js';
+import { FULL_HISTORY } from '../kv/classPolicy.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-mr-'));
 process.env.HEADWISE_CACHE ??= path.join(tmp, 'cache');
@@ -39,7 +40,7 @@ describe('make-random', () => {
     const model = await Model.load(out);
     try {
       const gs = await model.session();
-      const cache = newCache(model, gs, new Map([['full', { kind: 'full' }]]));
+      const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
       const r = await forward(model, gs, cache, [0, 5, 6, 7]);
       expect(r.logits.every(Number.isFinite)).toBe(true);
     } finally {

@@ -21,6 +21,7 @@ import { combine } from './compose.js';
 import { headMeans } from './means.js';
 import { actMask, applyActMasked, applyHeadOutput, applyPasta, meanReceivedAttention, pastaOnPattern } from './reference.js';
 import { parseInterventionSpec, type InterventionSpec } from './spec.js';
+import { FULL_HISTORY, windowClass } from '../kv/classPolicy.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -47,7 +48,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** One-shot forward of `ids` with every row's logits and pattern captured. */
 async function runAll(model: Model, ids: number[], hookOptions: HookOptions, hooks?: HookProvider, cache?: CacheSetup): Promise<ForwardResult> {
-  const setup = cache ?? { layout: model.fullLayout(), policies: new Map([['full', { kind: 'full' as const }]]) };
+  const setup = cache ?? { layout: model.fullLayout(), policies: new Map([['full', FULL_HISTORY]]) };
   const gs = await model.session(setup.layout, hookOptions);
   const kv = new KvCache(setup.layout, setup.policies, model.config.headDim);
   const rows = ids.map((_, i) => i);
@@ -228,7 +229,7 @@ describe('interventions through the graph: prefill/decode identity and compositi
       expect(maxAbsDiff(oneShot.logits, plain.logits)).toBeGreaterThan(1e-3);
 
       const gs = await model.session(model.fullLayout(), bound.hookOptions);
-      const cache = new KvCache(model.fullLayout(), new Map([['full', { kind: 'full' as const }]]), model.config.headDim);
+      const cache = new KvCache(model.fullLayout(), new Map([['full', FULL_HISTORY]]), model.config.headDim);
       let worst = 0;
       for (const [a, b] of [[0, 9], [9, 20], [20, prompt]]) {
         const r = await forward(model, gs, cache, ids.slice(a, b), { hooks: bound.hooks });
@@ -255,7 +256,7 @@ describe('interventions through the graph: prefill/decode identity and compositi
     const ids = seededIds(30, model.config.vocabSize, 3);
     const L = 1;
     const layout = splitLayout(model.config.numLayers, model.config.numKvHeads, (_l, g) => g === 1);
-    const setup: CacheSetup = { layout, policies: new Map([['full', { kind: 'full' }], ['stream', { kind: 'window', sink: 4, window: 1000 }]]) };
+    const setup: CacheSetup = { layout, policies: new Map([['full', FULL_HISTORY], ['stream', windowClass(4, 1000)]]) };
     const opts = { ...NO_HOOKS, capturePattern: [L], scoreBias: [L] };
     const base = await runAll(model, ids, opts, undefined, setup);
     const steered = [0, 3]; // one query head in each KV group

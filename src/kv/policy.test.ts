@@ -14,6 +14,7 @@ import { fullCache, generate, kvBytesFull, type CacheSetup } from '../runtime/ge
 import { COMPENSATION_POSITION, KvCache } from '../runtime/kvCache.js';
 import { Model } from '../runtime/model.js';
 import { cacheSetup, chooseFullHeads, theoreticalKvRatio } from './policy.js';
+import { FULL_HISTORY } from './classPolicy.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -75,7 +76,7 @@ async function referenceLogits(model: Model, setup: CacheSetup, ids: number[], s
       return bias;
     },
   };
-  const cache = new KvCache(gs.layout, new Map([['full', { kind: 'full' }]]), c.headDim);
+  const cache = new KvCache(gs.layout, new Map([['full', FULL_HISTORY]]), c.headDim);
   const r = await forward(model, gs, cache, ids, { logitsAt: ids.map((_, i) => i), hooks });
   return r.logits;
 }
@@ -208,7 +209,7 @@ describe('KV policy setup and accounting (ref-llama-7m)', () => {
     expect([...chooseFullHeads(flat, 1)].length).toBe(8);
     expect(() => cacheSetup(c, { policy: 'duo', fullHeads: 0.25 })).toThrow(/scores/);
     expect(() => cacheSetup(c, { policy: 'duo', fullHeads: 1.5, kvHeadScores: scores })).toThrow(/between 0 and 1/);
-    expect(() => cacheSetup(c, { policy: 'streaming', window: 0 })).toThrow(/--window/);
+    expect(() => cacheSetup(c, { policy: 'streaming', window: 0 })).toThrow(/^window must be/);
   });
 
   it('generate reports kvBytes measured from the buffers: duo at 25% holds r + (1 − r)(S + W)/N of full attention, streaming S + W rows', async () => {

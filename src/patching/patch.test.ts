@@ -12,6 +12,7 @@ import { defaultModel } from '../index.js';
 import { loadHaystack } from '../eval/haystack.js';
 import { passKeyPair, type PassKeyPair } from '../eval/passKeyPair.js';
 import { forward, newCache } from '../runtime/forward.js';
+import { FULL_HISTORY } from '../runtime/kvCache.js';
 import { Model } from '../runtime/model.js';
 import { attributionRefusal, directLogitAttribution } from './attribution.js';
 import { headImportance, parseImportanceFile } from './importance.js';
@@ -39,7 +40,7 @@ describe('patching on ref-llama-7m', () => {
     const patched = await runner.run([{ layer: 5, head: 3, from: 40, to: 43, value }, { layer: 2, head: 0, from: 41, to: T, value: 'zero' }], [T - 1, 42]);
     // Reference: one token per call, the hooks of that position.
     const gs = await model.session(model.fullLayout(), { capturePattern: [], captureZ: [], headHooks: true, scoreBias: [], act: [] });
-    const cache = newCache(model, gs, new Map([['full', { kind: 'full' as const }]]));
+    const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
     const rows = new Map<number, Float32Array>();
     for (let t = 0; t < T; t++) {
       const scale = new Map<number, Float32Array>();

@@ -14,7 +14,7 @@
 import { HeadwiseError } from '../errors.js';
 import { NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { forward, newCache, type HookProvider } from '../runtime/forward.js';
-import type { KvCache } from '../runtime/kvCache.js';
+import { FULL_HISTORY, type KvCache } from '../runtime/kvCache.js';
 import type { GraphSession, Model } from '../runtime/model.js';
 import { allLayers } from '../runtime/hookSet.js';
 
@@ -48,14 +48,14 @@ export class PatchedRunner {
     const hooks: HookOptions = { ...NO_HOOKS, headHooks: true };
     const gs = await model.session(layout, hooks);
     const capture = await model.session(layout, { ...hooks, captureZ: allLayers(model.config.numLayers) });
-    const cache = newCache(model, gs, new Map([['full', { kind: 'full' as const }]]));
+    const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
     cache.reserve(ids.length);
     return new PatchedRunner(model, gs, capture, cache, ids);
   }
 
   /** The unpatched run: every layer's hook_z at every position and the logits at `logitsAt`. */
   async outputs(logitsAt: number[]): Promise<HeadOutputs> {
-    const cache = newCache(this.model, this.capture, new Map([['full', { kind: 'full' as const }]]));
+    const cache = newCache(this.model, this.capture, new Map([['full', FULL_HISTORY]]));
     const r = await forward(this.model, this.capture, cache, [...this.ids], { logitsAt, commit: false });
     return { z: r.z, logits: r.logits };
   }

@@ -8,10 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forward, newCache } from './forward.js';
 import { Model } from './model.js';
+import { FULL_HISTORY } from '../kv/classPolicy.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
-const full = new Map([['full', { kind: 'full' as const }]]);
+const full = new Map([['full', FULL_HISTORY]]);
 
 describe('forward with branches', () => {
   let model: Model;

@@ -91,7 +91,7 @@ export async function takePresent(model: Model, gs: GraphSession, cache: KvCache
     }
     return;
   }
-  // Which of [old positions..., new positions...] each class keeps (same rule as KvCache.update).
+  // Which of [old positions..., new positions...] each class keeps (the class policy's rule, as in KvCache.update).
   const keep = new Map<string, number[] | null>();
   for (const [cls, policy] of cache.policies) {
     const all = [...cache.positions.get(cls)!, ...newPositions];
@@ -101,7 +101,7 @@ export async function takePresent(model: Model, gs: GraphSession, cache: KvCache
       continue;
     }
     const last = newPositions[newPositions.length - 1];
-    const kept = all.flatMap((p, i) => (KvCache.visible(policy, last, p) ? [i] : []));
+    const kept = all.flatMap((p, i) => (policy.keeps(p, last) ? [i] : []));
     keep.set(cls, kept.length === all.length ? null : kept);
     cache.positions.set(cls, kept.map((i) => all[i]));
   }

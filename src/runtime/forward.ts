@@ -9,7 +9,7 @@ import { HeadwiseError } from '../errors.js';
 import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, RESID_IN, RESID_OUT, scoresOutput } from '../graph/hooks.js';
 import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
 import { presentPastFeeds, takePresent } from './deviceKv.js';
-import { COMPENSATION_POSITION, KvCache } from './kvCache.js';
+import { COMPENSATION_POSITION, KvCache, SELECTED_POSITION } from './kvCache.js';
 import { checkModelWindows } from './modelWindow.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
@@ -111,6 +111,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   // KV mode `present` (webgpu): the cache is device tensors fed back as they came out (`deviceKv.ts`).
   const present = gs.kvMode === 'present';
   if (present && cache.compensated.size) throw new HeadwiseError('the RazorAttention compensation token is not supported in KV mode present (webgpu) yet');
+  if (present && [...cache.policies.values()].some((p) => p.kind === 'select')) throw new HeadwiseError('selection KV policies (snapkv, headkv, longheads) are not supported in KV mode present (webgpu) yet');
   // How each class's past reaches the graph: `pad` — ONNX Runtime's matmul does not take an empty past,
   // so a class with nothing cached is fed one zero row; then the held rows; then `slack` unfilled rows
   // of banded buffers read in place (kvCache.ts); then the new tokens. Pad and slack columns are masked,
@@ -136,12 +137,13 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
       // Full history: every cached key precedes every query, so only the new tokens need checking.
       if (policy.kind !== 'full') {
         for (let s = 0; s < past; s++) {
-          const visible = keys[s] === COMPENSATION_POSITION ? cache.compensated.get(cls)! > 0 : KvCache.visible(policy, queryPos[t], keys[s]);
+          const p = keys[s];
+          const visible = p === COMPENSATION_POSITION ? cache.compensated.get(cls)! > 0 : p === SELECTED_POSITION || policy.sees(queryPos[t], p);
           if (!visible) mask[row + pad + s] = NEG;
         }
       }
       mask.fill(NEG, row + pad + past, row + newAt);
-      for (let s = past; s < keys.length; s++) if (!KvCache.visible(policy, queryPos[t], keys[s])) mask[row + newAt + s - past] = NEG;
+      for (let s = past; s < keys.length; s++) if (!policy.sees(queryPos[t], keys[s])) mask[row + newAt + s - past] = NEG;
       if (branches > 1) {
         // Other branches' tokens are invisible.
         const b = Math.floor(t / n);

@@ -7,8 +7,9 @@ import { HeadwiseError } from '../errors.js';
 import type { HookOptions } from '../graph/hooks.js';
 import type { KvLayout } from '../graph/layout.js';
 import { disposeDeviceKv } from './deviceKv.js';
-import { forward, newCache, type HookProvider } from './forward.js';
-import type { KvCache, ClassPolicy } from './kvCache.js';
+import { NO_HOOKS } from '../graph/hooks.js';
+import { forward, newCache, type GroupPattern, type HookProvider } from './forward.js';
+import { FULL_HISTORY, type KvCache, type ClassPolicy } from './kvCache.js';
 import type { Model } from './model.js';
 import { applyModelWindows } from './modelWindow.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
@@ -17,10 +18,22 @@ import { Sampler, type SamplingOptions } from './sampling.js';
 export interface CacheSetup {
   layout: KvLayout;
   policies: Map<string, ClassPolicy>;
+  /** Picks each head's rows at the end of the prompt (selection policies, `kv/selection.ts`). */
+  selection?: PromptSelection;
+}
+
+/**
+ * A selection run once the whole prompt is in the cache: the last prefill chunk is run with the
+ * attention of its last `observe(promptTokens)` rows captured on every layer, and `select` gets those
+ * patterns and picks the rows each head keeps (`KvCache.keepRows`), leaving room for `room` more tokens.
+ */
+export interface PromptSelection {
+  observe(promptTokens: number): number;
+  select(cache: KvCache, patterns: GroupPattern[], room: number): void;
 }
 
 export function fullCache(model: Model): CacheSetup {
-  return applyModelWindows({ layout: model.fullLayout(), policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }]]) }, model.config);
+  return applyModelWindows({ layout: model.fullLayout(), policies: new Map<string, ClassPolicy>([['full', FULL_HISTORY]]) }, model.config);
 }
 
 /**
@@ -69,11 +82,26 @@ export async function prefill(model: Model, ids: number[], opts: GenerateOptions
   // they keep (`KvCache.reserve`).
   cache.reserve(Math.min(ids.length + Math.max(0, (opts.maxNewTokens ?? 0) - 1), model.config.maxPositions));
   const chunk = opts.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
+  const selection = setup.selection;
+  // A selection reads the attention of the prompt's last `observe` rows: before the chunk that holds
+  // the first of them, the rest of the prompt is run once more on a graph that captures attention,
+  // without committing (a dedicated pass: the cache and logits come from the plain graph, so a
+  // selection that keeps everything is bit-identical to full attention).
+  const observeFrom = selection ? ids.length - Math.min(ids.length, Math.max(1, selection.observe(ids.length))) : Infinity;
+  let patterns: GroupPattern[] = [];
   let logits: Float32Array = new Float32Array(0);
   for (let i = 0; i < ids.length; i += chunk) {
+    if (selection && observeFrom < i + chunk && !patterns.length) {
+      const hooks = opts.hookOptions ?? NO_HOOKS;
+      const observing = await model.session(setup.layout, { ...hooks, capturePattern: Array.from({ length: model.config.numLayers }, (_, l) => l) });
+      const rest = ids.slice(i);
+      const captureRows = Array.from({ length: ids.length - observeFrom }, (_, k) => observeFrom - i + k);
+      patterns = (await forward(model, observing, cache, rest, { hooks: opts.hooks, captureRows, commit: false })).patterns;
+    }
     const r = await forward(model, gs, cache, ids.slice(i, i + chunk), { hooks: opts.hooks });
     logits = r.logits;
   }
+  if (selection) selection.select(cache, patterns, Math.max(0, Math.min(ids.length + Math.max(0, (opts.maxNewTokens ?? 0) - 1), model.config.maxPositions) - ids.length));
   return { cache, logits };
 }
 

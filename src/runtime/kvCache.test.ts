@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { splitLayout, uniformLayout, type KvLayout } from '../graph/layout.js';
-import { COMPENSATION_POSITION, KV_BAND, KvBuffer, KvCache, maxTokens, type ClassPolicy } from './kvCache.js';
+import { COMPENSATION_POSITION, KV_BAND, KvBuffer, KvCache, type ClassPolicy } from './kvCache.js';
+import { FULL_HISTORY, windowClass } from '../kv/classPolicy.js';
 
 const D = 4;
 
@@ -122,12 +123,12 @@ describe('KvBuffer', () => {
 });
 
 describe('KvCache eviction', () => {
-  const stream: ClassPolicy = { kind: 'window', sink: 4, window: 16 };
+  const stream: ClassPolicy = windowClass(4, 16);
 
   for (const chunks of [[1], [3], [16], [17], [50], [512], [7, 1, 33, 1, 1, 64]]) {
     it(`keeps exactly the sink and the last window positions (chunks ${chunks.join(',')})`, () => {
       const layout = splitLayout(2, 4, (l, g) => (l + g) % 4 === 0);
-      const cache = new KvCache(layout, new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', stream]]), D);
+      const cache = new KvCache(layout, new Map<string, ClassPolicy>([['full', FULL_HISTORY], ['stream', stream]]), D);
       for (const n of [3, 20, 21, 100, 250]) {
         feed(cache, n - cache.seen, chunks);
         expect(cache.seen).toBe(n);
@@ -140,7 +141,7 @@ describe('KvCache eviction', () => {
 
   it('window buffers never allocate more than sink + window, whatever is reserved or fed', () => {
     const layout = splitLayout(3, 2, (_l, g) => g === 0);
-    const cache = new KvCache(layout, new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', stream]]), D);
+    const cache = new KvCache(layout, new Map<string, ClassPolicy>([['full', FULL_HISTORY], ['stream', stream]]), D);
     cache.reserve(10_000);
     feed(cache, 700, [512]);
     cache.layout.forEach((groups, l) => groups.forEach((g, gi) => {
@@ -153,7 +154,7 @@ describe('KvCache eviction', () => {
       }
     }));
     // grows by itself when not reserved
-    const lazy = new KvCache(layout, new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', stream]]), D);
+    const lazy = new KvCache(layout, new Map<string, ClassPolicy>([['full', FULL_HISTORY], ['stream', stream]]), D);
     feed(lazy, 333, [1, 40]);
     lazy.layout.forEach((groups, l) => groups.forEach((g, gi) => {
       const b = lazy.buffers[l][gi];
@@ -169,7 +170,7 @@ describe('KvCache eviction', () => {
     const full = new Set(['0:1', '2:3', '3:0', '3:2']); // r = 4 / 16
     const layout = splitLayout(L, Hkv, (l, g) => full.has(`${l}:${g}`));
     const N = 300;
-    const cache = new KvCache(layout, new Map<string, ClassPolicy>([['full', { kind: 'full' }], ['stream', stream]]), D);
+    const cache = new KvCache(layout, new Map<string, ClassPolicy>([['full', FULL_HISTORY], ['stream', stream]]), D);
     cache.reserve(N);
     feed(cache, N, [128]);
     let allocated = 0;
@@ -181,15 +182,15 @@ describe('KvCache eviction', () => {
     expect(cache.kvBytes / fullBytes).toBeCloseTo(r + (1 - r) * (4 + 16) / N, 12);
   });
 
-  it('maxTokens follows the policy', () => {
-    expect(maxTokens({ kind: 'full' })).toBe(Infinity);
-    expect(maxTokens(stream)).toBe(20);
-    expect(maxTokens({ ...stream, compensate: true })).toBe(21);
+  it('maxRows follows the policy', () => {
+    expect(FULL_HISTORY.maxRows).toBe(Infinity);
+    expect(stream.maxRows).toBe(20);
+    expect(windowClass(4, 16, true).maxRows).toBe(21);
   });
 });
 
 describe('KvCache compensation token (RazorAttention)', () => {
-  const policy: ClassPolicy = { kind: 'window', sink: 2, window: 5, compensate: true };
+  const policy: ClassPolicy = windowClass(2, 5, true);
 
   for (const chunks of [[1], [4], [9, 1, 30]]) {
     it(`holds the mean key and value of every evicted token (chunks ${chunks.join(',')})`, () => {

@@ -16,18 +16,48 @@
 import type { KvLayout } from '../graph/layout.js';
 
 /**
- * `limit` (a model's own sliding window, `modelWindow.ts`): keys `limit` or more positions back are
- * never visible, sinks included.
+ * What the cache asks of a cache class's policy. The rules themselves live in one copy each, used by
+ * this cache, the device cache (`deviceKv.ts`) and the masks (`forward.ts`): full history's is
+ * `FULL_HISTORY` here, the window rule (sinks + recent, compensation, a model window's `limit`) is
+ * `windowPolicy.ts` (the runtime builds window classes itself, `modelWindow.ts`), the selection rule
+ * is `kv/classPolicy.ts`.
  */
-export type ClassPolicy = { kind: 'full' } | { kind: 'window'; sink: number; window: number; compensate?: boolean; limit?: number };
+export interface ClassPolicy {
+  /** `full`: every token; `window`: sinks + recent; `select`: rows picked per head by a selection (`KvCache.keepRows`). */
+  readonly kind: 'full' | 'window' | 'select';
+  /** Most rows a head of the class ever holds (Infinity: grows with the history). */
+  readonly maxRows: number;
+  /** Whether the class keeps a RazorAttention compensation row. */
+  readonly compensate: boolean;
+  /**
+   * Keys `limit` or more positions back are neither kept nor seen, sinks included (a model's own
+   * sliding window, `modelWindow.ts`; a window without sinks reaches no further than its window);
+   * Infinity: no such bound.
+   */
+  readonly limit: number;
+  /** Whether a token at position `p` is still held once the newest token (at `last`) is in. */
+  keeps(p: number, last: number): boolean;
+  /** Whether a query at position `t` sees a held key at position `s` (compensation rows aside). */
+  sees(t: number, s: number): boolean;
+}
+
+/** Full history: keeps every token, a query sees every earlier one. */
+export const FULL_HISTORY: ClassPolicy = Object.freeze({
+  kind: 'full' as const,
+  maxRows: Infinity,
+  compensate: false,
+  limit: Infinity,
+  keeps: () => true,
+  sees: (t: number, s: number) => s <= t,
+});
 
 /** Position reported for a class's compensation row (RazorAttention). */
 export const COMPENSATION_POSITION = -1;
-
-/** Most tokens a class ever holds (Infinity for full history). */
-export function maxTokens(policy: ClassPolicy): number {
-  return policy.kind === 'full' ? Infinity : Math.min(policy.sink + policy.window, policy.limit ?? Infinity) + (policy.compensate ? 1 : 0);
-}
+/**
+ * Position reported for a row of a `select` class after a selection: heads of one class then hold
+ * different positions (`KvCache.headPositions`), all earlier than any new query, so all visible.
+ */
+export const SELECTED_POSITION = -2;
 
 /** Ascending row indices as runs [from, to, count]: consecutive sources go to consecutive destinations. */
 function runs(rows: number[]): [number, number, number][] {
@@ -170,6 +200,32 @@ export class KvBuffer {
   }
 
   /**
+   * A selection: head j keeps its rows `rows[j]` (ascending; as many for every head), then the buffer
+   * is reallocated to hold exactly those plus `room` more per head, so what was dropped is freed.
+   */
+  keepPerHead(rows: number[][], room: number): void {
+    if (rows.length !== this.heads) throw new Error(`KV buffer: a selection for ${rows.length} heads, the buffer has ${this.heads}`);
+    const k = rows[0]?.length ?? 0;
+    if (rows.some((r) => r.length !== k)) throw new Error('KV buffer: every head of a buffer keeps as many rows');
+    const D = this.headDim;
+    const stride = k + room;
+    const key = new Float32Array(this.heads * stride * D);
+    const value = new Float32Array(this.heads * stride * D);
+    rows.forEach((headRows, j) => {
+      for (const r of headRows) if (!(r >= 0 && r < this.length)) throw new Error(`KV buffer: row ${r} is not held (0..${this.length - 1})`);
+      for (const [from, to, count] of runs(headRows)) {
+        const src = (j * this.capacity + from) * D;
+        key.set(this.key.subarray(src, src + count * D), (j * stride + to) * D);
+        value.set(this.value.subarray(src, src + count * D), (j * stride + to) * D);
+      }
+    });
+    this.key = key;
+    this.value = value;
+    this.capacity = stride;
+    this.length = k;
+  }
+
+  /**
    * Keeps buffer rows `keepOld` (ascending; null = all) then appends rows `keepNew` (null = all) of
    * the new tokens' keys/values, head-major [heads, newTokens, headDim].
    */
@@ -221,6 +277,11 @@ export class KvCache {
   deviceBytes: number | null = null;
   /** Compensating classes: tokens folded into the compensation row so far. */
   readonly compensated = new Map<string, number>();
+  /**
+   * Groups of `select` classes after a selection, by `layer:group`: each head's held positions in
+   * buffer order (the class's `positions` then read `SELECTED_POSITION`).
+   */
+  readonly headPositions = new Map<string, number[][]>();
   /** Compensating classes, [layer][group]: running sums of evicted keys and values, [heads, headDim]. */
   private readonly sums: ({ key: Float64Array; value: Float64Array } | null)[][];
 
@@ -231,12 +292,12 @@ export class KvCache {
   ) {
     for (const groups of layout) for (const g of groups) if (!policies.has(g.cacheClass)) throw new Error(`no policy for cache class ${g.cacheClass}`);
     for (const [cls, p] of policies) {
-      const comp = p.kind === 'window' && p.compensate;
+      const comp = p.compensate;
       this.positions.set(cls, comp ? [COMPENSATION_POSITION] : []);
       if (comp) this.compensated.set(cls, 0);
     }
     this.buffers = layout.map((groups) => groups.map((g) => {
-      const b = new KvBuffer(g.kvHeads.length, headDim, maxTokens(policies.get(g.cacheClass)!));
+      const b = new KvBuffer(g.kvHeads.length, headDim, policies.get(g.cacheClass)!.maxRows);
       // The compensation row: zeros (masked) until a token is evicted.
       if (this.compensated.has(g.cacheClass)) b.update(new Float32Array(b.rowSize), new Float32Array(b.rowSize), null, null);
       return b;
@@ -245,14 +306,6 @@ export class KvCache {
       const n = g.kvHeads.length * headDim;
       return this.compensated.has(g.cacheClass) ? { key: new Float64Array(n), value: new Float64Array(n) } : null;
     }));
-  }
-
-  /** Whether key position s is visible to query position t under a class policy (compensation rows aside). */
-  static visible(policy: ClassPolicy, t: number, s: number): boolean {
-    if (s > t) return false;
-    if (policy.kind === 'full') return true;
-    if (policy.limit !== undefined && t - s >= policy.limit) return false;
-    return s < policy.sink || t - s < policy.window;
   }
 
   /** Bytes allocated by all key and value buffers. */
@@ -286,6 +339,7 @@ export class KvCache {
   reset(): void {
     if (this.compensated.size > 0) throw new Error('KvCache.reset: caches with compensation rows cannot be reset');
     this.seen = 0;
+    this.headPositions.clear();
     if (this.deviceBytes !== null) this.deviceBytes = 0;
     for (const cls of this.positions.keys()) this.positions.set(cls, []);
     for (const groups of this.buffers) for (const b of groups) b.clear();
@@ -321,7 +375,7 @@ export class KvCache {
         continue;
       }
       const last = newPositions[newPositions.length - 1];
-      const kept = (p: number) => p === COMPENSATION_POSITION || KvCache.visible(policy, last, p);
+      const kept = (p: number) => p === COMPENSATION_POSITION || p === SELECTED_POSITION || policy.keeps(p, last);
       const old = before.flatMap((p, i) => (kept(p) ? [i] : []));
       const add = newPositions.flatMap((p, i) => (kept(p) ? [i] : []));
       keep.set(cls, { old: old.length === before.length ? null : old, add: add.length === newPositions.length ? null : add });
@@ -335,9 +389,42 @@ export class KvCache {
         const sums = this.sums[l][g];
         if (sums) this.fold(buf, sums, news[l][g], k.old, k.add, newPositions.length, this.compensated.get(group.cacheClass)!);
         buf.update(news[l][g].key, news[l][g].value, k.old, k.add);
+        // Select classes evict only at a selection: new tokens join every head.
+        const heads = this.headPositions.get(`${l}:${g}`);
+        if (heads) for (const h of heads) h.push(...newPositions);
       });
     });
     this.seen += newPositions.length;
+  }
+
+  /**
+   * Applies a selection (`kv/selection.ts`): `rows[l][g]` lists, per KV head of group g of layer l,
+   * the buffer rows it keeps (ascending; null keeps the group as it is). Every head of a class keeps
+   * as many rows, so one mask still serves the class; buffers are reallocated to the kept rows plus
+   * `room` per head (the tokens still to come), freeing the rest.
+   */
+  keepRows(rows: (number[][] | null)[][], room: number): void {
+    if (this.deviceBytes !== null) throw new Error('KvCache.keepRows: selection runs on host caches only');
+    const counts = new Map<string, number>();
+    this.layout.forEach((groups, l) => groups.forEach((group, g) => {
+      const r = rows[l]?.[g];
+      if (!r) return;
+      const cls = group.cacheClass;
+      if (this.policies.get(cls)!.kind !== 'select') throw new Error(`KvCache.keepRows: class ${cls} is not a select class`);
+      const k = r[0]?.length ?? 0;
+      if (counts.has(cls) && counts.get(cls) !== k) throw new Error(`KvCache.keepRows: groups of class ${cls} keep different row counts`);
+      counts.set(cls, k);
+    }));
+    this.layout.forEach((groups, l) => groups.forEach((group, g) => {
+      const r = rows[l]?.[g];
+      if (counts.has(group.cacheClass) && !r) throw new Error(`KvCache.keepRows: group ${l}:${g} of class ${group.cacheClass} has no selection`);
+      if (!r) return;
+      const key = `${l}:${g}`;
+      const before = this.headPositions.get(key) ?? group.kvHeads.map(() => this.positions.get(group.cacheClass)!);
+      this.headPositions.set(key, r.map((headRows, j) => headRows.map((i) => before[j][i])));
+      this.buffers[l][g].keepPerHead(r, room);
+    }));
+    for (const [cls, k] of counts) this.positions.set(cls, new Array<number>(k).fill(SELECTED_POSITION));
   }
 
   /** Adds the rows about to be evicted to the running sums and writes their mean into row 0. */

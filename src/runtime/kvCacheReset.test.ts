@@ -8,6 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forward, newCache } from './forward.js';
 import { Model } from './model.js';
+import { FULL_HISTORY, windowClass } from '../kv/classPolicy.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -20,7 +21,7 @@ describe('KvCache.reset', () => {
 
   it('starts a new sequence in the same buffers', async () => {
     const gs = await model.session();
-    const policies = new Map([['full', { kind: 'full' as const }]]);
+    const policies = new Map([['full', FULL_HISTORY]]);
     const fresh = newCache(model, gs, policies);
     const a = await forward(model, gs, fresh, [3, 1, 4, 1, 5]);
     const reused = newCache(model, gs, policies);
@@ -40,7 +41,7 @@ describe('KvCache.reset', () => {
 
   it('truncate continues from the prefix, across a band boundary', async () => {
     const gs = await model.session();
-    const policies = new Map([['full', { kind: 'full' as const }]]);
+    const policies = new Map([['full', FULL_HISTORY]]);
     const ids = Array.from({ length: 80 }, (_, i) => (i * 7 + 3) % 50);
     const other = Array.from({ length: 70 }, (_, i) => (i * 11 + 5) % 50);
     const fresh = newCache(model, gs, policies);
@@ -56,12 +57,12 @@ describe('KvCache.reset', () => {
     for (let i = 0; i < a.logits.length; i++) worst = Math.max(worst, Math.abs(a.logits[i] - b.logits[i]));
     expect(worst).toBeLessThan(1e-5);
     expect(() => cut.truncate(81)).toThrow(/81 is not in 0\.\.80/);
-    const windowed = newCache(model, gs, new Map([['full', { kind: 'window' as const, sink: 1, window: 4 }]]));
+    const windowed = newCache(model, gs, new Map([['full', windowClass(1, 4)]]));
     expect(() => windowed.truncate(0)).toThrow(/full-history/);
   });
 
   it('refuses caches with compensation rows', () => {
-    const cache = newCache(model, { layout: model.fullLayout() } as never, new Map([['full', { kind: 'window' as const, sink: 1, window: 2, compensate: true }]]));
+    const cache = newCache(model, { layout: model.fullLayout() } as never, new Map([['full', windowClass(1, 2, true)]]));
     expect(() => cache.reset()).toThrow(/caches with compensation rows cannot be reset/);
   });
 });

@@ -14,7 +14,9 @@ import { cacheSetup } from '../kv/policy.js';
 import { forward, newCache, type HookProvider } from './forward.js';
 import { fullCache, type CacheSetup } from './generate.js';
 import { Model } from './model.js';
+import { FULL_HISTORY } from './kvCache.js';
 import { applyModelWindows, checkModelWindows, withinWindow } from './modelWindow.js';
+import { WindowClass } from './windowPolicy.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 const NEG = -1e30;
@@ -60,7 +62,7 @@ describe('sliding-window layers (tiny-mistral-swa: window 8 on both layers)', ()
 
   it('refuses a setup that leaves a window layer unbounded', async () => {
     const gs = await model.session(model.fullLayout());
-    expect(() => newCache(model, gs, new Map([['full', { kind: 'full' }]]))).toThrow(/layer 0 has a sliding window of 8 tokens but its cache class "full" sees further/);
+    expect(() => newCache(model, gs, new Map([['full', FULL_HISTORY]]))).toThrow(/layer 0 has a sliding window of 8 tokens but its cache class "full" sees further/);
   });
 });
 
@@ -102,15 +104,35 @@ describe('a KV policy on a window model sees the intersection (tiny-qwen2-swa: l
 describe('withinWindow / applyModelWindows (pure)', () => {
   const config = parseModelConfig({ model_type: 'qwen2', hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, num_hidden_layers: 2, intermediate_size: 8, vocab_size: 10, max_position_embeddings: 64, sliding_window: 8, layer_types: ['full_attention', 'sliding_attention'] });
   it('restricts each policy to the window', () => {
-    expect(withinWindow({ kind: 'full' }, 8)).toEqual({ kind: 'window', sink: 0, window: 8 });
-    expect(withinWindow({ kind: 'window', sink: 4, window: 64 }, 8)).toEqual({ kind: 'window', sink: 0, window: 8 });
-    expect(withinWindow({ kind: 'window', sink: 4, window: 6 }, 8)).toEqual({ kind: 'window', sink: 4, window: 6, limit: 8 });
+    expect(withinWindow(FULL_HISTORY, 8)).toMatchObject({ kind: 'window', sink: 0, window: 8, limit: 8, maxRows: 8, compensate: false });
+    expect(withinWindow(new WindowClass(4, 64), 8)).toMatchObject({ kind: 'window', sink: 0, window: 8, limit: 8, maxRows: 8 });
+    expect(withinWindow(new WindowClass(4, 64, true), 8)).toMatchObject({ kind: 'window', sink: 0, window: 8, compensate: true, maxRows: 9 });
+    expect(withinWindow(new WindowClass(4, 6), 8)).toMatchObject({ kind: 'window', sink: 4, window: 6, limit: 8, maxRows: 8 });
+    expect(new WindowClass(4, 6)).toMatchObject({ limit: Infinity, maxRows: 10 });
+  });
+  it('the limit holds in keeps and sees, sinks included', () => {
+    const p = withinWindow(new WindowClass(4, 6), 8);
+    // sinks while within the window, then not
+    expect([p.sees(7, 1), p.sees(8, 1), p.sees(9, 1)]).toEqual([true, true, false]);
+    expect([p.keeps(1, 8), p.keeps(1, 9)]).toEqual([true, false]);
+    // recent keys as before; the gap between sinks and recent stays unseen
+    expect([p.sees(20, 15), p.sees(20, 14), p.sees(20, 3), p.sees(5, 6)]).toEqual([true, false, false, false]);
+    const held = Array.from({ length: 40 }, (_, i) => i).filter((q) => p.keeps(q, 39));
+    expect(held.length).toBeLessThanOrEqual(p.maxRows);
+    const full = withinWindow(FULL_HISTORY, 8);
+    expect([full.sees(10, 3), full.sees(10, 2), full.keeps(2, 10), full.keeps(3, 10)]).toEqual([true, false, false, true]);
+  });
+  it('selection policies are refused on a window model, naming the policy', () => {
+    for (const policy of ['snapkv', 'headkv', 'longheads'] as const) {
+      expect(() => cacheSetup(config, { policy, kvHeadScores: [[1, 1], [1, 1]] })).toThrow(`policy ${policy} applies to models without sliding-window layers (layer 1 has a window of 8 tokens): use full, streaming or duo`);
+    }
+    expect(() => withinWindow({ ...FULL_HISTORY, kind: 'select' }, 8)).toThrow(/select cache class cannot be restricted/);
   });
   it('moves only window layers to window classes, read as one input', () => {
-    const s = applyModelWindows({ layout: uniformLayout(2, 2), policies: new Map([['full', { kind: 'full' as const }]]) }, config);
+    const s = applyModelWindows({ layout: uniformLayout(2, 2), policies: new Map([['full', FULL_HISTORY]]) }, config);
     expect(s.layout[0][0].cacheClass).toBe('full');
     expect(s.layout[1][0]).toMatchObject({ cacheClass: 'full@w8', pastInput: 'group' });
-    expect(s.policies.get('full@w8')).toEqual({ kind: 'window', sink: 0, window: 8 });
+    expect(s.policies.get('full@w8')).toMatchObject({ kind: 'window', sink: 0, window: 8, limit: 8 });
     expect(() => checkModelWindows(config, s.layout, s.policies)).not.toThrow();
   });
 });

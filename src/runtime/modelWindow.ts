@@ -11,6 +11,7 @@ import { HeadwiseError } from '../errors.js';
 import type { ModelConfig } from '../hf/config.js';
 import type { KvLayout } from '../graph/layout.js';
 import type { ClassPolicy } from './kvCache.js';
+import { WindowClass } from './windowPolicy.js';
 
 export interface WindowedSetup {
   layout: KvLayout;
@@ -20,12 +21,16 @@ export interface WindowedSetup {
 /** Cache class of class `cls` on a layer with sliding window `window`. */
 export const windowClass = (cls: string, window: number): string => `${cls}@w${window}`;
 
-/** `policy` restricted to keys within `window` of the query. */
+/**
+ * `policy` restricted to keys within `window` of the query: full history becomes a window of sink 0,
+ * a window rule gains the bound (`WindowClass.within`). Selection classes keep rows per head that
+ * would expire at different times, so they are not restricted: `kv/policy.ts` refuses selection
+ * policies on models with window layers before they get here.
+ */
 export function withinWindow(policy: ClassPolicy, window: number): ClassPolicy {
-  if (policy.kind === 'full') return { kind: 'window', sink: 0, window };
-  // Sinks farther back than the window are invisible too: `limit` bounds them (kvCache.ts).
-  if (policy.sink === 0 || policy.window >= window) return { ...policy, sink: 0, window: Math.min(policy.window, window) };
-  return { ...policy, limit: window };
+  if (policy.kind === 'full') return new WindowClass(0, window);
+  if (policy instanceof WindowClass) return policy.within(window);
+  throw new Error(`a ${policy.kind} cache class cannot be restricted to a model's sliding window`);
 }
 
 export function applyModelWindows<S extends WindowedSetup>(setup: S, config: ModelConfig): S {
@@ -53,7 +58,7 @@ export function checkModelWindows(config: ModelConfig, layout: KvLayout, policie
     if (window === null) return;
     for (const g of groups) {
       const p = policies.get(g.cacheClass);
-      const bounded = p && p.kind === 'window' && (p.limit ?? (p.sink === 0 ? p.window : Infinity)) <= window;
+      const bounded = p !== undefined && p.limit <= window;
       if (!bounded) throw new HeadwiseError(`layer ${l} has a sliding window of ${window} tokens but its cache class "${g.cacheClass}" sees further: build the cache setup with applyModelWindows (runtime/modelWindow.ts)`);
     }
   });
