@@ -265,12 +265,13 @@ export class GraphBuilder {
   transpose(x: Value, perm: number[]): Value { return this.op('Transpose', [x], { perm }); }
   softmax(x: Value, axis = -1): Value { return this.op('Softmax', [x], { axis: { int: axis } }); }
   gather(x: Value, indices: Value, axis = 0): Value {
-    const plan = this.compactPlan(x);
+    const plan = this.weightPlan?.options.quantizeEmbeddings ? this.compactPlan(x) : null;
     const bits = plan ? formatBits(plan.options.format) : null;
     // GatherBlockQuantized reads whole blocks of a row: a row length off the block stays float32.
     if (plan && axis === 0 && (bits === null || plan.shape[1] % plan.options.blockSize === 0)) {
       this.markCompact(x, 'gather');
-      if (bits === null) return this.cast(this.op('Gather', [compactNames.half(x), indices], { axis: { int: 0 } }), DataType.FLOAT);
+      // f16 weights are stored [K, N] (for MatMul): gather columns, then turn them into rows.
+      if (bits === null) return this.transpose(this.cast(this.op('Gather', [compactNames.half(x), indices], { axis: { int: 1 } }), DataType.FLOAT), [1, 0]);
       return this.node('GatherBlockQuantized', [compactNames.gatherCodes(x), indices, compactNames.gatherScales(x)], {
         gather_axis: { int: 0 }, quantize_axis: { int: 1 }, block_size: { int: plan.options.blockSize }, bits: { int: bits },
       }, { domain: 'com.microsoft' })[0];

@@ -18,7 +18,7 @@
  * (no com.microsoft FusedMatMul), so every node runs on the WebGPU execution provider.
  */
 import type { ModelConfig } from '../hf/config.js';
-import { GraphBuilder, type Dim, type Value } from './builder.js';
+import { GraphBuilder, type Dim, type Value, type WeightPlan } from './builder.js';
 import type { Arch } from './arch/arch.js';
 import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS, type HookOptions } from './hooks.js';
 import { groupQueryHeads, layoutClasses, type KvLayout } from './layout.js';
@@ -36,6 +36,8 @@ export interface DecoderGraphOptions {
   hooks: HookOptions;
   /** Default `append`. */
   kvMode?: KvMode;
+  /** Compact linear weights (`quant.ts`); default float32. */
+  weightPlan?: WeightPlan;
 }
 
 export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (name: string) => Value, opts: DecoderGraphOptions): GraphBuilder {
@@ -51,6 +53,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, weightRef: (n
   const present = opts.kvMode === 'present';
   // The GPU graph: linear layers as MatMul with [in, out] weights (WebGPU's Gemm(transB) is much slower).
   b.matmulLinear = present;
+  b.weightPlan = opts.weightPlan ?? null;
 
   const ids = b.input(INPUT_IDS, I, ['q']);
   const pos = b.input(POSITION_IDS, I, ['q']);

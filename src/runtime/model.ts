@@ -10,6 +10,7 @@ import type { ModelConfig } from '../hf/config.js';
 import { HfTokenizer } from '../hf/tokenizer.js';
 import type { GraphBuilder } from '../graph/builder.js';
 import { compileGraph } from '../graph/compile.js';
+import { F32_WEIGHTS, weightKey, type WeightOptions } from '../graph/quant.js';
 import type { KvMode } from '../graph/decoder.js';
 import { hookKey, hookNames, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { uniformLayout, type KvLayout } from '../graph/layout.js';
@@ -29,6 +30,8 @@ export interface ModelOptions extends SessionOptions {
   kvMode?: KvMode;
   /** webgpu: refuse to create a session if any node would run on the CPU. */
   strictDevice?: boolean;
+  /** How the linear layers' weights are stored and computed (`graph/quant.ts`); default float32. */
+  weights?: WeightOptions;
 }
 
 export class Model {
@@ -65,6 +68,15 @@ export class Model {
     return this.options.device ?? 'cpu';
   }
 
+  get weights(): WeightOptions {
+    return this.options.weights ?? F32_WEIGHTS;
+  }
+
+  /** `f32`, `q4b32`, …: the weight format as recorded in results. */
+  get weightsKey(): string {
+    return weightKey(this.weights);
+  }
+
   get kvMode(): KvMode {
     return this.options.kvMode ?? (this.device === 'webgpu' ? 'present' : 'append');
   }
@@ -80,7 +92,7 @@ export class Model {
     if (!s) {
       s = (async () => {
         const kvMode = this.kvMode;
-        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode);
+        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, this.weights);
         const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
         const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
         return { session, layout, hooks, device: this.device, kvMode };
