@@ -20,6 +20,7 @@
 
 import { HeadwiseError } from './errors.js';
 import { NO_HOOKS, type HookOptions } from './graph/hooks.js';
+import type { WeightOptions } from './graph/quant.js';
 import {
   bindIntervention,
   defaultHeadMeans,
@@ -40,6 +41,7 @@ import { Sampler, type SamplingOptions } from './runtime/sampling.js';
 
 export { HeadwiseError } from './errors.js';
 export { Model } from './runtime/model.js';
+export { weightOptions, WEIGHT_FORMATS, type WeightFormat, type WeightOptions } from './graph/quant.js';
 export type { Device } from './runtime/ort.js';
 export type { HeadId, AttentionMatrix } from './runtime/capture.js';
 export type { GenerateResult, CacheSetup } from './runtime/generate.js';
@@ -80,6 +82,8 @@ export interface LoadOptions {
   device?: Device;
   /** CPU threads (default: all cores). */
   threads?: number;
+  /** Linear-layer weight format, e.g. `weightOptions('q4')` (default float32). */
+  weights?: WeightOptions;
 }
 
 /** Opens a Hugging Face model folder (config.json, *.safetensors, tokenizer.json). Call `dispose()` when done. */

@@ -9,11 +9,12 @@ import { atlasCommand } from './atlas.js';
 import { generateCommand } from './generate.js';
 import { makeRandomCommand } from './makeRandom.js';
 import { niahCommand } from './niah.js';
+import { quantReportCommand } from './quantReport.js';
 import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [atlasCommand, niahCommand, generateCommand, makeRandomCommand, serveCommand, steerProfileCommand];
+const COMMANDS = [atlasCommand, niahCommand, generateCommand, makeRandomCommand, quantReportCommand, serveCommand, steerProfileCommand];
 
 export function buildProgram(): Command {
   const program = new Command('headwise')

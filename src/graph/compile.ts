@@ -28,6 +28,8 @@ export interface CompiledGraph {
   hooks: HookOptions;
   kvMode: KvMode;
   weights: WeightOptions;
+  /** True when the graph came from the cache (nothing was converted or written). */
+  cached: boolean;
 }
 
 /**
@@ -61,8 +63,8 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
   if (weights.format !== 'f32') parts.push(weightKey(weights), accuracyLevel);
   const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
-  const compiled = { file, layout, hooks, kvMode, weights };
-  if (fs.existsSync(file)) return compiled;
+  const compiled = { file, layout, hooks, kvMode, weights, cached: false };
+  if (fs.existsSync(file)) return { ...compiled, cached: true };
 
   const arch = archFor(ckpt);
   const names = resolveNames(ckpt, arch);
