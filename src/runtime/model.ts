@@ -15,6 +15,7 @@ import type { KvMode } from '../graph/decoder.js';
 import { hookKey, hookNames, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { uniformLayout, type KvLayout } from '../graph/layout.js';
 import { createSession, type Device, type SessionOptions } from './ort.js';
+import { HeadwiseError } from '../errors.js';
 
 export interface GraphSession {
   session: ortTypes.InferenceSession;
@@ -46,6 +47,11 @@ export class Model {
 
   /** Opens a Hugging Face model folder. The tokenizer is optional (ids-only use). */
   static async load(dir: string, options: ModelOptions = {}): Promise<Model> {
+    if (options.weights?.format === 'f16' && (options.device ?? 'cpu') === 'cpu') {
+      // Measured on ref-llama-30m: ONNX Runtime's x86 CPU EP has no fp16 MatMul kernel and runs these
+      // nodes in float32 (same peak RSS and decode speed as f32), so f16 buys nothing there.
+      throw new HeadwiseError('--weights f16 is for --device webgpu: on the CPU ONNX Runtime computes it in float32 (no memory or speed gain); use q8 (a quarter of f32\'s bytes, mean logit KL ~1e-3)');
+    }
     const ckpt = Checkpoint.open(dir);
     try {
       const tokenizer = fs.existsSync(path.join(ckpt.dir, 'tokenizer.json')) ? HfTokenizer.load(ckpt.dir) : null;
