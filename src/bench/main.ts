@@ -34,6 +34,7 @@ interface Flags {
   chunk: number;
   block: number;
   peer?: string;
+  peerScript: string;
   ggufDir?: string;
   json?: boolean;
   child?: 'compile' | 'run';
@@ -61,7 +62,7 @@ interface LlamaFigures {
 }
 
 function llamaRun(f: Flags, gguf: string): LlamaFigures {
-  const out = execFileSync(process.execPath, [path.join(SHARED_PEER, 'llama_bench.mjs'), gguf], {
+  const out = execFileSync(process.execPath, [f.peerScript, gguf], {
     encoding: 'utf8', cwd: f.peer, env: { ...process.env, THREADS: String(f.threads) }, stdio: ['ignore', 'pipe', 'inherit'],
   });
   return JSON.parse(out.trim().split('\n').pop()!) as LlamaFigures;
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
     .option('--chunk <n>', 'prefill chunk size', (v) => Number(v), DEFAULT_PREFILL_CHUNK)
     .option('--block <n>', 'q8/q4 block size', (v) => Number(v), DEFAULT_BLOCK_SIZE)
     .option('--peer <dir>', 'folder with node-llama-cpp 3.21.1 installed: also run llama.cpp')
+    .option('--peer-script <file>', 'the llama.cpp bench script (prints prefill512, decode512, peakRssMB)', path.join(SHARED_PEER, 'llama_bench.mjs'))
     .option('--gguf-dir <dir>', 'where GGUF conversions are kept (default: <peer>/gguf)')
     .option('--json', 'print one JSON object')
     .option('--child <what>', '(internal) compile | run one format in this process')
