@@ -49,12 +49,12 @@ export interface CompileFigures {
   compilePeakRssMB: number;
 }
 
-export function compileFormat(dir: string, weights: WeightOptions): CompileFigures {
+export function compileFormat(dir: string, weights: WeightOptions, accuracyLevel?: number): CompileFigures {
   const ckpt = Checkpoint.open(dir);
   try {
     const c = ckpt.config;
     const t = performance.now();
-    const { cached } = compileGraph(ckpt, uniformLayout(c.numLayers, c.numKvHeads), NO_HOOKS, 'append', weights);
+    const { cached } = compileGraph(ckpt, uniformLayout(c.numLayers, c.numKvHeads), NO_HOOKS, 'append', weights, accuracyLevel);
     return { cached, compileMs: performance.now() - t, compilePeakRssMB: peakRssMB() };
   } finally {
     ckpt.close();
@@ -70,9 +70,9 @@ export interface RunFigures {
 }
 
 /** Loads the (already compiled) graph, then times prefill of `prefill` tokens and `steps` decode steps at `context`. */
-export async function runFormat(dir: string, weights: WeightOptions, threads: number, o: { prefill: number; context: number; steps: number; chunk: number }): Promise<RunFigures> {
+export async function runFormat(dir: string, weights: WeightOptions, threads: number, o: { prefill: number; context: number; steps: number; chunk: number; accuracyLevel?: number }): Promise<RunFigures> {
   const t0 = performance.now();
-  const model = await Model.load(dir, { threads, weights });
+  const model = await Model.load(dir, { threads, weights, accuracyLevel: o.accuracyLevel });
   try {
     const gs = await model.session();
     const loadMs = performance.now() - t0;

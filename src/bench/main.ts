@@ -33,6 +33,7 @@ interface Flags {
   steps: number;
   chunk: number;
   block: number;
+  accuracyLevel?: number;
   peer?: string;
   peerScript: string;
   ggufDir?: string;
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
     .option('--steps <n>', 'decode steps timed per run', (v) => Number(v), 32)
     .option('--chunk <n>', 'prefill chunk size', (v) => Number(v), DEFAULT_PREFILL_CHUNK)
     .option('--block <n>', 'q8/q4 block size', (v) => Number(v), DEFAULT_BLOCK_SIZE)
+    .option('--accuracy-level <n>', 'q8/q4: MatMulNBits accuracy_level (default 4: int8 activations; 0: fp32 compute)', (v) => Number(v))
     .option('--peer <dir>', 'folder with node-llama-cpp 3.21.1 installed: also run llama.cpp')
     .option('--peer-script <file>', 'the llama.cpp bench script (prints prefill512, decode512, peakRssMB)', path.join(SHARED_PEER, 'llama_bench.mjs'))
     .option('--gguf-dir <dir>', 'where GGUF conversions are kept (default: <peer>/gguf)')
@@ -96,7 +98,7 @@ async function main(): Promise<void> {
   const dir = f.model;
   if (f.child) {
     const w = weightOptions(f.weights ?? 'f32', f.block);
-    const r = f.child === 'compile' ? compileFormat(dir, w) : await runFormat(dir, w, f.threads, { prefill: f.prefill, context: f.context, steps: f.steps, chunk: f.chunk });
+    const r = f.child === 'compile' ? compileFormat(dir, w, f.accuracyLevel) : await runFormat(dir, w, f.threads, { prefill: f.prefill, context: f.context, steps: f.steps, chunk: f.chunk, accuracyLevel: f.accuracyLevel });
     console.log(JSON.stringify(r));
     return;
   }
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
   const bytes = Object.fromEntries(formats.map((x) => [x, decodeBytesPerToken(ckpt, weightOptions(x, f.block), f.context)]));
   ckpt.close();
 
-  const common = ['--model', dir, '--threads', String(f.threads), '--prefill', String(f.prefill), '--context', String(f.context), '--steps', String(f.steps), '--chunk', String(f.chunk), '--block', String(f.block)];
+  const common = ['--model', dir, '--threads', String(f.threads), '--prefill', String(f.prefill), '--context', String(f.context), '--steps', String(f.steps), '--chunk', String(f.chunk), '--block', String(f.block), ...(f.accuracyLevel === undefined ? [] : ['--accuracy-level', String(f.accuracyLevel)])];
   const compiled: Record<string, CompileFigures> = {};
   for (const x of formats) {
     compiled[x] = child<CompileFigures>([...common, '--child', 'compile', '--weights', x]);
@@ -171,7 +173,7 @@ async function main(): Promise<void> {
     }
     return row;
   });
-  const report = { model: path.basename(dir), threads: f.threads, reps: f.reps, prefillTokens: f.prefill, contextTokens: f.context, blockSize: f.block, readBandwidthGBps: readGBps, readBandwidthRuns: bw, formats: table };
+  const report = { model: path.basename(dir), threads: f.threads, accuracyLevel: f.accuracyLevel ?? 4, reps: f.reps, prefillTokens: f.prefill, contextTokens: f.context, blockSize: f.block, readBandwidthGBps: readGBps, readBandwidthRuns: bw, formats: table };
   if (f.json) {
     console.log(JSON.stringify(report));
     return;

@@ -33,6 +33,8 @@ export interface ModelOptions extends SessionOptions {
   strictDevice?: boolean;
   /** How the linear layers' weights are stored and computed (`graph/quant.ts`); default float32. */
   weights?: WeightOptions;
+  /** q8/q4: MatMulNBits accuracy_level (default `CPU_ACCURACY_LEVEL`, 4: int8 activations; 0: fp32 compute). */
+  accuracyLevel?: number;
 }
 
 export class Model {
@@ -98,7 +100,7 @@ export class Model {
     if (!s) {
       s = (async () => {
         const kvMode = this.kvMode;
-        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, this.weights);
+        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, this.weights, this.options.accuracyLevel);
         const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
         const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
         return { session, layout, hooks, device: this.device, kvMode };
