@@ -15,3 +15,15 @@ export class HeadwiseError extends Error {
 export function check(condition: unknown, message: string | (() => string)): asserts condition {
   if (!condition) throw new HeadwiseError(typeof message === 'function' ? message() : message);
 }
+
+/**
+ * Bad use of the command line or API: an unknown flag, a flag value out of its range or of the wrong
+ * form, flags that do not go together. The CLI exits 2 for these and 1 for other HeadwiseErrors
+ * (bad files, models, specs); see `headwise --help`.
+ */
+export class UsageError extends HeadwiseError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}

@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generate, interventionSpec, loadModel, run, SpecError, type Model } from './index.js';
+import * as headwise from './index.js';
+import { defaultModel, generate, interventionSpec, loadModel, runWithCache, run, SpecError, type InterventionSpecInput, type Model } from './index.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -17,15 +18,22 @@ const PROMPT =
 describe('library API (ref-llama-7m)', () => {
   let model: Model;
   beforeAll(async () => {
-    model = await loadModel(path.resolve('models/ref-llama-7m'), { threads: 2 });
+    model = await loadModel(defaultModel, { threads: 2 });
   });
   afterAll(async () => model?.dispose());
+
+  it('defaultModel is the bundled model, resolved from the package root', () => {
+    expect(defaultModel).toBe(path.resolve('models/ref-llama-7m'));
+    expect(fs.existsSync(path.join(defaultModel, 'config.json'))).toBe(true);
+  });
 
   it('run: logits, per-head patterns of the chosen rows, z, and text', async () => {
     const r = await run(model, PROMPT, { capture: { layers: [5], rows: 'last', z: [5] }, logitsAt: 'all', maxNewTokens: 6 });
     const T = r.ids.length;
     expect(r.logits.length).toBe(T * r.vocab);
     expect(r.patterns.map((p) => `${p.layer}:${p.head}`)).toEqual(['5:0', '5:1', '5:2', '5:3']);
+    expect(r.pattern(5, 2)).toBe(r.patterns[2]);
+    expect(() => r.pattern(4, 0)).toThrow(/pattern\(4, 0\): not captured \(capture.layers was \[5\]\)/);
     for (const p of r.patterns) {
       expect(p.queryPositions).toEqual(Int32Array.from([T - 1]));
       expect(p.data.length).toBe(T);
@@ -37,7 +45,7 @@ describe('library API (ref-llama-7m)', () => {
   });
 
   it('run with ablation of the retrieval heads loses the pass key; generate agrees with run', async () => {
-    const interventions = { version: 1, interventions: [{ op: 'ablate', heads: ['5:3', '5:1'] }] };
+    const interventions: InterventionSpecInput = { version: 1, interventions: [{ op: 'ablate', heads: ['5:3', '5:1'] }] };
     const r = await run(model, PROMPT, { interventions, maxNewTokens: 6 });
     expect(r.interventions).toEqual(['[0] ablate (zero) 5:{1,3}']);
     expect(r.text).not.toMatch(/48213/);
@@ -55,6 +63,31 @@ describe('library API (ref-llama-7m)', () => {
     expect(diff(steered.logits, plain.logits)).toBeGreaterThan(1e-3);
     expect(diff(mean.logits, plain.logits)).toBeGreaterThan(1e-3);
     expect(diff(streaming.logits, plain.logits)).toBeGreaterThan(1e-3);
+  });
+
+  it('runWithCache: typed cache of hook points, pattern by head, stacks; memory refused up front', async () => {
+    const cache = await runWithCache(model, PROMPT, { names: ['attn.hook_pattern', 'hook_resid_post', 'blocks.2.attn.hook_q'] });
+    const T = cache.ids.length;
+    expect(cache.get('blocks.5.attn.hook_pattern').shape).toEqual([4, T, T]);
+    const p = cache.pattern(5, 3);
+    expect(p.shape).toEqual([T, T]);
+    expect(p.data.subarray((T - 1) * T).reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(cache.stack('hook_resid_post').shape).toEqual([6, T, 256]);
+    expect(cache.get('blocks.2.attn.hook_q').shape).toEqual([T, 4, 64]);
+    expect(() => cache.get('blocks.2.attn.hook_k')).toThrow(/blocks.2.attn.hook_k was not cached/);
+    // The last position's pattern agrees with run's capture.
+    const r = await run(model, PROMPT, { capture: { layers: [5] } });
+    const last = p.data.subarray((T - 1) * T);
+    expect(Math.max(...r.pattern(5, 3).data.map((x, i) => Math.abs(x - last[i])))).toBeLessThan(1e-5);
+    await expect(runWithCache(model, PROMPT, { maxBytes: 1000 })).rejects.toThrow(/needs \d+ MiB, over the limit of 0 MiB/);
+    await expect(runWithCache(model, PROMPT, { names: ['blocks.9.hook_resid_pre'] })).rejects.toThrow(/layer 9 is out of range/);
+    await expect(runWithCache(model, PROMPT, { names: ['hook_resid_prez' as never] })).rejects.toThrow(/unknown hook point "hook_resid_prez"/);
+  });
+
+  it('the research verbs, the atlas and niah are exported', () => {
+    for (const name of ['runWithCache', 'runWithHooks', 'activationPatching', 'headImportance', 'directLogitAttribution', 'runAtlas', 'validateAtlas', 'runNiah', 'niahSamples', 'passKeyPair', 'writePatchReport'] as const) {
+      expect(typeof headwise[name], name).toBe('function');
+    }
   });
 
   it('bad specs are SpecErrors naming the field', async () => {

@@ -5,19 +5,21 @@
  * (cache policies), and re-exports their main types; reach into those folders for more control.
  *
  * @example
- * import { loadModel, run, generate } from 'headwise';
- * const model = await loadModel('models/ref-llama-7m');
+ * import { defaultModel, loadModel, run, generate } from 'headwise';
+ * const model = await loadModel(defaultModel); // the bundled ref-llama-7m, from any directory
  * const r = await run(model, 'The pass key is 4821. ... What is the pass key? The pass key is', {
  *   interventions: [{ op: 'ablate', heads: ['5:3', '5:1'] }],
  *   capture: { layers: [5], rows: 'last' },
  *   maxNewTokens: 8,
  * });
  * r.logits;                // [1, vocab] next-token logits at the last prompt position
- * r.patterns[0].data;      // layer 5, head 0: attention of the last row over every key
+ * r.pattern(5, 3).data;   // layer 5, head 3: attention of the last row over every key
  * r.text;                  // the greedy continuation, with the heads ablated
  * await model.dispose();
  */
 
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HeadwiseError } from './errors.js';
 import { NO_HOOKS, type HookOptions } from './graph/hooks.js';
 import type { WeightOptions } from './graph/quant.js';
@@ -31,6 +33,7 @@ import {
   parseInterventionSpec,
   type BoundIntervention,
   type InterventionSpec,
+  type InterventionSpecInput,
 } from './interventions/index.js';
 import { cacheSetup, type KvPolicyOptions } from './kv/policy.js';
 import { forward, newCache } from './runtime/forward.js';
@@ -39,7 +42,7 @@ import { Model } from './runtime/model.js';
 import type { Device } from './runtime/ort.js';
 import { Sampler, type SamplingOptions } from './runtime/sampling.js';
 
-export { HeadwiseError } from './errors.js';
+export { HeadwiseError, UsageError } from './errors.js';
 export { Model } from './runtime/model.js';
 export { weightOptions, WEIGHT_FORMATS, type WeightFormat, type WeightOptions } from './graph/quant.js';
 export type { Device } from './runtime/ort.js';
@@ -47,7 +50,17 @@ export type { HeadId, AttentionMatrix } from './runtime/capture.js';
 export type { GenerateResult, CacheSetup } from './runtime/generate.js';
 export type { SamplingOptions } from './runtime/sampling.js';
 export type { KvPolicyOptions, KvPolicyName } from './kv/policy.js';
-export type { HookOptions } from './graph/hooks.js';
+export type { HookOptions, HookName, BlockHookPoint } from './graph/hooks.js';
+export { CAPTURE_POINTS, blockHook } from './graph/hooks.js';
+// Research verbs: cache every hook point, patch activations between runs, attribute the logit to heads.
+export { runWithCache, ActivationCache, type RunWithCacheOptions, type Tensor } from './runtime/activationCache.js';
+export { runWithHooks, type ResidualHook, type RunWithHooksOptions, type HookedRunResult } from './runtime/runWithHooks.js';
+export * from './patching/index.js';
+// The atlas and the needle-in-a-haystack evaluation, as the CLI runs them.
+export { runAtlas, validateAtlas, writeAtlas, readAtlas, writeReport, type AtlasOptions, type AtlasFile } from './atlas/index.js';
+export { writePatchReport, patchReportHtml } from './atlas/patchReport.js';
+export { niahSamples, loadHaystack, generateNeedleSample, passKeyPair, type NiahSetSpec, type NiahItem, type NeedleSample, type PassKeyPair } from './eval/index.js';
+export { runNiah, type NiahRunOptions, type NiahRunResult } from './eval/niahRun.js';
 export {
   parseInterventionSpec,
   parseHeadList,
@@ -67,6 +80,11 @@ export {
 } from './interventions/index.js';
 export type {
   InterventionSpec,
+  InterventionSpecInput,
+  InterventionInput,
+  HeadRefInput,
+  HeadsInput,
+  SpanInput,
   Intervention,
   InterventionOp,
   SpanRef,
@@ -86,13 +104,23 @@ export interface LoadOptions {
   weights?: WeightOptions;
 }
 
+/**
+ * The bundled ref-llama-7m's folder, resolved from the package root, so `loadModel(defaultModel)` works
+ * from any working directory.
+ */
+export const defaultModel: string = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'models', 'ref-llama-7m');
+
 /** Opens a Hugging Face model folder (config.json, *.safetensors, tokenizer.json). Call `dispose()` when done. */
 export function loadModel(dir: string, options: LoadOptions = {}): Promise<Model> {
   return Model.load(dir, options);
 }
 
-/** Interventions as a caller may give them: a validated spec, or spec JSON (object, array or text). */
-export type InterventionsInput = InterventionSpec | unknown;
+/**
+ * Interventions as a caller may give them: a typed spec (`InterventionSpecInput`, which a validated
+ * `InterventionSpec` also is) or spec JSON text. Untyped JSON (`unknown`) goes through
+ * `interventionSpec(model, json)` first.
+ */
+export type InterventionsInput = InterventionSpecInput | string;
 
 interface CommonOptions {
   /** Interventions to apply, in prefill and decode (see `interventions/spec.ts` for the format). */
@@ -140,7 +168,12 @@ export interface RunResult {
   logits: Float32Array;
   logitsAt: number[];
   vocab: number;
-  /** One entry per (captured layer, head). */
+  /**
+   * The captured attention of one head: `r.pattern(6, 6)`. Throws a `HeadwiseError` naming the layers
+   * captured when (layer, head) was not.
+   */
+  pattern(layer: number, head: number): HeadPattern;
+  /** Every captured head's pattern, sorted by (layer, head); prefer `pattern(layer, head)`. */
   patterns: HeadPattern[];
   /** [layer] → [prompt tokens, heads, headDim] per-head outputs, for the layers asked for. */
   z: Map<number, Float32Array>;
@@ -188,6 +221,7 @@ export async function run(model: Model, prompt: string | number[], options: RunO
     logits: extra ? r.logits.slice(0, logitsAt.length * V) : r.logits,
     logitsAt,
     vocab: r.vocab,
+    pattern: patternLookup(patterns, layers),
     patterns,
     z: r.z,
     interventions: bound ? describe(bound.spec).split('\n') : [],
@@ -230,7 +264,7 @@ export async function generate(model: Model, prompt: string | number[], options:
 }
 
 /** Validates interventions given as JSON against the model (a `SpecError` names the bad field). */
-export function interventionSpec(model: Model, input: InterventionsInput): InterventionSpec {
+export function interventionSpec(model: Model, input: unknown): InterventionSpec {
   return parseInterventionSpec(input, modelShape(model));
 }
 
@@ -256,6 +290,15 @@ async function bindInputs(model: Model, options: CommonOptions, ids: number[], t
   if (spec.interventions.length === 0) return null;
   const means = options.means ?? (needsMeans(spec) ? await defaultHeadMeans(model) : undefined);
   return bindIntervention(model, spec, ids, { prompt: text, means, cache: setup });
+}
+
+function patternLookup(patterns: HeadPattern[], layers: number[]): (layer: number, head: number) => HeadPattern {
+  const byHead = new Map(patterns.map((p) => [`${p.layer}:${p.head}`, p]));
+  return (layer, head) => {
+    const p = byHead.get(`${layer}:${head}`);
+    if (!p) throw new HeadwiseError(`pattern(${layer}, ${head}): not captured (capture.layers was ${layers.length ? `[${layers.join(', ')}]` : 'empty'})`);
+    return p;
+  };
 }
 
 function positions(value: number[] | 'last' | 'all', T: number, what: string): number[] {

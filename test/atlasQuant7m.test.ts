@@ -76,7 +76,8 @@ describe('atlas with q8 / q4 weights on ref-llama-7m (16 prompts, 512 tokens)', 
     expect(bad.stderr.trim().split('\n')).toHaveLength(1);
     expect(bad.stderr).toMatch(/--weights.*q3.*f32, f16, q8, q4/);
     const block = cli(['generate', '--prompt', 'x', '--weights', 'q4', '--weights-block', '24']);
-    expect(block.code).toBe(1);
+    // A flag value out of range is a usage error (exit 2, program.ts).
+    expect(block.code).toBe(2);
     expect(block.stderr.trim()).toBe('headwise: error: weights block size 24: expected a power of two ≥ 16');
   });
 

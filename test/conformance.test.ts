@@ -2,7 +2,9 @@
  * Conformance with Hugging Face transformers (PyTorch, fp32, eager attention): logits and every
  * head's attention probabilities for tiny random checkpoints of each family and for the bundled
  * ref-llama-7m, from fixtures made by tools/conformance/make_fixtures.py. Tolerance 1e-4 max abs.
- * The same run checks that chunked prefill + KV-cached decode reproduce the one-shot logits.
+ * The same run checks that chunked prefill + KV-cached decode reproduce the one-shot logits, and that
+ * the GPU graph form (KV mode `present`, run on the CPU here) does too. Sliding-window fixtures use
+ * inputs longer than their window, RoPE-scaled ones inputs longer than the original context.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Model } from '../src/runtime/model.js';
 import { forward, newCache } from '../src/runtime/forward.js';
+import { fullCache } from '../src/runtime/generate.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -38,8 +41,6 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-const full = { kind: 'full' as const };
-
 describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_name, fx) => {
   let model: Model;
   beforeAll(async () => {
@@ -51,8 +52,10 @@ describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_na
     const c = model.config;
     const T = fx.inputIds.length;
     const all = Array.from({ length: c.numLayers }, (_, l) => l);
-    const gs = await model.session(model.fullLayout(), { capturePattern: all, captureZ: [], headHooks: false, scoreBias: [], act: [] });
-    const cache = newCache(model, gs, new Map([['full', full]]));
+    // Full attention as the model defines it: sliding-window layers keep (and see) their window.
+    const setup = fullCache(model);
+    const gs = await model.session(setup.layout, { capturePattern: all, captureZ: [], headHooks: false, scoreBias: [], act: [] });
+    const cache = newCache(model, gs, setup.policies);
     const rows = Array.from({ length: T }, (_, i) => i);
     const res = await forward(model, gs, cache, fx.inputIds, { logitsAt: rows, captureRows: rows });
     expect(maxAbsDiff(res.logits, f32(fx.logits.f32))).toBeLessThanOrEqual(1e-4);
@@ -73,8 +76,9 @@ describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_na
   });
 
   it('chunked prefill plus cached decode gives the same logits', async () => {
-    const gs = await model.session();
-    const cache = newCache(model, gs, new Map([['full', full]]));
+    const setup = fullCache(model);
+    const gs = await model.session(setup.layout);
+    const cache = newCache(model, gs, setup.policies);
     const ids = fx.inputIds;
     const ref = f32(fx.logits.f32);
     const V = model.config.vocabSize;
@@ -87,6 +91,19 @@ describe.each(fixtures.map((f) => [f.model, f] as const))('conformance %s', (_na
       worst = Math.max(worst, maxAbsDiff(r.logits, ref.subarray(t * V, (t + 1) * V)));
     }
     expect(worst).toBeLessThanOrEqual(1e-4);
+  });
+
+  it('the GPU graph form (KV mode present, run on the CPU) gives the same logits', async () => {
+    const gpuForm = await Model.load(path.resolve(fx.modelDir), { kvMode: 'present' });
+    try {
+      const setup = fullCache(gpuForm);
+      const gs = await gpuForm.session(setup.layout);
+      const cache = newCache(gpuForm, gs, setup.policies);
+      const res = await forward(gpuForm, gs, cache, fx.inputIds, { logitsAt: fx.inputIds.map((_, i) => i) });
+      expect(maxAbsDiff(res.logits, f32(fx.logits.f32))).toBeLessThanOrEqual(1e-4);
+    } finally {
+      await gpuForm.dispose();
+    }
   });
 
   if (fx.text !== undefined) {

@@ -30,7 +30,10 @@ const PROMPT =
   'And the earth was without form, and void.\nWhat is the pass key? The pass key is';
 const gen = (...extra: string[]) => ['generate', '-p', PROMPT, '-n', '4', ...extra];
 
-describe('intervention flags: malformed input is one line naming the field, exit 1', () => {
+/** A flag's own value that is wrong is a usage error (exit 2); everything else here is input (exit 1). */
+const USAGE = new Set(['layer out of range', 'α ≤ 0 as a flag', '--steer-heads without --highlight', 'bad --steer-heads']);
+
+describe('intervention flags: malformed input is one line naming the field, exit 1 (2 for a bad flag value)', () => {
   const cases: Array<[string, () => string[], RegExp]> = [
     ['unknown op', () => gen('--intervene', specFile('op.json', [{ op: 'ablat', heads: ['1:1'] }])), /op\.json: interventions\[0\]\.op: unknown op "ablat".*did you mean "ablate"/],
     ['head out of range', () => gen('--intervene', specFile('head.json', { version: 1, interventions: [{ op: 'scale', heads: [{ layer: 2, head: 4 }], params: { factor: 2 } }] })), /head\.json: interventions\[0\]\.heads\[0\]\.head: 4 is out of range \(model has 4 heads per layer\)/],
@@ -46,9 +49,9 @@ describe('intervention flags: malformed input is one line naming the field, exit
     ['--steer-heads without --highlight', () => gen('--steer-heads', '5:3'), /--steer-heads: needs --highlight/],
     ['bad --steer-heads', () => gen('--highlight', 'pass key', '--steer-heads', 'five'), /--steer-heads: "five" is neither a head list/],
   ];
-  it.each(cases)('%s', (_name, args, pattern) => {
+  it.each(cases)('%s', (name, args, pattern) => {
     const r = cli(args());
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(USAGE.has(name) ? 2 : 1);
     expect(r.stdout).toBe('');
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);

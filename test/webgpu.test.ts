@@ -9,6 +9,10 @@
  *   visible message where it cannot. It must match the CPU to
  *   1e-3: logits and captured patterns of a one-shot pass, chunked prefill + decode, a streaming and a
  *   duo (two cache classes) policy with on-device eviction, a head ablation, and every node on the GPU.
+ *   Layers without attention hooks use fused GroupQueryAttention there (forced: the default follows
+ *   `runtime/fusedAttentionProbe.ts`) and in the `fusedAttention` CPU suite; the `no hooks` scenario
+ *   runs it on every layer, with a streaming mask as its bias. Every other family's fixture runs with
+ *   the default (one 40-token call) against transformers.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +22,7 @@ import { NO_HOOKS, type HookOptions } from '../src/graph/hooks.js';
 import { splitLayout, uniformLayout, type KvLayout } from '../src/graph/layout.js';
 import { deviceKvLocations, disposeDeviceKv } from '../src/runtime/deviceKv.js';
 import { forward, newCache, type HookProvider } from '../src/runtime/forward.js';
+import { fullCache } from '../src/runtime/generate.js';
 import type { ClassPolicy } from '../src/runtime/kvCache.js';
 import { Model, type ModelOptions } from '../src/runtime/model.js';
 import { probeWebgpu } from '../src/runtime/ort.js';
@@ -116,6 +121,8 @@ function cases(c: Model['config']): Case[] {
     { name: 'chunked prefill + decode', run: (m) => scenario(m, full, capture, prompt, [7, 1, 12], decode) },
     { name: 'streaming (sink 2, window 5), evicting on the device', run: (m) => scenario(m, stream, capture, prompt, [9, 11], decode) },
     { name: 'duo: full and streaming groups in one layer', run: (m) => scenario(m, duo, capture, prompt, [13, 7], decode) },
+    // No attention hooks: every layer attends with fused GroupQueryAttention on webgpu (graph/fusedAttention.ts).
+    { name: 'no hooks: streaming (sink 2, window 5)', run: (m) => scenario(m, stream, NO_HOOKS, prompt, [9, 11], decode) },
     { name: 'ablation + head_add + score bias', run: (m) => scenario(m, full, { ...NO_HOOKS, headHooks: true, scoreBias: [0] }, prompt, [11, 9], decode, ablate) },
     // ≥ 16 new tokens on a cached prefix: the CPU graph's batched keys branch, with masked slack rows.
     { name: 'long chunk on a cached prefix + score bias, patterns captured', run: (m) => scenario(m, full, { ...capture, headHooks: true, scoreBias: [0] }, prompt, [3, 17], decode, ablate) },
@@ -149,6 +156,7 @@ function suite(title: string, options: ModelOptions, tol: { logits: number; patt
 }
 
 suite('present KV mode on cpu:', { kvMode: 'present' }, { logits: 1e-4, patterns: 1e-5 });
+suite('present KV mode on cpu, fused attention:', { kvMode: 'present', fusedAttention: true }, { logits: 1e-4, patterns: 1e-5 });
 
 describe.each(MODELS.map((dir) => [path.basename(dir), dir] as const))("per-head past inputs (pastInput 'head') on cpu: %s", (_name, dir) => {
   let model: Model;
@@ -183,7 +191,9 @@ if (!adapter.ok) {
     it.skip(`skipped: ${adapter.reason}`, () => {});
   });
 } else {
-  suite('webgpu vs cpu:', { device: 'webgpu', strictDevice: true }, { logits: 1e-3, patterns: 1e-4 });
+  // Fused attention forced: the default skips it where runtime/fusedAttentionProbe.ts finds ORT's kernel
+  // wrong (lavapipe, from 32 new tokens per call; every call here has fewer).
+  suite('webgpu vs cpu:', { device: 'webgpu', strictDevice: true, fusedAttention: true }, { logits: 1e-3, patterns: 1e-4 });
 
   describe('webgpu runtime', () => {
     it('keeps the KV cache on the GPU (present outputs are gpu-buffer tensors) and reports its bytes', async () => {
@@ -202,6 +212,29 @@ if (!adapter.ok) {
         expect(new Set(where)).toEqual(new Set(['gpu-buffer']));
         disposeDeviceKv(cache);
         expect(cache.kvBytes).toBe(0);
+      } finally {
+        await model.dispose();
+      }
+    });
+  });
+
+  describe('every family on webgpu (strict device: every node on the GPU)', () => {
+    const dir = path.resolve('test/fixtures/conformance');
+    // The suite above already compares MODELS with the CPU; here every other tiny fixture against transformers.
+    const fixtures = fs.readdirSync(dir).filter((f) => f.startsWith('tiny-') && f.endsWith('.json') && !MODELS.some((m) => path.basename(m) === f.slice(0, -5))).map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { model: string; modelDir: string; inputIds: number[]; logits: { f32: string } });
+    it.each(fixtures.map((f) => [f.model, f] as const))('%s: logits match transformers within 1e-4', async (_name, fx) => {
+      const model = await Model.load(path.resolve(fx.modelDir), { device: 'webgpu', strictDevice: true });
+      try {
+        const setup = fullCache(model);
+        const gs = await model.session(setup.layout);
+        const cache = newCache(model, gs, setup.policies);
+        const r = await forward(model, gs, cache, fx.inputIds, { logitsAt: fx.inputIds.map((_, i) => i) });
+        const buf = Buffer.from(fx.logits.f32, 'base64');
+        const ref = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+        let worst = 0;
+        for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(ref[i] - r.logits[i]));
+        expect(worst).toBeLessThanOrEqual(1e-4);
+        disposeDeviceKv(cache);
       } finally {
         await model.dispose();
       }

@@ -39,6 +39,28 @@ function table(ref: Record<string, unknown>, field: string, layers: number): num
   return t as number[][];
 }
 
+/**
+ * Checks, before any work, that a reference analysis fits a model: a retrieval table, and every table
+ * it has is [layers][heads] of numbers (or null). `where` names the file.
+ */
+export function checkReferenceShape(ref: unknown, shape: { numLayers: number; numHeads: number }, where: string): Record<string, unknown> {
+  if (ref === null || typeof ref !== 'object' || Array.isArray(ref)) throw new HeadwiseError(`${where}: must be a JSON object`);
+  const r = ref as Record<string, unknown>;
+  if (!Array.isArray(r.retrieval)) throw new HeadwiseError(`${where}: has no "retrieval" table`);
+  for (const field of Object.keys(REFERENCE_FIELDS)) {
+    const t = r[field];
+    if (t === undefined) continue;
+    if (!Array.isArray(t) || t.some((row) => !Array.isArray(row) || row.some((v) => v !== null && typeof v !== 'number'))) {
+      throw new HeadwiseError(`${where}: "${field}" is not a [layer][head] table of numbers`);
+    }
+    const rows = t as unknown[][];
+    if (rows.length !== shape.numLayers || rows.some((row) => row.length !== shape.numHeads)) {
+      throw new HeadwiseError(`${where}: "${field}" is a ${rows.length}×${rows[0]?.length ?? 0} table, this model has ${shape.numLayers} layers × ${shape.numHeads} heads (reference of another model?)`);
+    }
+  }
+  return r;
+}
+
 export function compareWithReference(atlas: AtlasFile, ref: Record<string, unknown>, opts: { tolerance?: number; topK?: number } = {}): ReferenceComparison {
   const tolerance = opts.tolerance ?? 0.05;
   const k = opts.topK ?? 2;

@@ -8,7 +8,7 @@
  * Pure: formatting only; `writeExport` writes a file atomically.
  */
 import { HeadwiseError } from '../errors.js';
-import { writeFileAtomic } from '../graph/weights.js';
+import { writeFileAtomic } from '../io/outputPath.js';
 import type { ModelConfig } from '../hf/config.js';
 import { kvHeadScores, type AtlasFile, type KvScoreMetric } from './file.js';
 

@@ -10,7 +10,8 @@
  *   "topHeads": { "<name>": [{ layer, head, score }] },        // best first
  *   "niah": { accuracy, samples, contextTokens, depths, grid, counts, method },
  *   "validation": { k, seed, samples, base, top: { heads, accuracy }, random: { heads, accuracy } },
- *   "timing": { totalMs, ... } }
+ *   "timing": { totalMs, ... },
+ *   "runId": "uuid", "runFiles": { "<export file name>": "sha256" } }   // the set written together (outputs.ts)
  * ```
  * Every field after `metricInfo` is optional (version 1 readers ignore what they do not know). A value
  * that could not be measured (NaN) is written as null and read back as NaN. Readers check the format,
@@ -18,7 +19,7 @@
  */
 import fs from 'node:fs';
 import { HeadwiseError } from '../errors.js';
-import { writeFileAtomic } from '../graph/weights.js';
+import { writeFileAtomic } from '../io/outputPath.js';
 import type { ModelConfig } from '../hf/config.js';
 
 export const ATLAS_FORMAT = 'headwise-atlas';
@@ -40,6 +41,8 @@ export interface MetricInfo {
   per: 'head' | 'kvHead';
   samples: number;
   description: string;
+  /** Where the model makes the metric ill-defined on some layers (e.g. sliding windows shorter than the prompt). */
+  caveat?: string;
 }
 
 export interface AtlasTopHead {
@@ -85,6 +88,10 @@ export interface AtlasFile {
   niah?: AtlasNiah;
   validation?: AtlasValidation;
   timing?: Record<string, number>;
+  /** One id per atlas run, shared with the report and exports written with it (`outputs.ts`). */
+  runId?: string;
+  /** SHA-256 of each export written with this atlas, by file name. */
+  runFiles?: Record<string, string>;
   [extra: string]: unknown;
 }
 

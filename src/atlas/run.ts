@@ -22,8 +22,10 @@ import { loadHaystack } from '../eval/haystack.js';
 import { DEFAULT_DEPTHS, niahSamples, type NeedleMix, type NiahItem } from '../eval/niahSet.js';
 import { decodeOn, greedyReadout, summarizeNiah, type NiahOutcomeDetail } from '../eval/niahRun.js';
 import { deriveSeed, Random } from '../eval/random.js';
+import { disposeDeviceKv } from '../runtime/deviceKv.js';
 import { forward, type GroupPattern, type HookProvider } from '../runtime/forward.js';
 import { DEFAULT_PREFILL_CHUNK, fullCache, kvBytesFull } from '../runtime/generate.js';
+import { densePatterns, windowCaveats } from './windows.js';
 import { allLayers, unionHookOptions, withBound, type HookBinder } from '../runtime/hookSet.js';
 import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
@@ -163,6 +165,11 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   const setup = fullCache(model);
   const captureHooks = { capturePattern: layers, captureZ: [], headHooks: false, scoreBias: [], act: [] };
   const variantHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: layers, act: [] };
+  // On the GPU (KV mode `present`) ablation gets its own session without score-bias inputs, so no
+  // [heads, q, keys] zero bias is uploaded per layer and run (~17 MB per run at the 1B shape).
+  // (On the CPU it shares the variants session: a third session would hold another copy of the weights.)
+  const ablationHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: [], act: [] };
+  const ownAblationSession = model.kvMode === 'present' && ablationSamples > 0;
   /** The caller's hooks for one prompt, and the sessions that carry them. */
   const hooksFor = async (ids: number[], prompt: string) => {
     const bound = opts.bindHooks ? await opts.bindHooks(ids, prompt) : null;
@@ -170,7 +177,8 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     return {
       ...h,
       capture: await model.session(setup.layout, unionHookOptions(h.hookOptions, captureHooks)),
-      variants: harmSamples + ablationSamples > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks)) : null,
+      variants: harmSamples + (ownAblationSession ? 0 : ablationSamples) > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks)) : null,
+      ablation: ownAblationSession ? await model.session(setup.layout, unionHookOptions(h.hookOptions, ablationHooks)) : null,
     };
   };
 
@@ -187,8 +195,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   let correct = 0;
 
   // One cache for every prompt, reset in between: its buffers are allocated once.
+  // (KV mode `present`, webgpu: the keys and values are device tensors; nothing to reserve on the host.)
   const cache = new KvCache(setup.layout, setup.policies, c.headDim);
-  cache.reserve(Math.max(...items.map((it) => it.sample.inputIds.length)) + 16);
+  if (model.kvMode === 'append') cache.reserve(Math.max(...items.map((it) => it.sample.inputIds.length)) + 16);
   for (const [i, item] of items.entries()) {
     const { sample } = item;
     const ids = sample.inputIds;
@@ -200,7 +209,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     const tailRows = tail.map((_, r) => r);
 
     const tStart = performance.now();
-    const { hooks, hookOptions, capture, variants } = await hooksFor(ids, sample.prompt);
+    const { hooks, hookOptions, capture, variants, ablation } = await hooksFor(ids, sample.prompt);
     cache.reset();
     const prefixRows = i < patternSamples ? stridedRows(prefix.length, o.captureStride) : [];
     // A prompt whose cache nothing re-runs on takes the tail in its last prefill call (one graph run
@@ -216,9 +225,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
       const rows = prefixRows.filter((t) => t >= from && t < to).map((t) => t - from);
       const tailAt = withTail ? tailRows.map((r) => to - from + r) : [];
       const r = await forward(model, capture, cache, part, { captureRows: [...rows, ...tailAt], logitsAt: withTail ? tailAt : undefined, hooks, commit: !withTail });
-      if (rows.length) rowPatterns.push(...pickRows(r.patterns, 0, rows.length));
+      if (rows.length) rowPatterns.push(...pickRows(densePatterns(r.patterns), 0, rows.length));
       if (withTail) {
-        tailCapture = pickRows(r.patterns, rows.length, rows.length + tailAt.length);
+        tailCapture = pickRows(densePatterns(r.patterns), rows.length, rows.length + tailAt.length);
         tailLogits = r.logits;
       }
     }
@@ -231,7 +240,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
 
     if (reruns) {
       const r = await forward(model, capture, cache, tail, { commit: false, captureRows: tailRows, logitsAt: tailRows, hooks });
-      tailCapture = r.patterns;
+      tailCapture = densePatterns(r.patterns);
       tailLogits = r.logits;
     }
     const predicted = tailRows.map((r) => argmaxRow(tailLogits, r, V));
@@ -245,7 +254,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     if (i < harmSamples) harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window, o.harmLayersPerRun));
     const tHarmEnd = performance.now();
     timing.harmMs += tHarmEnd - tTailEnd;
-    if (i < ablationSamples) ablationAcc.addAll(await ablationKl(ctx));
+    if (i < ablationSamples) ablationAcc.addAll(await ablationKl({ ...ctx, session: ablation ?? variants! }));
     const tAblEnd = performance.now();
     timing.ablationMs += tAblEnd - tHarmEnd;
 
@@ -281,12 +290,13 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     cache.reset();
     const { hooks, capture } = await hooksFor(seq, tok.decode(seq));
     const r = await forward(model, capture, cache, seq, { captureRows: seq.map((_, j) => j), hooks });
-    const s = probeStats(r.patterns, L, H, seq);
+    const s = probeStats(densePatterns(r.patterns), L, H, seq);
     probeAcc.induction.addAll(s.induction);
     probeAcc.duplicateToken.addAll(s.duplicateToken);
     opts.onProgress?.({ phase: 'probes', done: ++step, total: totalSteps });
   }
   timing.probesMs = performance.now() - tProbes;
+  disposeDeviceKv(cache);
 
   const metrics: Record<string, number[][]> = {};
   const metricInfo: Record<string, MetricInfo> = {};
@@ -348,6 +358,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     });
   }
 
+  windowCaveats(metricInfo, c, contextTokens);
   const topK = o.topK;
   const top = (name: string) => (metrics[name] ? topHeads(metrics[name], topK).map(({ layer, head }) => ({ layer, head, score: metrics[name][layer][head] })) : undefined);
   const niah = summarizeNiah(outcomes);

@@ -11,6 +11,8 @@ import { NO_HOOKS } from '../graph/hooks.js';
 import { formatBits, type WeightOptions } from '../graph/quant.js';
 import { Checkpoint } from '../hf/checkpoint.js';
 import { forward, newCache } from '../runtime/forward.js';
+import { fullCache } from '../runtime/generate.js';
+import { applyModelWindows } from '../runtime/modelWindow.js';
 import { Model } from '../runtime/model.js';
 import { uniformLayout } from '../graph/layout.js';
 
@@ -54,7 +56,9 @@ export function compileFormat(dir: string, weights: WeightOptions, accuracyLevel
   try {
     const c = ckpt.config;
     const t = performance.now();
-    const { cached } = compileGraph(ckpt, uniformLayout(c.numLayers, c.numKvHeads), NO_HOOKS, 'append', weights, accuracyLevel);
+    // The layout `fullCache` gives the loaded model (its sliding-window layers in their own classes).
+    const { layout } = applyModelWindows({ layout: uniformLayout(c.numLayers, c.numKvHeads), policies: new Map([['full', { kind: 'full' as const }]]) }, c);
+    const { cached } = compileGraph(ckpt, layout, NO_HOOKS, 'append', { weights, accuracyLevel });
     return { cached, compileMs: performance.now() - t, compilePeakRssMB: peakRssMB() };
   } finally {
     ckpt.close();
@@ -74,12 +78,13 @@ export async function runFormat(dir: string, weights: WeightOptions, threads: nu
   const t0 = performance.now();
   const model = await Model.load(dir, { threads, weights, accuracyLevel: o.accuracyLevel });
   try {
-    const gs = await model.session();
+    const setup = fullCache(model);
+    const gs = await model.session(setup.layout);
     const loadMs = performance.now() - t0;
     const loadPeakRssMB = peakRssMB();
     const V = model.config.vocabSize;
     const ids = (n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % (V - 1)));
-    const cache = newCache(model, gs, new Map([['full', { kind: 'full' }]]));
+    const cache = newCache(model, gs, setup.policies);
     cache.reserve(Math.max(o.prefill, o.context + o.steps + 8));
     const prefillOnce = async (n: number) => {
       cache.reset();

@@ -11,10 +11,15 @@
  *
  * --random CONFIG makes a random-weight checkpoint of that shape (`make-random`, bf16 on disk) under
  * --work, declaring enough positions for the context; speed does not depend on the weights.
+ * --torch SCRIPT runs the PyTorch peer (`../shared/peer/torch_gpu_bench.py`) on the same GPU and the
+ * same --random shapes first, in this process's call, and prints headwise webgpu / PyTorch ratios.
+ * --explicit-attention adds a webgpu row with the explicit attention graph (fused GroupQueryAttention
+ * off); --atlas times `runAtlas` (--atlas-samples prompts of --atlas-context tokens) of each random
+ * model on webgpu (and with --atlas-cpu on the CPU EP), its tokenizer copied from --tokenizer-from.
  * Usage: node dist/bench/gpu.js --check-model models/ref-llama-7m \
  *          --random tools/device/configs/ref-llama-30m.json --random tools/device/configs/llama-3.2-1b.json
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +34,7 @@ import { createSession, defaultThreads, ort, probeWebgpu, type Device } from '..
 import { GraphBuilder } from '../graph/builder.js';
 import { DataType } from '../graph/onnxProto.js';
 import type { CacheSetup } from '../runtime/generate.js';
+import { runAtlas } from '../atlas/run.js';
 
 interface Opts {
   model: string[];
@@ -45,6 +51,16 @@ interface Opts {
   out?: string;
   json?: boolean;
   ops?: boolean;
+  torch?: string;
+  python: string;
+  torchVariants: string;
+  explicitAttention?: boolean;
+  atlas?: boolean;
+  atlasCpu?: boolean;
+  atlasSamples: number;
+  atlasContext: number;
+  tokenizerFrom: string;
+  speed: boolean;
 }
 
 interface Check {
@@ -57,6 +73,8 @@ interface Check {
 
 interface Speed {
   device: Device;
+  /** webgpu: `fused` (GroupQueryAttention where nothing is hooked, the default) or `explicit`. */
+  attention?: 'fused' | 'explicit';
   loadMs: number;
   prefillMs: number;
   prefillTokensPerSecond: number;
@@ -74,6 +92,7 @@ interface ModelReport {
   config: { layers: number; hidden: number; heads: number; kvHeads: number; headDim: number; ffn: number; vocab: number };
   checks: Check[];
   speed: Speed[];
+  atlas?: { device: Device; seconds: number; samples: number; contextTokens: number; timing: Record<string, number> }[];
 }
 
 const log = (s: string) => process.stderr.write(`[bench:gpu ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -195,15 +214,18 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
   const traces = new Map<Device, Float32Array[][]>();
   const speeds: Speed[] = [];
   let report: ModelReport | null = null;
-  for (const device of ['webgpu', 'cpu'] as Device[]) {
-    const opts: ModelOptions = device === 'webgpu' ? { device, strictDevice: true } : { device, threads: defaultThreads() };
+  const engines: { device: Device; attention?: 'fused' | 'explicit' }[] = [{ device: 'webgpu', attention: 'fused' }, { device: 'cpu' }];
+  if (o.explicitAttention && speed) engines.splice(1, 0, { device: 'webgpu', attention: 'explicit' });
+  for (const { device, attention } of engines) {
+    const explicit = attention === 'explicit';
+    const opts: ModelOptions = device === 'webgpu' ? { device, strictDevice: true, fusedAttention: !explicit } : { device, threads: defaultThreads() };
     const t0 = performance.now();
     const model = await Model.load(dir, opts);
     try {
       await model.session(); // converts weights, compiles, creates the session
       const loadMs = performance.now() - t0;
       const c = model.config;
-      log(`${path.basename(dir)} on ${device}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);
+      log(`${path.basename(dir)} on ${device}${attention ? ` (${attention} attention)` : ''}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);
       report ??= {
         name: path.basename(dir),
         dir,
@@ -213,10 +235,12 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
         checks: [],
         speed: [],
       };
-      const tr: Float32Array[][] = [];
-      for (const s of setups(model)) tr.push(await checkTrace(model, s.setup, Math.min(o.checkTokens, c.maxPositions - 16)));
-      traces.set(device, tr);
-      if (speed) speeds.push(await measure(model, device, loadMs, o));
+      if (!explicit) {
+        const tr: Float32Array[][] = [];
+        for (const s of setups(model)) tr.push(await checkTrace(model, s.setup, Math.min(o.checkTokens, c.maxPositions - 16)));
+        traces.set(device, tr);
+      }
+      if (speed) speeds.push({ ...(await measure(model, device, loadMs, o)), attention });
     } finally {
       await model.dispose();
     }
@@ -226,6 +250,78 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
   for (const ch of r.checks) log(`${r.name} check ${ch.policy}: max |Δlogits| ${ch.maxAbsDiff.toExponential(2)} (max |logit| ${ch.maxAbsRef.toFixed(2)}), argmax agree ${(100 * ch.argmaxAgree).toFixed(1)}% of ${ch.rows} rows`);
   r.speed = speeds;
   return r;
+}
+
+/** One PyTorch peer result (`torch_gpu_bench.py`): a model (config basename) × variant (e.g. `bf16-eager`). */
+interface TorchResult {
+  model: string;
+  variant: string;
+  error?: string;
+  [figure: string]: unknown;
+}
+
+interface TorchReport {
+  host?: Record<string, unknown>;
+  results: TorchResult[];
+  status: number | null;
+}
+
+/** Runs the PyTorch peer on the CUDA GPU for the --random shapes; its results file is read even after a failure (it is rewritten after each variant). */
+function runTorch(o: Opts, configs: string[]): TorchReport {
+  const out = path.join(o.work, 'torch-gpu.json');
+  fs.mkdirSync(o.work, { recursive: true });
+  fs.rmSync(out, { force: true });
+  const args = [o.torch!, ...configs.flatMap((c) => ['--config', c]), '--out', out, '--device', 'cuda', '--context', String(o.context), '--chunk', String(o.chunk), '--steps', String(o.steps), '--gpu-variants', o.torchVariants];
+  log(`torch peer: ${o.python} ${args.join(' ')}`);
+  const t = performance.now();
+  const r = spawnSync(o.python, args, { stdio: ['ignore', 'ignore', 'inherit'], timeout: 20 * 60_000 });
+  log(`torch peer: exit ${r.status}${r.error ? ` (${r.error.message})` : ''} after ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  const file = fs.existsSync(out) ? (JSON.parse(fs.readFileSync(out, 'utf8')) as { host?: Record<string, unknown>; results: TorchResult[] }) : { results: [] };
+  return { ...file, status: r.status };
+}
+
+/** headwise webgpu (fused attention) vs each PyTorch variant, per random shape: prefill in one call, in chunks, decode. */
+function torchTable(reports: ModelReport[], torch: TorchReport, o: Opts): string {
+  const variants = o.torchVariants.split(',');
+  const lines = [
+    `| shape | figure | headwise webgpu tok/s | ${variants.map((v) => `PyTorch ${v} | ratio`).join(' | ')} |`,
+    `| --- | --- | ---: | ${variants.map(() => '---: | ---:').join(' | ')} |`,
+  ];
+  const figures: [string, (s: Speed) => number | undefined, string][] = [
+    [`prefill ${o.context}, one call`, (s) => s.prefillOneCallTokensPerSecond, 'prefill_tok_s'],
+    [`prefill ${o.context / o.chunk} × ${o.chunk}`, (s) => s.prefillTokensPerSecond, `prefill_chunk${o.chunk}_tok_s`],
+    [`decode at ${o.context}`, (s) => s.decodeTokensPerSecond, 'decode_tok_s'],
+  ];
+  for (const r of reports.filter((m) => m.weights === 'random')) {
+    const gpu = r.speed.find((s) => s.device === 'webgpu' && s.attention !== 'explicit');
+    const shape = r.name.replace(/-random$/, '');
+    if (!gpu) continue;
+    for (const [figure, ours, key] of figures) {
+      const mine = ours(gpu);
+      const cells = variants.map((v) => {
+        const t = torch.results.find((x) => x.model === shape && x.variant === v);
+        const theirs = typeof t?.[key] === 'number' ? (t[key] as number) : undefined;
+        if (theirs === undefined) return `${t?.error ? 'failed' : 'n/a'} | `;
+        return `${theirs.toFixed(0)} | ${mine === undefined ? '' : `**${(mine / theirs).toFixed(2)}×**`}`;
+      });
+      lines.push(`| ${shape} | ${figure} | ${mine === undefined ? 'n/a' : mine.toFixed(mine < 100 ? 1 : 0)} | ${cells.join(' | ')} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
+/** Wall time of `runAtlas` (sessions created on the way, as a user sees it) on a device. */
+async function atlasTiming(dir: string, device: Device, o: Opts): Promise<NonNullable<ModelReport['atlas']>[number]> {
+  const model = await Model.load(dir, device === 'webgpu' ? { device, strictDevice: true } : { device, threads: defaultThreads() });
+  try {
+    const t = performance.now();
+    const a = await runAtlas(model, { samples: o.atlasSamples, contextTokens: o.atlasContext });
+    const seconds = (performance.now() - t) / 1000;
+    log(`${path.basename(dir)} atlas on ${device}: ${seconds.toFixed(1)} s (${o.atlasSamples} prompts of ${o.atlasContext} tokens; ${JSON.stringify(a.timing)})`);
+    return { device, seconds, samples: o.atlasSamples, contextTokens: o.atlasContext, timing: a.timing ?? {} };
+  } finally {
+    await model.dispose();
+  }
 }
 
 /**
@@ -280,7 +376,7 @@ function table(reports: ModelReport[], o: Opts): string {
     const cpu = r.speed.find((s) => s.device === 'cpu');
     const gpu = r.speed.find((s) => s.device === 'webgpu');
     for (const s of r.speed) {
-      lines.push(`| ${r.name} (${(r.params / 1e6).toFixed(0)}M) | ${r.weights} | ${s.device} | ${f(s.loadMs / 1000, 1)} | ${f(s.prefillTokensPerSecond)} | ${f(s.prefillOneCallTokensPerSecond)} | ${f(s.decodeTokensPerSecond, 1)} | ${f(s.decodeMsPerToken, 2)} |`);
+      lines.push(`| ${r.name} (${(r.params / 1e6).toFixed(0)}M) | ${r.weights} | ${s.device}${s.attention === 'explicit' ? ' (explicit attention)' : ''} | ${f(s.loadMs / 1000, 1)} | ${f(s.prefillTokensPerSecond)} | ${f(s.prefillOneCallTokensPerSecond)} | ${f(s.decodeTokensPerSecond, 1)} | ${f(s.decodeMsPerToken, 2)} |`);
     }
     if (cpu && gpu) {
       lines.push(`| ${r.name} | | **webgpu / cpu** | | **${f(gpu.prefillTokensPerSecond / cpu.prefillTokensPerSecond, 1)}×** | ${gpu.prefillOneCallTokensPerSecond ? f(gpu.prefillOneCallTokensPerSecond / cpu.prefillTokensPerSecond, 1) + '×' : ''} | **${f(gpu.decodeTokensPerSecond / cpu.decodeTokensPerSecond, 1)}×** | |`);
@@ -313,7 +409,17 @@ async function main(): Promise<void> {
     .option('--check-tokens <n>', 'prompt tokens of the logits check', int, 256)
     .option('--ops', 'also time a linear layer as Gemm(transB) vs MatMul on the GPU ([chunk, 2048]·[2048, 2048])')
     .option('--out <file>', 'also write the JSON report here')
-    .option('--json', 'print the JSON report instead of the table');
+    .option('--json', 'print the JSON report instead of the table')
+    .option('--torch <script>', 'run this PyTorch peer (torch_gpu_bench.py) on the --random shapes first and print the ratios')
+    .option('--python <bin>', 'python for --torch', 'python3')
+    .option('--torch-variants <list>', 'PyTorch variants for --torch', 'bf16-eager,bf16-sdpa,fp32-eager')
+    .option('--explicit-attention', 'also measure webgpu with the explicit attention graph (no fused GroupQueryAttention)')
+    .option('--atlas', 'time the atlas of each random model on webgpu')
+    .option('--atlas-cpu', 'with --atlas: also on the CPU EP')
+    .option('--atlas-samples <n>', 'atlas needle prompts', int, 8)
+    .option('--atlas-context <n>', 'atlas prompt tokens', int, 1024)
+    .option('--no-speed', 'random models: logits check (and --atlas) only, no prefill/decode timing')
+    .option('--tokenizer-from <dir>', 'tokenizer copied into random checkpoints for --atlas', 'models/ref-llama-7m');
   program.parse(process.argv);
   const o = program.opts<Opts>();
   const probe = await probeWebgpu();
@@ -325,6 +431,8 @@ async function main(): Promise<void> {
     ops = await linearOps('webgpu', o.chunk, 2048);
     log(`webgpu linear [${o.chunk}, 2048]·[2048, 2048] GFLOP/s: ${JSON.stringify(ops)}`);
   }
+  // The peer first, while nothing of ours holds GPU memory.
+  const torch = o.torch && o.random.length ? runTorch(o, o.random) : null;
   const reports: ModelReport[] = [];
   for (const dir of o.checkModel) reports.push(await benchModel(path.resolve(dir), 'trained', false, o));
   for (const dir of o.model) reports.push(await benchModel(path.resolve(dir), 'trained', true, o));
@@ -339,14 +447,24 @@ async function main(): Promise<void> {
       const r = makeRandom({ like: config, out, dtype: 'bf16', maxPositions, force: true });
       log(`make-random ${name}: ${(r.bytes / 2 ** 20).toFixed(0)} MiB bf16 in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
-    reports.push(await benchModel(out, 'random', true, o));
+    const report = await benchModel(out, 'random', o.speed, o);
+    if (o.atlas) {
+      for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
+        if (fs.existsSync(path.join(o.tokenizerFrom, f)) && !fs.existsSync(path.join(out, f))) fs.copyFileSync(path.join(o.tokenizerFrom, f), path.join(out, f));
+      }
+      report.atlas = [await atlasTiming(out, 'webgpu', o)];
+      if (o.atlasCpu) report.atlas.push(await atlasTiming(out, 'cpu', o));
+    }
+    reports.push(report);
   }
-  const result = { host, linearGflops: ops, options: { context: o.context, chunk: o.chunk, steps: o.steps, cpuSteps: o.cpuSteps, reps: o.reps, cpuReps: o.cpuReps }, models: reports };
+  const result = { host, linearGflops: ops, options: { context: o.context, chunk: o.chunk, steps: o.steps, cpuSteps: o.cpuSteps, reps: o.reps, cpuReps: o.cpuReps }, models: reports, torch };
   if (o.out) fs.writeFileSync(o.out, JSON.stringify(result, null, 1));
   if (o.json) console.log(JSON.stringify(result));
   else {
     console.log(`headwise bench:gpu — ${host.gpu} | ${host.cpu} × ${host.cores} | onnxruntime-node ${host.ort} | node ${host.node}`);
     console.log(table(reports, o));
+    if (torch) console.log(`\nheadwise webgpu vs PyTorch ${torch.host?.torch ?? ''} on ${torch.host?.gpu ?? 'the GPU'} (peer exit ${torch.status}):\n${torchTable(reports, torch, o)}`);
+    for (const r of reports) for (const a of r.atlas ?? []) console.log(`atlas ${r.name} on ${a.device}: ${a.seconds.toFixed(1)} s (${a.samples} prompts × ${a.contextTokens} tokens)`);
     if (ops) console.log(`\nwebgpu linear layer [${o.chunk}, 2048]·[2048, 2048]: ${Object.entries(ops).map(([k, v]) => `${k} ${v.toFixed(0)} GFLOP/s`).join(', ')}`);
   }
 }

@@ -6,11 +6,12 @@
  */
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { HeadwiseError } from '../errors.js';
-import { compareWithReference, type ReferenceComparison } from '../atlas/compare.js';
-import { duoAttentionTsv, retrievalHeadJson, writeExport } from '../atlas/export.js';
-import { atlasJson, writeAtlas, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
-import { writeReport } from '../atlas/report.js';
+import { HeadwiseError, UsageError } from '../errors.js';
+import { checkReferenceShape, compareWithReference, type ReferenceComparison } from '../atlas/compare.js';
+import { duoAttentionTsv, retrievalHeadJson } from '../atlas/export.js';
+import { atlasJson, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
+import { writeAtlasOutputs } from '../atlas/outputs.js';
+import { checkOutputFile } from '../io/outputPath.js';
 import { ATLAS_DEFAULTS, runAtlas } from '../atlas/run.js';
 import { validateAtlas } from '../atlas/validate.js';
 import { extendNiahGrid } from '../atlas/niahGrid.js';
@@ -41,6 +42,21 @@ interface Flags extends ModelFlags, InterventionFlags {
   gridContexts?: number[];
   gridSamples?: number;
   json?: boolean;
+}
+
+const OUTPUT_FLAGS = [['--out', 'out'], ['--report', 'report'], ['--export-duo', 'exportDuo'], ['--export-retrieval', 'exportRetrieval']] as const;
+
+/** Every output path is checked before any work; two outputs may not share a path. */
+function checkOutputs(flags: Flags): void {
+  const seen = new Map<string, string>();
+  for (const [flag, key] of OUTPUT_FLAGS) {
+    const value = flags[key];
+    if (value === undefined) continue;
+    const abs = checkOutputFile(value, flag);
+    const other = seen.get(abs);
+    if (other) throw new UsageError(`${flag} ${JSON.stringify(value)}: is the same file as ${other}`);
+    seen.set(abs, flag);
+  }
 }
 
 function readReference(file: string): Record<string, unknown> {
@@ -103,12 +119,14 @@ export function atlasCommand(): Command {
   modelOptions(cmd);
   interventionOptions(cmd);
   return cmd.action(async (flags: Flags) => {
-    const reference = flags.reference !== undefined ? readReference(flags.reference) : undefined;
     if (flags.exportDuo && flags.duoMetric === 'streamingHarm' && flags.harmSamples === 0) {
-      throw new HeadwiseError('--duo-metric streamingHarm needs streaming harm: drop --harm-samples 0');
+      throw new UsageError('--duo-metric streamingHarm needs streaming harm: drop --harm-samples 0');
     }
+    checkOutputs(flags);
+    const rawReference = flags.reference !== undefined ? readReference(flags.reference) : undefined;
     const model = await loadModel(flags);
     try {
+      const reference = rawReference && checkReferenceShape(rawReference, model.config, `--reference ${flags.reference}`);
       const haystack = loadHaystack(flags.haystack);
       const intervention = interventionBinder(model, flags);
       const bindHooks = intervention?.bind(fullCache(model));
@@ -140,11 +158,11 @@ export function atlasCommand(): Command {
       const comparison = reference ? compareWithReference(atlas, reference) : undefined;
       if (comparison) atlas.comparison = comparison;
       if (intervention) atlas.settings.interventionSpec = intervention.describe;
-      const written: string[] = [];
-      if (flags.out) writeAtlas(flags.out, atlas), written.push(flags.out);
-      if (flags.report) writeReport(flags.report, atlas), written.push(flags.report);
-      if (flags.exportDuo) writeExport(flags.exportDuo, duoAttentionTsv(atlas, flags.duoMetric)), written.push(flags.exportDuo);
-      if (flags.exportRetrieval) writeExport(flags.exportRetrieval, retrievalHeadJson(atlas)), written.push(flags.exportRetrieval);
+      const exports: { file: string; text: string }[] = [];
+      if (flags.exportDuo) exports.push({ file: flags.exportDuo, text: duoAttentionTsv(atlas, flags.duoMetric) });
+      if (flags.exportRetrieval) exports.push({ file: flags.exportRetrieval, text: retrievalHeadJson(atlas) });
+      writeAtlasOutputs(atlas, { out: flags.out, report: flags.report, exports });
+      const written = [flags.out, flags.report, flags.exportDuo, flags.exportRetrieval].filter((f): f is string => f !== undefined);
       if (flags.json) process.stdout.write(atlasJson(atlas) + '\n');
       else process.stdout.write(summaryLines(atlas, comparison, written).join('\n') + '\n');
     } finally {

@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { HeadwiseError } from '../errors.js';
+import { HeadwiseError, UsageError } from '../errors.js';
 import {
   bindIntervention,
   combine,
@@ -46,7 +46,7 @@ const collect = (value: string, previous: string[] | undefined): string[] => [..
 export function interventionOptions(cmd: Command, { highlight = true } = {}): Command {
   cmd
     .option('--intervene <file>', 'apply the interventions of a spec file (JSON; repeat to combine)', collect)
-    .option('--ablate <heads>', 'zero the outputs of these heads, e.g. 6:6,6:0 ("*" = all)');
+    .option('--ablate <heads>', 'zero the outputs of these heads, e.g. 4:1,5:0 ("*" = all)');
   if (highlight) {
     cmd
       .option('--highlight <text>', 'PASTA: steer attention towards this text, which must occur in every prompt (repeat for several)', collect)
@@ -90,18 +90,18 @@ export function resolveInterventionFlags(model: Model, flags: InterventionFlags)
     spec.interventions.forEach((_, i) => origins.push({ label: `${file}: interventions[${i}]`, keepPath: true }));
   }
   if (flags.ablate !== undefined) {
-    const heads = parseHeadList(flags.ablate, shape, '--ablate');
+    const heads = flagValue(() => parseHeadList(flags.ablate!, shape, '--ablate'));
     specs.push(parseInterventionSpec([{ op: 'ablate', heads: heads.map((h) => ({ ...h })), params: { mode: 'zero' } }], shape));
     origins.push({ label: '--ablate', keepPath: false });
   }
   const highlights = flags.highlight ?? [];
-  if (highlights.length === 0 && flags.steerHeads !== undefined) throw new HeadwiseError('--steer-heads: needs --highlight TEXT (the text to steer towards)');
-  if (highlights.length === 0 && flags.alpha !== undefined) throw new HeadwiseError('--alpha: needs --highlight TEXT (α is PASTA\'s)');
+  if (highlights.length === 0 && flags.steerHeads !== undefined) throw new UsageError('--steer-heads: needs --highlight TEXT (the text to steer towards)');
+  if (highlights.length === 0 && flags.alpha !== undefined) throw new UsageError('--alpha: needs --highlight TEXT (α is PASTA\'s)');
   if (highlights.length) {
-    const alpha = parseAlpha(flags.alpha);
-    const heads = flags.steerHeads === undefined ? defaultSteerHeads(shape) : steerHeadsOf(flags.steerHeads, shape);
+    const alpha = flagValue(() => parseAlpha(flags.alpha));
+    const heads = flags.steerHeads === undefined ? defaultSteerHeads(shape) : flagValue(() => steerHeadsOf(flags.steerHeads!, shape));
     highlights.forEach((text, i) => {
-      if (text === '') throw new HeadwiseError(`--highlight: ${i === 0 ? '' : `#${i + 1} `}is empty (give the text to steer towards)`);
+      if (text === '') throw new UsageError(`--highlight: ${i === 0 ? '' : `#${i + 1} `}is empty (give the text to steer towards)`);
     });
     specs.push(parseInterventionSpec([{ op: 'pasta', heads: heads.map((h) => ({ ...h })), params: { alpha, spans: highlights.map((text) => ({ text })) } }], shape));
     origins.push({ label: '--highlight', keepPath: false });
@@ -109,6 +109,16 @@ export function resolveInterventionFlags(model: Model, flags: InterventionFlags)
   if (specs.length === 0) return null;
   const spec = combine(...specs);
   return { spec, origins, describe: describe(spec) };
+}
+
+/** A spec error about a flag's own value (its path starts with "--") is a usage error (exit 2); file errors stay input errors. */
+export function flagValue<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (e instanceof SpecError && e.path.startsWith('--')) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 /** Binds a flag-built spec to a prompt; errors are renamed after the flag or file they came from. */
@@ -151,7 +161,7 @@ function parseAlpha(value: string | undefined): number {
 function steerHeadsOf(value: string, shape: ModelShape): readonly HeadId[] {
   if (!fs.existsSync(value)) {
     if (/^[\s\d*:,]+$/.test(value)) return parseHeadList(value, shape, '--steer-heads');
-    throw new HeadwiseError(`--steer-heads: ${JSON.stringify(value)} is neither a head list such as 6:6,6:0 nor a spec file that exists`);
+    throw new UsageError(`--steer-heads: ${JSON.stringify(value)} is neither a head list such as 4:1,5:0 nor a spec file that exists`);
   }
   const spec = readSpecFile(value, shape);
   const heads = new Map<string, HeadId>();

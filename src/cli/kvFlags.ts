@@ -5,11 +5,12 @@
  * a command's --json output: bytes measured from the buffers next to full attention's and the theory.
  */
 import { Option, type Command } from 'commander';
-import { HeadwiseError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { readAtlas, kvHeadScores, type KvScoreMetric } from '../atlas/file.js';
 import { computeKvHeadScores } from '../atlas/kvScores.js';
 import { cacheSetup, DEFAULT_SINK, DEFAULT_WINDOW, fullHeadShare, KV_POLICIES, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
 import { kvBytesFull } from '../runtime/generate.js';
+import { baseClass } from '../runtime/modelWindow.js';
 import type { CacheSetup } from '../runtime/generate.js';
 import type { Model } from '../runtime/model.js';
 import { floatArg, intArg } from './common.js';
@@ -57,12 +58,12 @@ export async function resolveCacheSetup(model: Model, flags: KvFlags): Promise<R
       source = 'computed (16 needle prompts)';
     }
   }
-  if (flags.razor && flags.kv === 'full') throw new HeadwiseError('--razor applies to --kv streaming or duo');
+  if (flags.razor && flags.kv === 'full') throw new UsageError('--razor applies to --kv streaming or duo');
   const setup = cacheSetup(model.config, { policy: flags.kv, sink: flags.sink, window: flags.window, fullHeads: flags.fullHeads, kvHeadScores: scores, kvHeadTieBreak: tieBreak, compensate: flags.razor });
   const describe: Record<string, unknown> = { policy: flags.kv };
   if (flags.kv !== 'full') Object.assign(describe, { sink: flags.sink, window: flags.window, razor: !!flags.razor });
   if (flags.kv === 'duo') {
-    const full = setup.layout.map((groups) => groups.filter((g) => g.cacheClass === 'full').flatMap((g) => g.kvHeads));
+    const full = setup.layout.map((groups) => groups.filter((g) => baseClass(g.cacheClass) === 'full').flatMap((g) => g.kvHeads));
     Object.assign(describe, { fullHeads: flags.fullHeads, metric: flags.kvMetric, source, fullKvHeads: full });
   }
   return { setup, describe };

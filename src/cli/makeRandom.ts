@@ -8,7 +8,9 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { parseModelConfig } from '../hf/config.js';
-import { writeRandomCheckpoint } from '../hf/randomCheckpoint.js';
+import { checkModelConfig } from '../hf/configChecks.js';
+import { checkOutputDir } from '../io/outputPath.js';
+import { writeRandomCheckpoint, writeRandomCheckpointAsync, type RandomCheckpointOptions } from '../hf/randomCheckpoint.js';
 import type { WritableFloatDtype } from '../hf/dtype.js';
 import { ARCHITECTURES } from '../graph/arch/index.js';
 import { intArg, printJson } from './common.js';
@@ -22,8 +24,22 @@ export interface MakeRandomOptions {
   force?: boolean;
 }
 
+type MakeRandomResult = { out: string; bytes: number; tensors: number; config: Record<string, unknown> };
+
 /** Reads the source config (a config.json or a model folder), writes the checkpoint. */
-export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: number; tensors: number; config: Record<string, unknown> } {
+export function makeRandom(opts: MakeRandomOptions): MakeRandomResult {
+  const job = prepare(opts);
+  return { ...job.result, bytes: writeRandomCheckpoint(job.write) };
+}
+
+/** The same, yielding while it writes (the CLI's: SIGINT can interrupt a large checkpoint cleanly). */
+export async function makeRandomAsync(opts: MakeRandomOptions): Promise<MakeRandomResult> {
+  const job = prepare(opts);
+  return { ...job.result, bytes: await writeRandomCheckpointAsync(job.write) };
+}
+
+function prepare(opts: MakeRandomOptions): { write: RandomCheckpointOptions; result: Omit<MakeRandomResult, 'bytes'> } {
+  const out = checkOutputDir(opts.out, '--out', { force: opts.force });
   const like = path.resolve(opts.like);
   if (!fs.existsSync(like)) throw new HeadwiseError(`--like ${opts.like}: not found`);
   const isDir = fs.statSync(like).isDirectory();
@@ -37,9 +53,10 @@ export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: numbe
   }
   const withContext = opts.maxPositions === undefined ? raw : { ...raw, [raw.model_type === 'gpt2' ? 'n_positions' : 'max_position_embeddings']: opts.maxPositions };
   const config = parseModelConfig(withContext, configFile);
+  checkModelConfig(config, configFile);
   const tensors = ARCHITECTURES[config.family](config).weights;
   const dtype: WritableFloatDtype = opts.dtype === 'bf16' ? 'BF16' : 'F32';
-  const bytes = writeRandomCheckpoint({
+  const write: RandomCheckpointOptions = {
     rawConfig: raw,
     tensors,
     outDir: opts.out,
@@ -48,8 +65,9 @@ export function makeRandom(opts: MakeRandomOptions): { out: string; bytes: numbe
     maxPositions: opts.maxPositions,
     sourceDir: isDir ? like : path.dirname(like),
     force: opts.force,
-  });
-  return { out: path.resolve(opts.out), bytes, tensors: tensors.length, config: withContext };
+    label: '--out',
+  };
+  return { write, result: { out, tensors: tensors.length, config: withContext } };
 }
 
 export function makeRandomCommand(): Command {
@@ -60,10 +78,10 @@ export function makeRandomCommand(): Command {
     .option('--max-positions <n>', 'context length to declare (max_position_embeddings)', intArg(1, 1 << 24))
     .option('--seed <n>', 'random seed', intArg(0), 0)
     .addOption(new Option('--dtype <dtype>', 'weight dtype on disk').choices(['f32', 'bf16']).default('f32'))
-    .option('--force', 'replace --out if it exists and is not empty')
+    .option('--force', 'replace --out if it is a folder headwise wrote earlier (never anything else)')
     .option('--json', 'print one JSON object')
-    .action((flags: MakeRandomOptions & { json?: boolean }) => {
-      const r = makeRandom(flags);
+    .action(async (flags: MakeRandomOptions & { json?: boolean }) => {
+      const r = await makeRandomAsync(flags);
       if (flags.json) printJson({ out: r.out, tensors: r.tensors, safetensorsBytes: r.bytes });
       else process.stdout.write(`wrote ${r.out} (${r.tensors} tensors, ${(r.bytes / 2 ** 20).toFixed(1)} MiB of ${flags.dtype ?? 'f32'} weights)\n`);
     });

@@ -5,7 +5,7 @@
  * `eval/niahSet.ts` and `eval/niahRun.ts`; this file parses flags and prints.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { HeadwiseError } from '../errors.js';
+import { HeadwiseError, UsageError } from '../errors.js';
 import { loadHaystack } from '../eval/haystack.js';
 import { DEFAULT_DEPTHS, NEEDLE_MIXES, niahSamples, type NeedleMix } from '../eval/niahSet.js';
 import { runNiah } from '../eval/niahRun.js';
@@ -70,7 +70,7 @@ export function niahCommand(): Command {
       if (!model.tokenizer) throw new HeadwiseError(`${model.ckpt.dir}: no tokenizer.json, cannot build needle prompts`);
       const contexts = flags.context ?? [Math.min(1024, c.maxPositions - 16)];
       for (const n of contexts) {
-        if (n + 16 > c.maxPositions) throw new HeadwiseError(`--context ${n} leaves no room for the answer in the model's context of ${c.maxPositions} tokens`);
+        if (n + 16 > c.maxPositions) throw new UsageError(`--context ${n} leaves no room for the answer in the model's context of ${c.maxPositions} tokens`);
       }
       const intervention = interventionBinder(model, flags);
       const cache = await resolveCacheSetup(model, flags);

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { HeadwiseError } from '../errors.js';
+import { HeadwiseError, UsageError } from '../errors.js';
 import { DEFAULT_BLOCK_SIZE, WEIGHT_FORMATS, weightKey, weightOptions, type WeightFormat } from '../graph/quant.js';
 import { logitDrift, logitsAtEveryPosition, weightErrors } from '../eval/quantQuality.js';
 import { Model } from '../runtime/model.js';
@@ -45,8 +45,10 @@ export function quantReportCommand(): Command {
     .action(async (flags: Flags) => {
       const formats = flags.formats.split(',').map((s) => s.trim()) as WeightFormat[];
       for (const f of formats) {
-        if (!WEIGHT_FORMATS.includes(f) || f === 'f32') throw new HeadwiseError(`--formats: "${f}" is not one of ${WEIGHT_FORMATS.filter((x) => x !== 'f32').join(', ')}`);
+        if (!WEIGHT_FORMATS.includes(f) || f === 'f32') throw new UsageError(`--formats: "${f}" is not one of ${WEIGHT_FORMATS.filter((x) => x !== 'f32').join(', ')}`);
       }
+      // Checked before any model is loaded: a bad block size is a usage error.
+      const weightSets = formats.map((format) => weightOptions(format, flags.weightsBlock ?? DEFAULT_BLOCK_SIZE, !flags.f32Embeddings));
       const textFile = flags.text ?? (fs.existsSync(DEFAULT_TEXT) ? DEFAULT_TEXT : path.join(PACKAGE_ROOT, 'data', 'kjv.txt'));
       let text: string;
       try {
@@ -63,8 +65,8 @@ export function quantReportCommand(): Command {
         if (ids.length < 16) throw new HeadwiseError(`--text ${textFile}: only ${ids.length} tokens (need ≥ 16)`);
         const refLogits = await logitsAtEveryPosition(ref, ids);
         const results = [];
-        for (const format of formats) {
-          const weights = weightOptions(format, flags.weightsBlock ?? DEFAULT_BLOCK_SIZE, !flags.f32Embeddings);
+        for (const [i, format] of formats.entries()) {
+          const weights = weightSets[i];
           const bar = progressBar(`${format} weights`, 1);
           const errors = weightErrors(ref.ckpt, weights);
           bar.stop();

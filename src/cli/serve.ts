@@ -4,7 +4,9 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { readAtlas } from '../atlas/file.js';
+import { parseResults, resultShape, ResultFormatError, type ResearchResult } from '../atlas/researchResult.js';
 import { atlasRunner, niahRunner } from '../web/runners.js';
+import { isLoopbackHost } from '../web/http.js';
 import { startServer } from '../web/server.js';
 import { intArg, loadModel, modelOptions, PACKAGE_ROOT, type ModelFlags } from './common.js';
 
@@ -14,19 +16,29 @@ export const WEB_APP_DIR = path.join(PACKAGE_ROOT, 'dist', 'webapp');
 interface Flags extends ModelFlags {
   port: number;
   host: string;
+  allowRemote?: boolean;
   atlas?: string;
+  results?: string;
 }
 
 export function serveCommand(): Command {
   const cmd = new Command('serve')
     .description('start the web app: atlas, head patterns, interventions playground, needles & KV')
     .option('--port <n>', 'port to listen on (0 = any free port)', intArg(0, 65535), 8080)
-    .option('--host <address>', 'address to bind; anything but loopback exposes the model to the network', '127.0.0.1')
-    .option('--atlas <file>', 'atlas JSON to show (from `headwise atlas --out FILE`)');
+    .option('--host <address>', 'loopback address to bind (127.0.0.1, ::1, localhost, ::ffff:127.0.0.1); others need --allow-remote', '127.0.0.1')
+    .option('--allow-remote', 'allow a --host that is not loopback: anyone who can reach it can run the model')
+    .option('--atlas <file>', 'atlas JSON to show (from `headwise atlas --out FILE`)')
+    .option('--results <file>', 'research results JSON to show (activation patching, direct logit attribution, logit lens; format in src/atlas/researchResult.ts)');
   modelOptions(cmd);
   return cmd.action(async (flags: Flags) => {
+    // Usage errors (exit 2), before the model loads: an empty host would listen on every interface.
+    if (flags.host.trim() === '') cmd.error('error: --host is empty; give an address such as 127.0.0.1', { exitCode: 2 });
+    if (!isLoopbackHost(flags.host) && !flags.allowRemote) {
+      cmd.error(`error: --host ${flags.host} is not a loopback address and would expose the model to the network; add --allow-remote to mean it`, { exitCode: 2 });
+    }
     const model = await loadModel(flags);
     const atlas = flags.atlas ? readAtlas(flags.atlas, model.config) : undefined;
+    const results = flags.results ? readResults(flags.results, model.config.numLayers, model.config.numHeads) : undefined;
     if (!fs.existsSync(path.join(WEB_APP_DIR, 'index.html'))) {
       process.stderr.write(`headwise: warning: the web app is not built (${WEB_APP_DIR}); run \`npm run build\`. Serving the API only.\n`);
     }
@@ -35,8 +47,10 @@ export function serveCommand(): Command {
       web = await startServer({
         model,
         host: flags.host,
+        allowRemote: flags.allowRemote,
         port: flags.port,
         atlas,
+        results,
         appDir: WEB_APP_DIR,
         runners: { atlas: atlasRunner, niah: niahRunner },
       });
@@ -47,6 +61,7 @@ export function serveCommand(): Command {
       if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new HeadwiseError(`--host ${flags.host}: not an address of this machine`);
       throw e;
     }
+    if (!isLoopbackHost(flags.host)) process.stderr.write(`headwise: warning: --allow-remote: ${web.url}/ is open to anyone who can reach ${flags.host}\n`);
     process.stdout.write(`headwise: serving ${model.name} at ${web.url}/ (Ctrl-C to stop)\n`);
     await new Promise<void>((resolve) => {
       const stop = () => resolve();
@@ -56,4 +71,29 @@ export function serveCommand(): Command {
     await web.close();
     await model.dispose();
   });
+}
+
+/** A research results file, checked against the model's shape; one line naming the file and field on error. */
+function readResults(file: string, layers: number, heads: number): ResearchResult[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new HeadwiseError(`--results ${file}: ${code ? `cannot read (${code})` : `not valid JSON (${(e as Error).message})`}`);
+  }
+  let results: ResearchResult[];
+  try {
+    results = parseResults(raw);
+  } catch (e) {
+    if (e instanceof ResultFormatError) throw new HeadwiseError(`--results ${file}: ${e.message}`);
+    throw e;
+  }
+  results.forEach((r, i) => {
+    const s = resultShape(r);
+    if (s.layers !== layers || (s.heads !== null && s.heads !== heads)) {
+      throw new HeadwiseError(`--results ${file}: result ${i} (${r.kind}) is for ${s.layers} layers${s.heads === null ? '' : ` × ${s.heads} heads`}, the model has ${layers} × ${heads}`);
+    }
+  });
+  return results;
 }

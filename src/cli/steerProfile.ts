@@ -4,9 +4,9 @@
  * the top heads, and optionally check that spec on held-out prompts (share of greedy answers that follow
  * the highlighted needle, with and without steering).
  */
-import fs from 'node:fs';
 import { Command } from 'commander';
-import { HeadwiseError } from '../errors.js';
+import { HeadwiseError, UsageError } from '../errors.js';
+import { checkOutputFile, writeFileAtomic } from '../io/outputPath.js';
 import {
   conflictingTasks,
   followRate,
@@ -19,6 +19,7 @@ import {
   STEER_PROFILE_DEFAULTS,
   type FollowRate,
 } from '../interventions/index.js';
+import { flagValue } from './interventionFlags.js';
 import { floatArg, intArg, loadModel, modelOptions, printJson, progressBar, type ModelFlags } from './common.js';
 
 interface Flags extends ModelFlags {
@@ -50,16 +51,17 @@ export function steerProfileCommand(): Command {
     .option('--json', 'print one JSON object');
   modelOptions(cmd);
   return cmd.action(async (flags: Flags) => {
+    if (flags.out !== undefined) checkOutputFile(flags.out, '--out');
     const model = await loadModel(flags);
     try {
       if (!model.tokenizer) throw new HeadwiseError(`${model.ckpt.dir}: no tokenizer.json, needed to build needle prompts`);
       const shape = modelShape(model);
-      const heads = flags.heads === undefined ? undefined : parseHeadList(flags.heads, shape, '--heads');
+      const heads = flags.heads === undefined ? undefined : flagValue(() => parseHeadList(flags.heads!, shape, '--heads'));
       if (flags.top > (heads?.length ?? shape.numLayers * shape.numHeads)) {
-        throw new HeadwiseError(`--top: ${flags.top} is more than the ${heads?.length ?? shape.numLayers * shape.numHeads} candidate heads`);
+        throw new UsageError(`--top: ${flags.top} is more than the ${heads?.length ?? shape.numLayers * shape.numHeads} candidate heads`);
       }
       if (flags.eval > 0 && rangesOverlap(flags.seed, flags.samples, flags.evalSeed, flags.eval)) {
-        throw new HeadwiseError(`--eval-seed: held-out seeds ${flags.evalSeed}..${flags.evalSeed + flags.eval - 1} overlap the profiling seeds ${flags.seed}..${flags.seed + flags.samples - 1}`);
+        throw new UsageError(`--eval-seed: held-out seeds ${flags.evalSeed}..${flags.evalSeed + flags.eval - 1} overlap the profiling seeds ${flags.seed}..${flags.seed + flags.samples - 1}`);
       }
       const options = { samples: flags.samples, contextTokens: flags.context, seed: flags.seed, alpha: flags.alpha, heads };
       const candidates = heads?.length ?? shape.numLayers * shape.numHeads;
@@ -68,7 +70,7 @@ export function steerProfileCommand(): Command {
       bar.stop();
       const spec = steerProfileSpec(model, profile, flags.top);
       const top = profile.heads.slice(0, flags.top);
-      if (flags.out) fs.writeFileSync(flags.out, specToJson(spec));
+      if (flags.out) writeFileAtomic(flags.out, specToJson(spec));
 
       let evaluation: { seed: number; samples: number; contextTokens: number; heads: string[]; unsteered: FollowRate; steered: FollowRate } | undefined;
       if (flags.eval > 0) {

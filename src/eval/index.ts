@@ -15,3 +15,4 @@ export * from './match.js';
 export * from './grid.js';
 export * from './niahSet.js';
 export * from './answer.js';
+export * from './passKeyPair.js';

@@ -12,6 +12,7 @@
  * app call it.
  */
 import type { HookOptions } from '../graph/hooks.js';
+import { disposeDeviceKv } from '../runtime/deviceKv.js';
 import { forward, type HookProvider } from '../runtime/forward.js';
 import { DEFAULT_PREFILL_CHUNK, fullCache, kvBytesFull, prefill, type CacheSetup } from '../runtime/generate.js';
 import { withBound, type HookBinder } from '../runtime/hookSet.js';
@@ -104,6 +105,8 @@ export async function answerSample(model: Model, item: NiahItem, opts: NiahRunOp
     const r = await forward(model, gs, cache, [next], { hooks });
     next = argmax(r.logits, 0, V);
   }
+  const kv = { kvBytes: cache.kvBytes, kvBytesHeld: cache.kvBytesUsed, kvBytesFull: kvBytesFull(model, cache.seen) };
+  disposeDeviceKv(cache);
   return {
     contextTokens: item.contextTokens,
     depth: item.depth,
@@ -112,9 +115,7 @@ export async function answerSample(model: Model, item: NiahItem, opts: NiahRunOp
     text,
     correct: finalVerdict(text, sample.value) === 'correct',
     promptTokens: sample.inputIds.length,
-    kvBytes: cache.kvBytes,
-    kvBytesHeld: cache.kvBytesUsed,
-    kvBytesFull: kvBytesFull(model, cache.seen),
+    ...kv,
   };
 }
 
@@ -195,7 +196,7 @@ async function teacherForcedAnswer(
   const tail = [sample.inputIds[P - 1], ...sample.answerIds.slice(0, A - 1)];
   const gs = await model.session(setup.layout, hookOptions);
   const cache = new KvCache(setup.layout, setup.policies, c.headDim);
-  cache.reserve(P + maxNew);
+  if (model.kvMode === 'append') cache.reserve(P + maxNew);
   let logits: Float32Array = new Float32Array(0);
   for (let from = 0; from < prefix.length; from += chunk) {
     const to = Math.min(prefix.length, from + chunk);
@@ -209,6 +210,7 @@ async function teacherForcedAnswer(
   if (verdict === 'open') {
     ({ text, verdict } = await decodeOn(model, cache, [...prefix.slice(cache.seen), ...tail.slice(0, wrong + 1)], greedy, sample.value, hookOptions, hooks, maxNew));
   }
+  disposeDeviceKv(cache);
   const full = kvBytesFull(model, P);
   return {
     contextTokens: item.contextTokens,

@@ -10,6 +10,7 @@ import { archFor } from '../graph/compile.js';
 import { dequantizeBlocks, formatBits, quantizeBlocks, reconstructionError, toFloat16Bits, type WeightOptions } from '../graph/quant.js';
 import { klPerPosition } from '../heads/kl.js';
 import { forward, newCache } from '../runtime/forward.js';
+import { fullCache } from '../runtime/generate.js';
 import type { Model } from '../runtime/model.js';
 
 export interface WeightError {
@@ -51,8 +52,10 @@ function halfToFloat(h: Uint16Array): Float32Array {
 
 /** Next-token logits at every position of `ids` ([ids.length, vocab]), in chunks of `chunk`. */
 export async function logitsAtEveryPosition(model: Model, ids: number[], chunk = 128): Promise<Float32Array> {
-  const gs = await model.session();
-  const cache = newCache(model, gs, new Map([['full', { kind: 'full' }]]));
+  // The model's own sliding windows, if any, bound their layers' caches (runtime/modelWindow.ts).
+  const setup = fullCache(model);
+  const gs = await model.session(setup.layout);
+  const cache = newCache(model, gs, setup.policies);
   cache.reserve(ids.length);
   const V = model.config.vocabSize;
   const out = new Float32Array(ids.length * V);

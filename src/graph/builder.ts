@@ -90,6 +90,11 @@ export class GraphBuilder {
 
   constructor(readonly name: string) {}
 
+  /** The op types of the nodes built so far, in order (to inspect what an architecture's piece computes). */
+  opTypes(): string[] {
+    return this.nodes.map((n) => n.opType);
+  }
+
   /** Runs `fn` with node names prefixed by `scope`. */
   scope<T>(scope: string, fn: () => T): T {
     this.scopeStack.push(scope);
@@ -103,6 +108,10 @@ export class GraphBuilder {
   private fresh(opType: string): string {
     const prefix = this.scopeStack.length ? this.scopeStack.join('/') + '/' : '';
     return `${prefix}${opType}_${this.counter++}`;
+  }
+
+  hasInput(name: string): boolean {
+    return this.inputs.some((i) => (i as { name: string }).name === name);
   }
 
   input(name: string, elemType: DataTypeId, dims: Dim[]): Value {

@@ -20,7 +20,7 @@ import { transposedName, type GraphBuilder } from './builder.js';
 import { F32_WEIGHTS, formatBits, weightKey, type WeightOptions } from './quant.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
 
-const GRAPH_VERSION = 10;
+const GRAPH_VERSION = 11;
 
 export interface CompiledGraph {
   file: string;
@@ -39,6 +39,11 @@ export interface CompiledGraph {
  */
 export const CPU_ACCURACY_LEVEL = 4;
 
+/** The weights file a graph of this KV mode and weight format reads: weights.bin, weights-gpu.bin, weights[-gpu]-<format>.bin. */
+export function weightsFileName(kvMode: KvMode, weights: WeightOptions = F32_WEIGHTS): string {
+  return `weights${kvMode === 'append' ? '' : '-gpu'}${weights.format === 'f32' ? '' : `-${weightKey(weights)}`}.bin`;
+}
+
 export function archFor(ckpt: Checkpoint): Arch {
   return ARCHITECTURES[ckpt.config.family](ckpt.config);
 }
@@ -55,11 +60,23 @@ function resolveNames(ckpt: Checkpoint, arch: Arch): Map<string, string> {
   return map;
 }
 
-export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append', weights: WeightOptions = F32_WEIGHTS, accuracyLevel = CPU_ACCURACY_LEVEL): CompiledGraph {
+/** What else a compiled graph varies by, beyond layout, hooks and KV mode. */
+export interface GraphVariant {
+  /** KV mode `present`: fused GroupQueryAttention where it applies (`fusedAttention.ts`). Default false. */
+  fusedAttention?: boolean;
+  /** Linear-layer weight format (`quant.ts`). Default float32. */
+  weights?: WeightOptions;
+  /** q8/q4: MatMulNBits accuracy_level. Default `CPU_ACCURACY_LEVEL`. */
+  accuracyLevel?: number;
+}
+
+export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append', variant: GraphVariant = {}): CompiledGraph {
+  const { fusedAttention = false, weights = F32_WEIGHTS, accuracyLevel = CPU_ACCURACY_LEVEL } = variant;
   const dir = modelCacheDir(ckpt);
   const parts: unknown[] = [GRAPH_VERSION, layout, hookKey(hooks)];
   // 'present' graphs v2: linear layers as MatMul over transposed weights.
   if (kvMode !== 'append') parts.push(kvMode, 2);
+  if (fusedAttention && kvMode === 'present') parts.push('fused-gqa', 1);
   if (weights.format !== 'f32') parts.push(weightKey(weights), accuracyLevel);
   const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
@@ -70,19 +87,19 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
   const names = resolveNames(ckpt, arch);
   const specs = arch.weights.map((w) => ({ name: names.get(w.name)!, shape: w.shape }));
   if (weights.format !== 'f32') {
-    const builder = buildCompact(ckpt, arch, names, specs, { layout, hooks, kvMode }, weights, accuracyLevel);
+    const builder = buildCompact(ckpt, arch, names, specs, { layout, hooks, kvMode, fusedAttention }, weights, accuracyLevel);
     writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)} ${weightKey(weights)}`));
     return compiled;
   }
   // The CPU graphs share weights.bin; present-mode (GPU) graphs read linear weights transposed, from weights-gpu.bin.
-  const manifest = kvMode === 'append' ? ensureWeights(ckpt, specs, dir) : null;
+  const manifest = kvMode === 'append' ? ensureWeights(ckpt, specs, dir, weightsFileName(kvMode)) : null;
   const used = new Set<string>();
   const builder = buildDecoderGraph(ckpt.config, arch, (name) => {
     const actual = names.get(name);
     if (!actual) throw new Error(`architecture ${ckpt.config.family} reads undeclared weight ${name}`);
     used.add(actual);
     return actual;
-  }, { layout, hooks, kvMode });
+  }, { layout, hooks, kvMode, fusedAttention });
   if (manifest) {
     for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
   } else {
@@ -93,7 +110,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
       if (builder.reads(name)) stored.push({ name, shape });
       if (builder.transposedWeights.has(name)) stored.push({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true });
     }
-    const gpu = ensureWeights(ckpt, stored, dir, 'weights-gpu.bin');
+    const gpu = ensureWeights(ckpt, stored, dir, weightsFileName(kvMode));
     for (const s of stored) builder.weight(s.name, gpu.tensors[s.name].shape, gpu.tensors[s.name]);
   }
   writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)}`));
@@ -106,7 +123,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
  */
 function buildCompact(
   ckpt: Checkpoint, arch: Arch, names: Map<string, string>, specs: { name: string; shape: number[] }[],
-  opts: { layout: KvLayout; hooks: HookOptions; kvMode: KvMode }, weights: WeightOptions, accuracyLevel: number,
+  opts: { layout: KvLayout; hooks: HookOptions; kvMode: KvMode; fusedAttention: boolean }, weights: WeightOptions, accuracyLevel: number,
 ): GraphBuilder {
   const shapes = new Map(specs.map((s) => [s.name, s.shape]));
   // Without quantizeEmbeddings the [vocab, hidden] matrices (embedding, LM head) stay float32.
@@ -130,8 +147,7 @@ function buildCompact(
     if (uses.has('rows') || uses.has('gather')) stored.push({ name, shape, encode: encode(uses.has('gather')) });
     if (uses.has('cols')) stored.push({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true, encode: encode(false) });
   }
-  const file = `weights${opts.kvMode === 'append' ? '' : '-gpu'}-${weightKey(weights)}.bin`;
-  const manifest = ensureWeights(ckpt, stored, modelCacheDir(ckpt), file);
+  const manifest = ensureWeights(ckpt, stored, modelCacheDir(ckpt), weightsFileName(opts.kvMode, weights));
   for (const [name, t] of Object.entries(manifest.tensors)) builder.weight(name, t.shape, t, t.dataType);
   return builder;
 }

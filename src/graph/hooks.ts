@@ -28,6 +28,9 @@ export const hookNames = {
   /** Output (KV mode `present`): past and new keys/values joined, head-major [groupKvHeads, past + q, headDim]. */
   presentKey: (l: number, g: number) => `present_key.${l}.${g}`,
   presentValue: (l: number, g: number) => `present_value.${l}.${g}`,
+  /** Inputs (fused attention, `fusedAttention.ts`): keys of a cache class this call sees minus one, int32 [1], and the count itself, int32 scalar. */
+  attnSeqlensK: (cls: string) => `attn_seqlens_k.${cls}`,
+  attnTotalLength: (cls: string) => `attn_total_length.${cls}`,
   /** Output: post-softmax attention [groupHeads, rows, keys] of the rows picked by `captureRows`. */
   pattern: (l: number, g: number) => `blocks.${l}.attn.hook_pattern.${g}`,
   /** Input: query rows (indices within this call) whose attention is captured. */
@@ -45,6 +48,41 @@ export const hookNames = {
   actBeta: (l: number, g: number) => `blocks.${l}.attn.act_beta.${g}`,
 } as const;
 
+/**
+ * Read-only hook points, named as in TransformerLens; each is a graph output when listed in
+ * `HookOptions.capture` (shapes drop the batch axis; q = this call's tokens, keys = cached + new keys
+ * of the head's cache class, d = hidden size, H = query heads, Hkv = KV heads, D = headDim):
+ *
+ * | name | shape | what |
+ * | --- | --- | --- |
+ * | `blocks.{l}.hook_resid_pre` | [q, d] | residual stream entering block l (embeddings, scaled, for l = 0) |
+ * | `blocks.{l}.attn.hook_q` | [q, H, D] | queries after q-norm and RoPE, before the score scale |
+ * | `blocks.{l}.attn.hook_k` | [q, Hkv, D] | this call's keys after k-norm and RoPE (one per KV head) |
+ * | `blocks.{l}.attn.hook_v` | [q, Hkv, D] | this call's values |
+ * | `blocks.{l}.attn.hook_attn_scores.{g}` | [groupHeads, q, keys] | scaled (and soft-capped) scores before the mask and softmax; the runtime drops pad/slack columns and joins groups |
+ * | `blocks.{l}.attn.hook_pattern.{g}` | [groupHeads, rows, keys] | post-softmax attention of the `captureRows` rows (`capturePattern`) |
+ * | `blocks.{l}.attn.hook_z` | [q, H, D] | each head's output before o_proj, after head hooks (`captureZ`) |
+ * | `blocks.{l}.attn.hook_result` | [q, H, d] | each head's write to the residual: z_h times its slice of o_proj, no bias |
+ * | `blocks.{l}.hook_attn_out` | [q, d] | attention output (o_proj, bias included), before any post-attention norm |
+ * | `blocks.{l}.hook_resid_mid` | [q, d] | residual after the attention branch (sequential blocks only) |
+ * | `blocks.{l}.hook_mlp_out` | [q, d] | MLP output, before any post-MLP norm |
+ * | `blocks.{l}.hook_resid_post` | [q, d] | residual stream leaving block l |
+ * | `ln_final.hook_normalized` | [q, d] | final norm of the last residual stream, every row |
+ * | `blocks.{l}.hook_logit_lens` | [n, vocab] | logit lens (`logitLens`): block l's output through the final norm and LM head, at the `logits_at` rows |
+ */
+export const CAPTURE_POINTS = [
+  'hook_resid_pre', 'attn.hook_q', 'attn.hook_k', 'attn.hook_v', 'attn.hook_attn_scores', 'attn.hook_pattern', 'attn.hook_z',
+  'attn.hook_result', 'hook_attn_out', 'hook_resid_mid', 'hook_mlp_out', 'hook_resid_post',
+] as const;
+export type BlockHookPoint = (typeof CAPTURE_POINTS)[number];
+/** A full hook name: `blocks.{l}.{point}` or `ln_final.hook_normalized`. */
+export type HookName = `blocks.${number}.${BlockHookPoint}` | 'ln_final.hook_normalized';
+export const LN_FINAL = 'ln_final.hook_normalized';
+export const blockHook = (l: number, point: BlockHookPoint): HookName => `blocks.${l}.${point}`;
+export const logitLensName = (l: number) => `blocks.${l}.hook_logit_lens`;
+/** The graph output of a group's scores. */
+export const scoresOutput = (l: number, g: number) => `blocks.${l}.attn.hook_attn_scores.${g}`;
+
 /** Which hook points a graph has. Layers are listed explicitly; an empty list means none. */
 export interface HookOptions {
   /** Layers whose attention patterns can be captured. */
@@ -57,10 +95,34 @@ export interface HookOptions {
   scoreBias: number[];
   /** Layers with ACT calibration inputs. */
   act: number[];
+  /** Read-only hook points returned as outputs (`HookName`s other than hook_pattern / hook_z, which have their own options). */
+  capture?: readonly string[];
+  /** Logit lens outputs on every layer. */
+  logitLens?: boolean;
+  /**
+   * Build only blocks [from, to) (a segment of a graph cut at residual-stream hook points, for
+   * `runWithHooks`), the final norm and LM head counting as block numLayers: `residIn` reads the
+   * residual stream from the input `RESID_IN` instead of embedding the tokens (every segment but the
+   * first); to ≤ numLayers outputs it as `RESID_OUT` instead of the logits.
+   */
+  segment?: { from: number; to: number; residIn: boolean };
 }
+
+/** Segment graphs: the residual stream [q, d] entering the first block built, and leaving the last. */
+export const RESID_IN = 'segment.resid_in';
+export const RESID_OUT = 'segment.resid_out';
 
 export const NO_HOOKS: HookOptions = { capturePattern: [], captureZ: [], headHooks: false, scoreBias: [], act: [] };
 
 export function hookKey(h: HookOptions): string {
-  return JSON.stringify([h.capturePattern, h.captureZ, h.headHooks, h.scoreBias, h.act]);
+  const base: unknown[] = [h.capturePattern, h.captureZ, h.headHooks, h.scoreBias, h.act];
+  // Graphs without the read-only points keep the keys (and cached files) they had before these existed.
+  if (h.capture?.length || h.logitLens) base.push([...(h.capture ?? [])].sort(), h.logitLens ?? false);
+  if (h.segment) base.push(['segment', h.segment.from, h.segment.to, h.segment.residIn]);
+  return JSON.stringify(base);
+}
+
+/** Whether `h` captures `name`. */
+export function captures(h: HookOptions, name: string): boolean {
+  return h.capture?.includes(name) ?? false;
 }

@@ -13,7 +13,7 @@
  * value of largest magnitude, so that m maps exactly to code 0 and the 16 levels are all used
  * (llama.cpp's Q4_0, and MLAS's own block quantiser).
  */
-import { HeadwiseError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4';
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4'];
@@ -31,9 +31,9 @@ export interface WeightOptions {
 export const F32_WEIGHTS: WeightOptions = { format: 'f32', blockSize: DEFAULT_BLOCK_SIZE, quantizeEmbeddings: true };
 
 export function weightOptions(format: WeightFormat = 'f32', blockSize = DEFAULT_BLOCK_SIZE, quantizeEmbeddings = true): WeightOptions {
-  if (!WEIGHT_FORMATS.includes(format)) throw new HeadwiseError(`weights format "${format}": expected one of ${WEIGHT_FORMATS.join(', ')}`);
+  if (!WEIGHT_FORMATS.includes(format)) throw new UsageError(`weights format "${format}": expected one of ${WEIGHT_FORMATS.join(', ')}`);
   if (!Number.isInteger(blockSize) || blockSize < 16 || (blockSize & (blockSize - 1)) !== 0) {
-    throw new HeadwiseError(`weights block size ${blockSize}: expected a power of two ≥ 16`);
+    throw new UsageError(`weights block size ${blockSize}: expected a power of two ≥ 16`);
   }
   return { format, blockSize, quantizeEmbeddings };
 }

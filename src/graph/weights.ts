@@ -11,6 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Checkpoint } from '../hf/checkpoint.js';
+import { writeFileAtomic } from '../io/outputPath.js';
+import { releaseTemp, removeTemp, sweepStaleTemps, tempPathFor } from '../io/tempFiles.js';
 import { compactNames, type ExternalRef } from './builder.js';
 import { DataType, type DataTypeId } from './onnxProto.js';
 import { blockCount, quantizeBlocks, toFloat16Bits } from './quant.js';
@@ -38,18 +40,8 @@ export function modelCacheDir(ckpt: Checkpoint): string {
   return path.join(cacheRoot(), `${path.basename(ckpt.dir)}-${key}`);
 }
 
-/** Writes `data` to `file` atomically (temporary file in the same folder, then rename). */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
-}
+/** Writes `data` to `file` atomically (io/outputPath.ts; kept here for the graph cache's callers). */
+export { writeFileAtomic };
 
 /**
  * A tensor to store: by default checkpoint tensor `name`; or `source` ([a, b]) stored transposed
@@ -97,7 +89,8 @@ export function ensureWeights(ckpt: Checkpoint, specs: StoredWeightSpec[], dir: 
     }
   }
   fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `${file}.${process.pid}.tmp`);
+  sweepStaleTemps(dir);
+  const tmp = tempPathFor(path.join(dir, file));
   const fd = fs.openSync(tmp, 'w');
   const tensors: WeightsManifest['tensors'] = {};
   try {
@@ -135,9 +128,10 @@ export function ensureWeights(ckpt: Checkpoint, specs: StoredWeightSpec[], dir: 
     fs.ftruncateSync(fd, offset);
     fs.closeSync(fd);
     fs.renameSync(tmp, path.join(dir, file));
+    releaseTemp(tmp);
   } catch (e) {
     try { fs.closeSync(fd); } catch { /* already closed */ }
-    fs.rmSync(tmp, { force: true });
+    removeTemp(tmp);
     throw e;
   }
   const manifest = { file, tensors };

@@ -1,12 +1,14 @@
 /**
  * A local Hugging Face model folder: config.json, safetensors weights (one file or shards listed in
  * `model.safetensors.index.json`) and, optionally, the tokenizer. Weights are looked up by their
- * Hugging Face names and read one tensor at a time as float32.
+ * Hugging Face names and read one tensor at a time as float32. Opening checks the config against the
+ * tensors present (`configChecks.ts`) before anything is sized by it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadwiseError } from '../errors.js';
 import { readModelConfig, type ModelConfig } from './config.js';
+import { checkModelConfig } from './configChecks.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 
 export class Checkpoint {
@@ -55,6 +57,8 @@ export class Checkpoint {
       } else {
         throw new HeadwiseError(`${dir}: no model.safetensors or model.safetensors.index.json`);
       }
+      // Before anything is sized by the config: is it plausible, and does it fit the tensors present?
+      checkModelConfig(config, path.join(abs, 'config.json'), [...owner.entries()].map(([name, f]) => f.info(name)));
     } catch (e) {
       for (const f of files) f.close();
       throw e;

@@ -12,7 +12,7 @@ export const DTYPE_BYTES: Record<SafetensorsDtype, number> = {
 export const FLOAT_DTYPES: ReadonlySet<SafetensorsDtype> = new Set(['F64', 'F32', 'F16', 'BF16']);
 
 export function isSafetensorsDtype(s: unknown): s is SafetensorsDtype {
-  return typeof s === 'string' && s in DTYPE_BYTES;
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BYTES, s);
 }
 
 const f16Table = (() => {

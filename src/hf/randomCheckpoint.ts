@@ -7,12 +7,12 @@
  * Which tensors a family has is the caller's to say (the architecture files in `graph/arch/` know);
  * this file only fills them: matrices from N(0, initializer_range), norm weights 1, biases 0. Weights
  * are generated and written in pieces, so a 1B model never sits in memory, and the folder appears
- * only when complete (built under a temporary name beside it, then renamed).
+ * only when complete (built under a temporary name beside it, then renamed; `io/outputPath.ts`).
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { HeadwiseError } from '../errors.js';
+import { checkOutputDir, makeTempDirFor, replaceDir } from '../io/outputPath.js';
+import { removeTemp } from '../io/tempFiles.js';
 import { DTYPE_BYTES, fromFloat32, type WritableFloatDtype } from './dtype.js';
 import { SafetensorsWriter } from './safetensorsWriter.js';
 
@@ -39,8 +39,10 @@ export interface RandomCheckpointOptions {
   maxPositions?: number;
   /** Folder to copy `SIDE_FILES` from. */
   sourceDir?: string;
-  /** Replace an existing non-empty `outDir`. */
+  /** Replace an existing non-empty `outDir` (only one headwise wrote: see io/outputPath.ts). */
   force?: boolean;
+  /** Names `outDir` in errors (e.g. "--out"). */
+  label?: string;
   /** Elements generated per piece (bounds memory). */
   pieceElements?: number;
 }
@@ -88,14 +90,32 @@ export function randomConfig(raw: Record<string, unknown>, dtype: WritableFloatD
 
 /** Writes the checkpoint; returns the bytes of model.safetensors. */
 export function writeRandomCheckpoint(opts: RandomCheckpointOptions): number {
-  const dtype = opts.dtype ?? 'F32';
-  const out = path.resolve(opts.outDir);
-  if (fs.existsSync(out) && (!fs.statSync(out).isDirectory() || fs.readdirSync(out).length > 0) && !opts.force) {
-    throw new HeadwiseError(`${opts.outDir}: already exists and is not empty (pass --force to replace it)`);
+  const steps = writeSteps(opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
   }
+}
+
+/**
+ * The same, yielding to the event loop after each piece, so a signal handler (SIGINT: remove the
+ * temporary folder and exit) runs while a large checkpoint is being written.
+ */
+export async function writeRandomCheckpointAsync(opts: RandomCheckpointOptions): Promise<number> {
+  const steps = writeSteps(opts);
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The writing, as steps: one yield per piece of tensor data. */
+function* writeSteps(opts: RandomCheckpointOptions): Generator<void, number, void> {
+  const dtype = opts.dtype ?? 'F32';
+  const out = checkOutputDir(opts.outDir, opts.label ?? 'outDir', { force: opts.force });
   const std = typeof opts.rawConfig.initializer_range === 'number' ? opts.rawConfig.initializer_range : 0.02;
-  const tmp = `${out}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
-  fs.mkdirSync(tmp, { recursive: true });
+  const tmp = makeTempDirFor(out);
   let bytes = 0;
   try {
     const config = randomConfig(opts.rawConfig, dtype, opts.maxPositions);
@@ -126,6 +146,7 @@ export function writeRandomCheckpoint(opts: RandomCheckpointOptions): number {
           fromFloat32(dtype, v, r);
           writer.write(t.name, r);
           bytes += r.length;
+          yield;
         }
       }
       writer.finish();
@@ -133,16 +154,9 @@ export function writeRandomCheckpoint(opts: RandomCheckpointOptions): number {
       writer.abort();
       throw e;
     }
-    if (fs.existsSync(out)) {
-      const old = `${out}.${process.pid}.old`;
-      fs.renameSync(out, old);
-      fs.renameSync(tmp, out);
-      fs.rmSync(old, { recursive: true, force: true });
-    } else {
-      fs.renameSync(tmp, out);
-    }
+    replaceDir(tmp, out);
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeTemp(tmp);
     throw e;
   }
   return bytes;

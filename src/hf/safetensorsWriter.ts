@@ -5,11 +5,11 @@
  * written under a temporary name in the same folder and renamed into place only when every tensor is
  * complete; an aborted write leaves nothing behind. Conversion from float32 is `fromFloat32` (dtype.ts).
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadwiseError } from '../errors.js';
 import { DTYPE_BYTES, type SafetensorsDtype } from './dtype.js';
+import { releaseTemp, removeTemp, tempPathFor } from '../io/tempFiles.js';
 
 export interface TensorSpec {
   name: string;
@@ -65,13 +65,13 @@ export class SafetensorsWriter {
   static create(file: string, specs: TensorSpec[], metadata?: Record<string, string>): SafetensorsWriter {
     const { header, offsets } = safetensorsHeader(specs, metadata);
     fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const tmp = `${file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
+    const tmp = tempPathFor(path.resolve(file));
     const fd = fs.openSync(tmp, 'w');
     try {
       return new SafetensorsWriter(file, specs, fd, tmp, header, offsets);
     } catch (e) {
       fs.closeSync(fd);
-      fs.rmSync(tmp, { force: true });
+      removeTemp(tmp);
       throw e;
     }
   }
@@ -111,6 +111,7 @@ export class SafetensorsWriter {
     fs.closeSync(this.fd);
     this.fd = null;
     fs.renameSync(this.tmp, this.file);
+    releaseTemp(this.tmp);
   }
 
   abort(): void {
@@ -122,7 +123,7 @@ export class SafetensorsWriter {
       }
     }
     this.fd = null;
-    fs.rmSync(this.tmp, { force: true });
+    removeTemp(this.tmp);
   }
 
   private skipEmpty(): void {

@@ -2,13 +2,22 @@
  * Text <-> token ids through the Hugging Face JS tokenizer (`@huggingface/tokenizers`) reading the
  * model's own tokenizer.json / tokenizer_config.json, and chat templates through `@huggingface/jinja`.
  * Also gives each token's character span in the decoded text, which needle spans and PASTA highlights
- * need.
+ * need. Both files are checked first (`tokenizerChecks.ts`); the library's own failures on what passes
+ * are reported as a malformed file, never as its internal messages; the chat template is compiled on
+ * first use, so a broken one only matters to `--chat`.
  */
+
+/** A library failure as one line: its own messages kept, JavaScript engine errors (TypeError …) not. */
+function libraryFailure(e: unknown): string {
+  if (e instanceof TypeError || e instanceof RangeError || e instanceof ReferenceError || e instanceof SyntaxError) return 'the tokenizer library cannot use it';
+  return String((e as Error)?.message ?? e).split('\n')[0];
+}
 import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { HeadwiseError } from '../errors.js';
+import { checkTokenizerConfig, checkTokenizerJson } from './tokenizerChecks.js';
 
 export interface ChatMessage {
   role: string;
@@ -29,34 +38,53 @@ function readJson(file: string, required: boolean): Record<string, unknown> | nu
 
 export class HfTokenizer {
   private readonly tok: Tokenizer;
-  private readonly chatTemplate: Template | null;
+  private readonly templateSource: string | null;
+  private chatTemplate: Template | null = null;
   readonly config: Record<string, unknown>;
 
-  private constructor(tokenizerJson: Record<string, unknown>, config: Record<string, unknown>, where: string) {
+  private constructor(tokenizerJson: unknown, config: unknown, where: string, configWhere = 'tokenizer_config.json') {
+    checkTokenizerJson(tokenizerJson, where);
+    checkTokenizerConfig(config, configWhere);
     try {
       this.tok = new Tokenizer(tokenizerJson as never, config as never);
+      // Some parts are only built on first use: run them once here, where the file can be named.
+      this.tok.decode(this.tok.encode('Hello, world 1', { add_special_tokens: true } as never).ids, { skip_special_tokens: false } as never);
     } catch (e) {
-      throw new HeadwiseError(`${where}: cannot build tokenizer (${(e as Error).message})`);
+      throw new HeadwiseError(`${where}: malformed tokenizer (${libraryFailure(e)})`);
     }
     this.config = config;
     const tpl = config.chat_template;
-    this.chatTemplate = typeof tpl === 'string' ? new Template(tpl) : null;
+    this.templateSource = typeof tpl === 'string' ? tpl : Array.isArray(tpl) ? ((tpl.find((t) => t.name === 'default') ?? tpl[0])?.template ?? null) : null;
+  }
+
+  /** Builds a tokenizer from parsed tokenizer.json / tokenizer_config.json objects (checked first). */
+  static fromJson(tokenizerJson: unknown, config: unknown = {}, where = 'tokenizer.json', configWhere = 'tokenizer_config.json'): HfTokenizer {
+    return new HfTokenizer(tokenizerJson, config, where, configWhere);
   }
 
   static load(dir: string): HfTokenizer {
     const file = path.join(dir, 'tokenizer.json');
+    const configFile = path.join(dir, 'tokenizer_config.json');
     const json = readJson(file, true)!;
-    const config = readJson(path.join(dir, 'tokenizer_config.json'), false) ?? {};
-    return new HfTokenizer(json, config, file);
+    const config = readJson(configFile, false) ?? {};
+    return new HfTokenizer(json, config, file, configFile);
   }
 
   /** Token ids of `text`, with the special tokens the model's post-processor adds (e.g. BOS). */
   encode(text: string, addSpecialTokens = true): number[] {
-    return this.tok.encode(text, { add_special_tokens: addSpecialTokens } as never).ids;
+    try {
+      return this.tok.encode(text, { add_special_tokens: addSpecialTokens } as never).ids;
+    } catch (e) {
+      throw new HeadwiseError(`tokenizer: cannot encode the text (${libraryFailure(e)})`);
+    }
   }
 
   decode(ids: number[], skipSpecialTokens = true): string {
-    return this.tok.decode(ids, { skip_special_tokens: skipSpecialTokens } as never);
+    try {
+      return this.tok.decode(ids, { skip_special_tokens: skipSpecialTokens } as never);
+    } catch (e) {
+      throw new HeadwiseError(`tokenizer: cannot decode ${ids.length} ids (${libraryFailure(e)})`);
+    }
   }
 
   /** The token's surface string (e.g. "ĠThe"). */
@@ -65,18 +93,28 @@ export class HfTokenizer {
   }
 
   get hasChatTemplate(): boolean {
-    return this.chatTemplate !== null;
+    return this.templateSource !== null;
   }
 
-  /** Renders messages with the tokenizer's chat template. */
+  /** Renders messages with the tokenizer's chat template (compiled on first use). */
   applyChatTemplate(messages: ChatMessage[], addGenerationPrompt = true): string {
-    if (!this.chatTemplate) throw new HeadwiseError('tokenizer_config.json has no chat_template');
-    return this.chatTemplate.render({
-      messages,
-      add_generation_prompt: addGenerationPrompt,
-      bos_token: this.config.bos_token ?? '',
-      eos_token: this.config.eos_token ?? '',
-    });
+    if (this.templateSource === null) throw new HeadwiseError('tokenizer_config.json has no chat_template');
+    try {
+      this.chatTemplate ??= new Template(this.templateSource);
+    } catch (e) {
+      throw new HeadwiseError(`tokenizer_config.json: chat_template does not compile (${libraryFailure(e)})`);
+    }
+    const token = (v: unknown) => (typeof v === 'object' && v !== null ? (v as { content: string }).content : v ?? '');
+    try {
+      return this.chatTemplate.render({
+        messages,
+        add_generation_prompt: addGenerationPrompt,
+        bos_token: token(this.config.bos_token),
+        eos_token: token(this.config.eos_token),
+      });
+    } catch (e) {
+      throw new HeadwiseError(`tokenizer_config.json: chat_template failed to render (${libraryFailure(e)})`);
+    }
   }
 
   /**

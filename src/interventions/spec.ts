@@ -50,6 +50,7 @@
  */
 
 import { HeadwiseError } from '../errors.js';
+import { nestedDeeperThan } from '../io/json.js';
 import type { HeadId } from '../runtime/capture.js';
 
 export const SPEC_VERSION = 1;
@@ -119,6 +120,44 @@ export type Intervention =
   | ActIntervention
   | SteerIntervention;
 
+/**
+ * A head as a caller writes it: `"L:H"` (`"*"` for every layer or head) or `{layer, head}`. The
+ * validated form is always `{layer, head}` with numbers.
+ */
+export type HeadRefInput = `${number | '*'}:${number | '*'}` | { readonly layer: number | '*'; readonly head: number | '*' };
+/** A list of heads, or one comma-separated string such as `"6:6,6:0"`. */
+export type HeadsInput = string | readonly HeadRefInput[];
+/** A span as a caller writes it (`occurrence` defaults to 0). */
+export type SpanInput = { readonly text: string; readonly occurrence?: number } | { readonly chars: SpanRange } | { readonly tokens: SpanRange };
+
+interface InterventionInputOf<Op extends InterventionOp, P> {
+  readonly op: Op;
+  readonly heads: HeadsInput;
+  readonly note?: string;
+  readonly params: P;
+}
+type Optional<T> = { readonly [K in keyof T]?: T[K] };
+type WithOptionalParams<Op extends InterventionOp, P> = Omit<InterventionInputOf<Op, P>, 'params'> & { readonly params?: P };
+
+/**
+ * One intervention as TypeScript callers write it, before validation: a union discriminated on `op`,
+ * so a misspelled op, a misspelled field or a parameter of another op is a compile error
+ * (`test/types/spec.test.ts`). Parameters with a default may be left out; `scale`, `pasta` and `steer`
+ * have required ones. Values are still checked at run time by `parseInterventionSpec` (ranges, the
+ * model's shape).
+ */
+export type InterventionInput =
+  | WithOptionalParams<'ablate', Optional<AblateParams>>
+  | InterventionInputOf<'scale', ScaleParams>
+  | InterventionInputOf<'pasta', { readonly alpha?: number; readonly spans: readonly SpanInput[] }>
+  | WithOptionalParams<'act', Optional<ActParams>>
+  | InterventionInputOf<'steer', SteerParams>;
+
+/** A spec as TypeScript callers write it: `{version?, note?, interventions}` or a bare array. A validated `InterventionSpec` is one too. */
+export type InterventionSpecInput =
+  | { readonly version?: typeof SPEC_VERSION; readonly note?: string; readonly interventions: readonly InterventionInput[] }
+  | readonly InterventionInput[];
+
 /** A validated spec. Plain data: `JSON.stringify` of it parses back to an equal spec. */
 export interface InterventionSpec {
   readonly version: typeof SPEC_VERSION;
@@ -140,6 +179,9 @@ export class SpecError extends HeadwiseError {
   }
 }
 
+/** Deepest nesting a spec may have (a real one needs about 6). */
+export const MAX_SPEC_DEPTH = 32;
+
 /**
  * Validate a spec (already-parsed JSON, or a JSON string) against a model and return it normalised:
  * heads expanded to `{layer, head}` objects, defaults filled in, everything frozen.
@@ -158,6 +200,8 @@ export function parseInterventionSpec(json: unknown, model: ModelShape): Interve
       throw new SpecError('spec', `not valid JSON (${(e as Error).message})`);
     }
   }
+  // Checked without recursion, before any recursive walk (messages, freezing) could overflow the stack.
+  if (nestedDeeperThan(value, MAX_SPEC_DEPTH)) throw new SpecError('spec', `nested more than ${MAX_SPEC_DEPTH} levels deep`);
   let list: unknown;
   let note: string | undefined;
   if (Array.isArray(value)) {

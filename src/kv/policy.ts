@@ -13,6 +13,7 @@ import { groupPastInput, splitLayout, uniformLayout } from '../graph/layout.js';
 import type { ModelConfig } from '../hf/config.js';
 import type { CacheSetup } from '../runtime/generate.js';
 import type { ClassPolicy } from '../runtime/kvCache.js';
+import { applyModelWindows } from '../runtime/modelWindow.js';
 
 export const KV_POLICIES = ['full', 'streaming', 'duo'] as const;
 export type KvPolicyName = (typeof KV_POLICIES)[number];
@@ -51,6 +52,10 @@ export function chooseFullHeads(scores: number[][], fraction: number, tieBreak?:
 }
 
 export function cacheSetup(config: ModelConfig, opts: KvPolicyOptions): CacheSetup {
+  return applyModelWindows(policySetup(config, opts), config);
+}
+
+function policySetup(config: ModelConfig, opts: KvPolicyOptions): CacheSetup {
   const sink = opts.sink ?? DEFAULT_SINK;
   const window = opts.window ?? DEFAULT_WINDOW;
   if (!Number.isInteger(sink) || sink < 0) throw new HeadwiseError(`--sink must be a non-negative integer (got ${opts.sink})`);

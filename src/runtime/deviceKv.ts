@@ -14,7 +14,7 @@ import type * as ortTypes from 'onnxruntime-node';
 import { GraphBuilder } from '../graph/builder.js';
 import { hookNames as N } from '../graph/hooks.js';
 import { DataType } from '../graph/onnxProto.js';
-import type { KvCache } from './kvCache.js';
+import { KvCache } from './kvCache.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
 
@@ -23,6 +23,8 @@ type Pair = { key: ortTypes.Tensor; value: ortTypes.Tensor };
 interface DeviceKv {
   /** [layer][group] */
   pairs: Pair[][];
+  /** `cache.seen` when `pairs` were taken: a cache reset since (`KvCache.reset`) drops them. */
+  seen: number;
 }
 
 const states = new WeakMap<KvCache, DeviceKv>();
@@ -40,16 +42,26 @@ function bytesOf(t: ortTypes.Tensor): number {
   return t.dims.reduce((a, b) => a * b, 1) * 4;
 }
 
+/** An empty past per (layer, group): [nkv, 0, D] CPU tensors (Concat takes them on every execution provider). */
+function emptyPairs(cache: KvCache, headDim: number): Pair[][] {
+  const empty = (nkv: number) => new ort.Tensor('float32', new Float32Array(0), [nkv, 0, headDim]);
+  return cache.layout.map((groups) => groups.map((g) => ({ key: empty(g.kvHeads.length), value: empty(g.kvHeads.length) })));
+}
+
 function stateOf(cache: KvCache, headDim: number): DeviceKv {
   let s = states.get(cache);
   if (!s) {
     if (cache.seen > 0 && cache.deviceBytes === null) throw new Error('a KV cache filled in append mode cannot continue in present mode');
-    // An empty past is a [nkv, 0, D] CPU tensor: Concat takes it on every execution provider.
-    const empty = (nkv: number) => new ort.Tensor('float32', new Float32Array(0), [nkv, 0, headDim]);
-    s = { pairs: cache.layout.map((groups) => groups.map((g) => ({ key: empty(g.kvHeads.length), value: empty(g.kvHeads.length) }))) };
+    s = { pairs: emptyPairs(cache, headDim), seen: 0 };
     states.set(cache, s);
     finalizer.register(cache, s, s);
     cache.deviceBytes = 0;
+  } else if (s.seen !== cache.seen) {
+    if (cache.seen !== 0) throw new Error(`KV cache at ${cache.seen} tokens but its device tensors hold ${s.seen}`);
+    // Reset (the next prompt of an evaluation): free the old tensors now, start from an empty past.
+    disposeState(s);
+    s.pairs = emptyPairs(cache, headDim);
+    s.seen = 0;
   }
   return s;
 }
@@ -89,7 +101,7 @@ export async function takePresent(model: Model, gs: GraphSession, cache: KvCache
       continue;
     }
     const last = newPositions[newPositions.length - 1];
-    const kept = all.flatMap((p, i) => (p < policy.sink || last - p < policy.window ? [i] : []));
+    const kept = all.flatMap((p, i) => (KvCache.visible(policy, last, p) ? [i] : []));
     keep.set(cls, kept.length === all.length ? null : kept);
     cache.positions.set(cls, kept.map((i) => all[i]));
   }
@@ -119,6 +131,7 @@ export async function takePresent(model: Model, gs: GraphSession, cache: KvCache
   for (const groups of fresh) for (const p of groups) bytes += bytesOf(p.key) + bytesOf(p.value);
   cache.deviceBytes = bytes;
   cache.seen += newPositions.length;
+  s.seen = cache.seen;
 }
 
 /** Where each of a present-mode cache's tensors lives ('gpu-buffer' on webgpu, 'cpu' before the first step or on cpu). */

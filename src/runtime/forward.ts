@@ -6,10 +6,11 @@
  */
 import type * as ortTypes from 'onnxruntime-node';
 import { HeadwiseError } from '../errors.js';
-import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, POSITION_IDS } from '../graph/hooks.js';
+import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, RESID_IN, RESID_OUT, scoresOutput } from '../graph/hooks.js';
 import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
 import { presentPastFeeds, takePresent } from './deviceKv.js';
 import { COMPENSATION_POSITION, KvCache } from './kvCache.js';
+import { checkModelWindows } from './modelWindow.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
 
@@ -59,6 +60,8 @@ export interface ForwardOptions {
    * `keyPositions` list the cache's positions, then every branch's. Needs `commit: false`.
    */
   branches?: number;
+  /** Segment graphs (`HookOptions.segment` with `residIn`): the residual stream [q, hidden] entering the segment. */
+  residIn?: Float32Array;
 }
 
 export interface ForwardResult {
@@ -68,9 +71,15 @@ export interface ForwardResult {
   patterns: GroupPattern[];
   /** [layer] -> [queries, heads, headDim] where compiled. */
   z: Map<number, Float32Array>;
+  /**
+   * Read-only hook points compiled in (`HookOptions.capture`, `logitLens`), by graph output name
+   * (`graph/hooks.ts`); scores keep their group suffix, with pad and slack columns dropped.
+   */
+  captured: Map<string, Float32Array>;
 }
 
 export function newCache(model: Model, gs: GraphSession, policies: KvCache['policies']): KvCache {
+  checkModelWindows(model.config, gs.layout, policies);
   const cache = new KvCache(gs.layout, policies, model.config.headDim);
   // Present mode keeps K/V as device tensors: no CPU buffers to reserve.
   if (gs.kvMode === 'present') cache.deviceBytes = 0;
@@ -140,6 +149,11 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
       }
     }
     feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, K]);
+    // Fused attention layers (graph/fusedAttention.ts) take the key count as int32.
+    if (present && gs.session.inputNames.includes(N.attnTotalLength(cls))) {
+      feeds[N.attnSeqlensK(cls)] = new ort.Tensor('int32', Int32Array.of(K - 1), [1]);
+      feeds[N.attnTotalLength(cls)] = new ort.Tensor('int32', Int32Array.of(K), []);
+    }
   }
   const H = c.numHeads;
   const D = c.headDim;
@@ -186,8 +200,19 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     }
   });
 
+  const segment = hooks.segment;
+  if (segment) {
+    // A segment graph reads only its own layers' inputs; it cannot update a cache it does not hold all of.
+    if (opts.commit ?? true) throw new HeadwiseError('forward: a segment graph runs with commit: false');
+    if (segment.residIn) {
+      if (!opts.residIn || opts.residIn.length !== q * c.hiddenSize) throw new HeadwiseError(`forward: a segment from block ${segment.from} needs residIn [${q}, ${c.hiddenSize}]`);
+      feeds[RESID_IN] = new ort.Tensor('float32', opts.residIn, [q, c.hiddenSize]);
+    }
+    const wanted = new Set(gs.session.inputNames);
+    for (const name of Object.keys(feeds)) if (!wanted.has(name)) delete feeds[name];
+  }
   const out = await gs.session.run(feeds);
-  const news = present ? [] : gs.layout.map((groups, l) =>
+  const news = present || segment ? [] : gs.layout.map((groups, l) =>
     groups.map((_, g) => ({ key: out[N.newKey(l, g)].data as Float32Array, value: out[N.newValue(l, g)].data as Float32Array })),
   );
   const patterns: GroupPattern[] = [];
@@ -206,9 +231,21 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     }
     if (hooks.captureZ.includes(l)) z.set(l, out[N.z(l)].data as Float32Array);
   });
+  const captured = new Map<string, Float32Array>();
+  if (segment && segment.to <= c.numLayers) captured.set(RESID_OUT, out[RESID_OUT].data as Float32Array);
+  for (const name of hooks.capture ?? []) {
+    if (name.endsWith('.attn.hook_attn_scores')) {
+      const l = Number(name.split('.')[1]);
+      gs.layout[l].forEach((group, g) => {
+        const keys = keyPos.get(group.cacheClass)!.length;
+        captured.set(scoresOutput(l, g), narrowColumns(out[scoresOutput(l, g)].data as Float32Array, shape.get(group.cacheClass)!, keys));
+      });
+    } else captured.set(name, out[name].data as Float32Array);
+  }
+  if (hooks.logitLens) for (let l = 0; l < c.numLayers; l++) captured.set(logitLensName(l), out[logitLensName(l)].data as Float32Array);
   if (present) await takePresent(model, gs, cache, out, newPositions, opts.commit ?? true);
   else if (opts.commit ?? true) cache.update(news, newPositions);
-  return { logits: out[LOGITS].data as Float32Array, vocab: c.vocabSize, patterns, z };
+  return { logits: out[LOGITS] ? (out[LOGITS].data as Float32Array) : new Float32Array(0), vocab: c.vocabSize, patterns, z, captured };
 }
 
 interface PastShape {

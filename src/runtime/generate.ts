@@ -10,6 +10,7 @@ import { disposeDeviceKv } from './deviceKv.js';
 import { forward, newCache, type HookProvider } from './forward.js';
 import type { KvCache, ClassPolicy } from './kvCache.js';
 import type { Model } from './model.js';
+import { applyModelWindows } from './modelWindow.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 
 /** The KV cache a run uses: how heads are grouped, and what each cache class keeps. */
@@ -19,7 +20,7 @@ export interface CacheSetup {
 }
 
 export function fullCache(model: Model): CacheSetup {
-  return { layout: model.fullLayout(), policies: new Map([['full', { kind: 'full' }]]) };
+  return applyModelWindows({ layout: model.fullLayout(), policies: new Map<string, ClassPolicy>([['full', { kind: 'full' }]]) }, model.config);
 }
 
 /**

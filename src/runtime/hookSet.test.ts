@@ -5,12 +5,14 @@ import { combineHookProviders, unionHookOptions, withBound, zeroHeads } from './
 
 describe('unionHookOptions', () => {
   it('merges layers (sorted, unique) and flags', () => {
-    expect(unionHookOptions({ ...NO_HOOKS, capturePattern: [3, 1], scoreBias: [2] }, undefined, { ...NO_HOOKS, capturePattern: [1, 0], headHooks: true, act: [5] })).toEqual({
+    expect(unionHookOptions({ ...NO_HOOKS, capturePattern: [3, 1], scoreBias: [2], capture: ['blocks.1.hook_resid_pre'] }, undefined, { ...NO_HOOKS, capturePattern: [1, 0], headHooks: true, act: [5], logitLens: true })).toEqual({
       capturePattern: [0, 1, 3],
       captureZ: [],
       headHooks: true,
       scoreBias: [2],
       act: [5],
+      capture: ['blocks.1.hook_resid_pre'],
+      logitLens: true,
     });
   });
 });

@@ -17,6 +17,8 @@ export function unionHookOptions(...sets: (HookOptions | undefined)[]): HookOpti
     headHooks: sets.some((h) => h?.headHooks),
     scoreBias: layers((h) => h.scoreBias),
     act: layers((h) => h.act),
+    capture: [...new Set(sets.flatMap((h) => h?.capture ?? []))].sort(),
+    logitLens: sets.some((h) => h?.logitLens),
   };
 }
 

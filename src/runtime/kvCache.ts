@@ -15,14 +15,18 @@
  */
 import type { KvLayout } from '../graph/layout.js';
 
-export type ClassPolicy = { kind: 'full' } | { kind: 'window'; sink: number; window: number; compensate?: boolean };
+/**
+ * `limit` (a model's own sliding window, `modelWindow.ts`): keys `limit` or more positions back are
+ * never visible, sinks included.
+ */
+export type ClassPolicy = { kind: 'full' } | { kind: 'window'; sink: number; window: number; compensate?: boolean; limit?: number };
 
 /** Position reported for a class's compensation row (RazorAttention). */
 export const COMPENSATION_POSITION = -1;
 
 /** Most tokens a class ever holds (Infinity for full history). */
 export function maxTokens(policy: ClassPolicy): number {
-  return policy.kind === 'full' ? Infinity : policy.sink + policy.window + (policy.compensate ? 1 : 0);
+  return policy.kind === 'full' ? Infinity : Math.min(policy.sink + policy.window, policy.limit ?? Infinity) + (policy.compensate ? 1 : 0);
 }
 
 /** Ascending row indices as runs [from, to, count]: consecutive sources go to consecutive destinations. */
@@ -247,6 +251,7 @@ export class KvCache {
   static visible(policy: ClassPolicy, t: number, s: number): boolean {
     if (s > t) return false;
     if (policy.kind === 'full') return true;
+    if (policy.limit !== undefined && t - s >= policy.limit) return false;
     return s < policy.sink || t - s < policy.window;
   }
 
@@ -274,14 +279,32 @@ export class KvCache {
 
   /**
    * Forgets every token but keeps the allocated buffers, so the next sequence (e.g. the next prompt of
-   * an evaluation) reuses their memory instead of allocating and zeroing new buffers. Host caches
-   * without compensation rows only.
+   * an evaluation) reuses their memory instead of allocating and zeroing new buffers. A present-mode
+   * (device) cache drops its tensors at its next forward pass (`deviceKv.ts` sees `seen` back at 0).
+   * Not for caches with compensation rows.
    */
   reset(): void {
-    if (this.deviceBytes !== null || this.compensated.size > 0) throw new Error('KvCache.reset: only host caches without compensation rows can be reset');
+    if (this.compensated.size > 0) throw new Error('KvCache.reset: caches with compensation rows cannot be reset');
     this.seen = 0;
+    if (this.deviceBytes !== null) this.deviceBytes = 0;
     for (const cls of this.positions.keys()) this.positions.set(cls, []);
     for (const groups of this.buffers) for (const b of groups) b.clear();
+  }
+
+  /**
+   * Drops every token at position ≥ `tokens`, so runs that differ from one position on (activation
+   * patching: one patched token, then the rest of the prompt) share the prefix before it. Host caches
+   * whose classes all keep the full history only: their rows are positions 0, 1, …, so the first
+   * `tokens` rows are exactly that prefix, and the rows past it become unfilled (masked) band rows.
+   */
+  truncate(tokens: number): void {
+    if (this.deviceBytes !== null || [...this.policies.values()].some((p) => p.kind !== 'full')) {
+      throw new Error('KvCache.truncate: only host caches with full-history classes can be truncated');
+    }
+    if (!Number.isInteger(tokens) || tokens < 0 || tokens > this.seen) throw new Error(`KvCache.truncate: ${tokens} is not in 0..${this.seen}`);
+    this.seen = tokens;
+    for (const cls of this.positions.keys()) this.positions.set(cls, this.positions.get(cls)!.slice(0, tokens));
+    for (const groups of this.buffers) for (const b of groups) b.length = tokens;
   }
 
   /**
@@ -298,7 +321,7 @@ export class KvCache {
         continue;
       }
       const last = newPositions[newPositions.length - 1];
-      const kept = (p: number) => p === COMPENSATION_POSITION || p < policy.sink || last - p < policy.window;
+      const kept = (p: number) => p === COMPENSATION_POSITION || KvCache.visible(policy, last, p);
       const old = before.flatMap((p, i) => (kept(p) ? [i] : []));
       const add = newPositions.flatMap((p, i) => (kept(p) ? [i] : []));
       keep.set(cls, { old: old.length === before.length ? null : old, add: add.length === newPositions.length ? null : add });

@@ -1,7 +1,13 @@
 /**
  * A loaded model: its checkpoint, normalized config, tokenizer, and the compiled graph variants
- * (one ONNX Runtime session per KV layout + hook set, created on first use and reused).
+ * (one ONNX Runtime session per KV layout + hook set, created on first use and reused). The sessions
+ * live in a bounded LRU (`sessionCache.ts`): a long-lived process that sees many hook sets (the web
+ * server, one per intervention shape) releases the least recently used ones. A session is never
+ * released while something holds it: code that runs inside `withSessions(task)` holds the sessions it
+ * asks for until `task` settles; a session asked for outside any such scope is held for the model's
+ * lifetime (a one-shot command keeps what it compiled, as before).
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import type * as ortTypes from 'onnxruntime-node';
@@ -9,13 +15,15 @@ import { Checkpoint } from '../hf/checkpoint.js';
 import type { ModelConfig } from '../hf/config.js';
 import { HfTokenizer } from '../hf/tokenizer.js';
 import type { GraphBuilder } from '../graph/builder.js';
-import { compileGraph } from '../graph/compile.js';
+import { compileGraph, weightsFileName } from '../graph/compile.js';
 import { F32_WEIGHTS, weightKey, type WeightOptions } from '../graph/quant.js';
 import type { KvMode } from '../graph/decoder.js';
 import { hookKey, hookNames, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { uniformLayout, type KvLayout } from '../graph/layout.js';
+import { UsageError } from '../errors.js';
 import { createSession, type Device, type SessionOptions } from './ort.js';
-import { HeadwiseError } from '../errors.js';
+import { SessionCache, type SessionCacheLimits } from './sessionCache.js';
+import { fusedAttentionAgrees } from './fusedAttentionProbe.js';
 
 export interface GraphSession {
   session: ortTypes.InferenceSession;
@@ -24,6 +32,8 @@ export interface GraphSession {
   device: Device;
   /** `append` (CPU buffers) or `present` (KV tensors kept on the device, `deviceKv.ts`). */
   kvMode: KvMode;
+  /** Whether the graph's eligible layers attend with fused GroupQueryAttention (`graph/fusedAttention.ts`). */
+  fusedAttention: boolean;
 }
 
 export interface ModelOptions extends SessionOptions {
@@ -35,24 +45,39 @@ export interface ModelOptions extends SessionOptions {
   weights?: WeightOptions;
   /** q8/q4: MatMulNBits accuracy_level (default `CPU_ACCURACY_LEVEL`, 4: int8 activations; 0: fp32 compute). */
   accuracyLevel?: number;
+  /** Bounds of the graph-session cache (default `DEFAULT_SESSION_LIMITS`). */
+  sessionLimits?: Partial<SessionCacheLimits>;
+  /** KV mode `present`: fused GroupQueryAttention on layers nothing hooks inside attention and whose spec it expresses (`graph/fusedAttention.ts`). Default: on for webgpu where the adapter's kernel agrees with the CPU (`fusedAttentionProbe.ts`). */
+  fusedAttention?: boolean;
 }
 
+/**
+ * Eight sessions and 2 GiB (the bytes of a session are its graph file and the weights file it reads:
+ * ONNX Runtime keeps a copy of both), but always the two most recent whatever their size. A web
+ * request holds at most four at once.
+ */
+export const DEFAULT_SESSION_LIMITS: SessionCacheLimits = { maxEntries: 8, maxBytes: 2 * 1024 * 1024 * 1024, minEntries: 2 };
+
 export class Model {
-  private readonly sessions = new Map<string, Promise<GraphSession>>();
+  private readonly sessions: SessionCache<GraphSession>;
+  /** The session keys held by the `withSessions` task this code runs in. */
+  private readonly held = new AsyncLocalStorage<Set<string>>();
   private readonly aux = new Map<string, Promise<ortTypes.InferenceSession>>();
 
   private constructor(
     readonly ckpt: Checkpoint,
     readonly tokenizer: HfTokenizer | null,
     readonly options: ModelOptions,
-  ) {}
+  ) {
+    this.sessions = new SessionCache({ ...DEFAULT_SESSION_LIMITS, ...options.sessionLimits }, (g) => g.session.release());
+  }
 
   /** Opens a Hugging Face model folder. The tokenizer is optional (ids-only use). */
   static async load(dir: string, options: ModelOptions = {}): Promise<Model> {
     if (options.weights?.format === 'f16' && (options.device ?? 'cpu') === 'cpu') {
       // Measured on ref-llama-30m: ONNX Runtime's x86 CPU EP has no fp16 MatMul kernel and runs these
       // nodes in float32 (same peak RSS and decode speed as f32), so f16 buys nothing there.
-      throw new HeadwiseError('--weights f16 is for --device webgpu: on the CPU ONNX Runtime computes it in float32 (no memory or speed gain); use q8 (a quarter of f32\'s bytes, mean logit KL ~1e-3)');
+      throw new UsageError('--weights f16 is for --device webgpu: on the CPU ONNX Runtime computes it in float32 (no memory or speed gain); use q8 (a quarter of f32\'s bytes, mean logit KL ~1e-3)');
     }
     const ckpt = Checkpoint.open(dir);
     try {
@@ -93,22 +118,47 @@ export class Model {
     return uniformLayout(this.config.numLayers, this.config.numKvHeads);
   }
 
-  /** The session for a KV layout and hook set, compiled and created on first use. */
+  /**
+   * The session for a KV layout and hook set, compiled and created on first use. Inside `withSessions`
+   * it is held until that task settles; outside, for the model's lifetime.
+   */
   session(layout: KvLayout = this.fullLayout(), hooks: HookOptions = NO_HOOKS): Promise<GraphSession> {
     const key = JSON.stringify(layout) + hookKey(hooks);
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = (async () => {
-        const kvMode = this.kvMode;
-        const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, this.weights, this.options.accuracyLevel);
-        const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
-        const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
-        return { session, layout, hooks, device: this.device, kvMode };
-      })();
-      s.catch(() => this.sessions.delete(key));
-      this.sessions.set(key, s);
+    const s = this.sessions.acquire(key, async () => {
+      const kvMode = this.kvMode;
+      const c = this.config;
+      // Fused by default on webgpu where this adapter's kernel agrees with the CPU (fusedAttentionProbe.ts).
+      const fused = this.options.fusedAttention ?? (this.device === 'webgpu' && kvMode === 'present' && (await fusedAttentionAgrees(c.numHeads, c.numKvHeads, c.headDim)));
+      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, { fusedAttention: fused, weights: this.weights, accuracyLevel: this.options.accuracyLevel });
+      const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
+      const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
+      return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present' }, bytes: graphBytes(compiled.file, weightsFileName(kvMode, this.weights)) };
+    });
+    const held = this.held.getStore();
+    if (held) {
+      // One pin per key and task: a second ask only refreshes its place in the LRU.
+      if (held.has(key)) this.sessions.unpin(key);
+      else held.add(key);
     }
     return s;
+  }
+
+  /**
+   * Runs `task` holding every session it asks for until it settles; afterwards the cache may release
+   * them (least recently used first) to stay within `sessionLimits`.
+   */
+  async withSessions<T>(task: () => Promise<T>): Promise<T> {
+    const held = new Set<string>();
+    try {
+      return await this.held.run(held, task);
+    } finally {
+      for (const key of held) this.sessions.unpin(key);
+    }
+  }
+
+  /** Graph sessions held now, their estimated bytes, and how many were released to stay in bounds. */
+  sessionStats(): { entries: number; bytes: number; evictions: number; pinned: number } {
+    return this.sessions.stats();
   }
 
   /** A small helper graph (e.g. device-side KV eviction) on this model's device, built once per key; `gpuOutputs` stay on the GPU. */
@@ -123,14 +173,14 @@ export class Model {
   }
 
   async dispose(): Promise<void> {
-    for (const s of [...[...this.sessions.values()].map(async (g) => (await g).session), ...this.aux.values()]) {
+    await this.sessions.clear();
+    for (const s of this.aux.values()) {
       try {
         await (await s).release();
       } catch {
         // a session that failed to start has nothing to release
       }
     }
-    this.sessions.clear();
     this.aux.clear();
     this.ckpt.close();
   }
@@ -139,4 +189,16 @@ export class Model {
     if (!this.tokenizer) throw new Error(`${this.ckpt.dir} has no tokenizer.json`);
     return this.tokenizer.encode(text);
   }
+}
+
+/** What a session of `file` weighs: the graph and the weights file beside it that it reads. */
+function graphBytes(file: string, weightsFile: string): number {
+  const size = (f: string) => {
+    try {
+      return fs.statSync(f).size;
+    } catch {
+      return 0;
+    }
+  };
+  return size(file) + size(path.join(path.dirname(file), weightsFile));
 }

@@ -2,9 +2,12 @@
  * ONNX Runtime sessions: the one place that talks to onnxruntime-node. Chooses the execution
  * provider (`cpu`, or `webgpu` where the binding ships it) and the thread count.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { HeadwiseError } from '../errors.js';
+import { removeTemp, tempPathFor } from '../io/tempFiles.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { DataType } from '../graph/onnxProto.js';
 
@@ -22,6 +25,52 @@ export interface CreateSessionOptions extends SessionOptions {
   /** webgpu: fail instead of running any node on the CPU (ORT `disable_cpu_ep_fallback`). */
   strictDevice?: boolean;
 }
+
+/**
+ * libonnxruntime.so.1 links Microsoft's 1DS telemetry SDK ("MATSDK"). When ONNX Runtime's environment
+ * starts (the first session), its PAL opens `$TMPDIR/mat-debug-<pid>.log` (never written to) and a
+ * `.ses` session file in the temporary folder. So the first session is created with TMPDIR pointing at
+ * a private headwise temporary folder (`io/tempFiles.ts` naming), removed as soon as that session
+ * exists; after a SIGKILL during those moments the next run's sweep removes it. As a fallback, an empty `/tmp/mat-debug-<own pid>.log` is removed at exit.
+ */
+let ortStarted: Promise<void> | null = null;
+
+async function withPrivateTempDir<T>(create: () => Promise<T>): Promise<T> {
+  if (ortStarted) {
+    await ortStarted;
+    return create();
+  }
+  const dir = tempPathFor(path.join(os.tmpdir(), 'onnxruntime'));
+  let result!: Promise<T>;
+  ortStarted = (async () => {
+    const old = process.env.TMPDIR;
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      process.env.TMPDIR = dir;
+      result = create();
+      await result.catch(() => {});
+    } finally {
+      if (old === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = old;
+      // The files are open or written by now; removing the folder at once (not at exit) leaves nothing
+      // behind even when the process is killed later.
+      removeTemp(dir);
+    }
+  })();
+  await ortStarted;
+  return result;
+}
+
+function removeTelemetryLog(): void {
+  const file = path.join('/tmp', `mat-debug-${process.pid}.log`);
+  try {
+    const s = fs.lstatSync(file);
+    if (s.isFile() && s.size === 0) fs.unlinkSync(file);
+  } catch {
+    // not there
+  }
+}
+process.once('exit', removeTelemetryLog);
 
 export function defaultThreads(): number {
   return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
@@ -48,7 +97,7 @@ export async function createSession(file: string | Uint8Array, opts: CreateSessi
     if (opts.strictDevice) options.extra = { session: { disable_cpu_ep_fallback: '1' } };
   }
   try {
-    return await (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options));
+    return await withPrivateTempDir(() => (typeof file === 'string' ? ort.InferenceSession.create(file, options) : ort.InferenceSession.create(file, options)));
   } catch (e) {
     const msg = String((e as Error).message ?? e).split('\n')[0];
     if (device === 'webgpu' && /adapter/i.test(msg)) {

@@ -148,6 +148,8 @@ export interface NiahView {
     /** accuracy[i][j] for contextTokens[i], depths[j], 0..1; null for an empty cell. */
     accuracy: (number | null)[][];
     samplesPerCell: number;
+    /** Prompts behind each cell, where they differ from cell to cell (the atlas's own grid). */
+    counts?: number[][];
   } | null;
   /** One point per (policy, setting): mean accuracy against the KV bytes it kept. */
   kv: {
@@ -158,6 +160,8 @@ export interface NiahView {
     kvBytesFull: number;
     accuracy: number;
     contextTokens: number;
+    /** Prompts behind `accuracy` (absent in results from before it was recorded). */
+    samples?: number;
   }[] | null;
   /** `job`: the sweep run in this server; `atlas`: the grid of the atlas's own needle prompts (no KV curve). */
   source: 'file' | 'job' | 'atlas';
@@ -167,4 +171,67 @@ export interface NiahView {
 export interface JobRequest {
   /** Quick (small sample counts, seconds on the bundled model) or full. Default true. */
   quick?: boolean;
+}
+
+/** `GET /api/status`: what the server holds now, so the app asks only for what exists (no 404s). */
+export interface ServerStatus {
+  atlas: boolean;
+  /** Needle results (a sweep, a file, or the atlas's own grid). */
+  niah: boolean;
+  /** Research results loaded with `serve --results FILE`. */
+  results: number;
+}
+
+/** Half-open token ranges of a binned pattern request: `[start, end)`. */
+export type TokenRange = [number, number];
+
+/** `POST /api/pattern/bins`: one head over the prompt, binned; any length up to the model's context. */
+export interface BinnedPatternRequest {
+  prompt: string;
+  layer: number;
+  head: number;
+  /** Most bins per axis, 1..512 (default 128). Never more than the window's tokens. */
+  bins?: number;
+  /** Query rows shown (default: the whole prompt). */
+  queries?: TokenRange;
+  /** Key columns shown (default: the whole prompt). */
+  keys?: TokenRange;
+  /** A position whose exact attention row over every key is returned (default: the last). */
+  query?: number;
+  /** An intervention spec run on the same pass (the "with" side of a comparison), or null. */
+  interventions?: unknown;
+}
+
+export interface BinnedPattern {
+  layer: number;
+  head: number;
+  /** Token surface strings of the whole prompt, BOS included. */
+  tokens: string[];
+  /** `queryEdges.length − 1` row bins; bin i holds queries [queryEdges[i], queryEdges[i+1]). */
+  queryEdges: number[];
+  keyEdges: number[];
+  /**
+   * cells[rowBin][columnBin]: the attention share the bin's queries give the bin's keys (their weights
+   * summed over the keys, averaged over the queries), 0..1; null where every key is after every query.
+   */
+  cells: (number | null)[][];
+  /** The exact attention row of `query` over all keys (zeros after it). */
+  query: number;
+  row: number[];
+  /** Descriptions of the interventions applied, empty when none. */
+  interventions: string[];
+}
+
+/** `POST /api/patterns`: every head of every layer, binned small, for the model view. */
+export interface ModelPatternsRequest {
+  prompt: string;
+  /** Bins per axis, 1..64 (default 24). */
+  bins?: number;
+}
+
+export interface ModelPatterns {
+  tokens: string[];
+  edges: number[];
+  /** cells[layer][head][rowBin][columnBin], as in `BinnedPattern.cells`. */
+  cells: (number | null)[][][][];
 }

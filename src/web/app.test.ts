@@ -2,8 +2,11 @@
  * The web app end to end in headless Chromium (Debian's /usr/bin/chromium driven by playwright-core):
  * the front-end is built with Vite into a temporary folder, served by the real server with the bundled
  * ref-llama-7m and a synthetic atlas, and clicked through as a person would — atlas → head → pattern,
- * playground with an ablation of the top retrieval heads on a pass-key prompt, needles & KV — plus a
- * 32-layer × 32-head model (random weights) whose atlas must fit 1280 × 800 without scrolling.
+ * playground with an ablation of the top retrieval heads on a pass-key prompt and its head checks,
+ * needles & KV, the model view of every head, the compare view, the patching & attribution view from
+ * a results file — plus a 32-layer × 32-head model (random weights) whose atlas must fit 1280 × 800
+ * without scrolling, and an 8K-token prompt on a random 8K-position model whose head view must draw a
+ * bounded number of binned cells. No request of a page load may fail (no 404 noise).
  * Screenshots go to test-output/web/ for a person to look at.
  *
  * Without Chromium the tests skip with a message; with HEADWISE_REQUIRE_BROWSER=1 (set by CI) they fail.
@@ -18,6 +21,8 @@ import { DEFAULT_MODEL } from '../cli/common.js';
 import { makeRandom } from '../cli/makeRandom.js';
 import { Model } from '../runtime/model.js';
 import { atlasRunner, niahRunner } from './runners.js';
+import type { ResearchResult } from '../atlas/researchResult.js';
+import { longContextModel, longPrompt } from './longContext.js';
 import { startServer, type WebServer } from './server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -79,14 +84,29 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
 }
 
-/** Collects page errors and failed console messages, so a broken view fails the test. */
-function watchErrors(page: Page): string[] {
+/** Collects page errors, console errors and every answer ≥ 400, so a broken view (or 404 noise) fails the test. */
+function watchErrors(page: Page, allowStatus: (url: string, status: number) => boolean = () => false): string[] {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(`console: ${m.text()}`);
   });
+  page.on('response', (r) => {
+    if (r.status() >= 400 && !allowStatus(r.url(), r.status())) errors.push(`HTTP ${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`);
+  });
   return errors;
+}
+
+/** Research results of the bundled model's shape, as the research API is to write them. */
+function syntheticResults(layers: number, heads: number): ResearchResult[] {
+  const grid = (f: (l: number, h: number) => number) => Array.from({ length: layers }, (_, l) => Array.from({ length: heads }, (_, h) => Math.round(f(l, h) * 1e3) / 1e3));
+  const tokens = ['<|endoftext|>', 'The', ' pass', ' key', ' is', ' 7', '.'];
+  return [
+    { kind: 'patch-head', values: grid((l, h) => (l === 5 && h === 3 ? 0.82 : 0.05 * Math.sin(l * 3 + h))), metric: 'logit difference restored', n: 20, prompts: { clean: 'The pass key is 7.', corrupted: 'The pass key is 4.' } },
+    { kind: 'patch-head-pos', values: Array.from({ length: layers }, (_, l) => Array.from({ length: heads }, (_, h) => tokens.map((_, p) => (l === 5 && h === 3 && p === 5 ? 0.9 : Math.round(0.04 * Math.cos(l * p + h) * 1e3) / 1e3)))), tokens, metric: 'logit difference restored' },
+    { kind: 'dla', values: grid((l, h) => (l - 2.5) * (h - 1.5) * 0.4), target: ' 7' },
+    { kind: 'logit-lens', tokens, prob: Array.from({ length: layers }, (_, l) => tokens.map((_, p) => Math.round(Math.min(1, ((l + 1) / layers) ** 2 * (p / 6)) * 1e3) / 1e3)), top: Array.from({ length: layers }, (_, l) => tokens.map((t) => (l >= 4 ? ' 7' : t))), target: ' 7' },
+  ];
 }
 
 describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
@@ -105,6 +125,7 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       model,
       appDir,
       atlas: syntheticAtlas(c.numLayers, c.numHeads, [[5, 3], [5, 1]]),
+      results: syntheticResults(c.numLayers, c.numHeads),
       runners: { atlas: atlasRunner, niah: niahRunner },
     });
     browser = await launch();
@@ -124,28 +145,56 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
     await poll(() => cells.count()).toBe(24);
     const cell = page.locator('[data-testid=atlas-grid] rect[data-layer="5"][data-head="3"]');
     await cell.hover();
-    await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L5 H3 retrieval = 0.6000');
+    await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L5 H3 Retrieval score = 0.6000');
+    expect(await page.getByTestId('hover-readout').textContent()).toContain('(retrieval)');
+    // Values are written in the cells; a share sits on the fixed [0, 1] scale whatever its maximum.
+    expect(await page.locator('[data-testid=atlas-grid] text').allTextContents()).toContain('.600');
+    expect(await page.locator('.legend').textContent()).toContain('fixed 0–1');
+    expect(await page.getByTestId('metric-select').locator('option').first().textContent()).toBe('Retrieval score');
     await shot(page, '1-atlas');
 
     // Switch metric: the grid redraws with the other metric's legend.
     await page.getByTestId('metric-select').selectOption('streamingHarm');
-    await poll(() => page.locator('h2').first().textContent()).toContain('streamingHarm');
+    await poll(() => page.locator('h2').first().textContent()).toContain('Streaming harm');
+    expect(await page.locator('h2').first().getAttribute('title')).toBe('code name: streamingHarm');
     await shot(page, '2-atlas-streamingHarm');
     await page.getByTestId('metric-select').selectOption('retrieval');
 
     await page.locator('[data-testid=atlas-grid] rect[data-layer="5"][data-head="3"]').click();
     await poll(() => page.evaluate(() => location.hash)).toBe('#/head/5/3');
-    // The pattern arrives from the server: a raster image plus the query's tokens.
-    await page.locator('[data-testid=pattern] svg image').waitFor({ timeout: 30_000 });
+    // The pattern arrives from the server, binned, and is drawn on a canvas; the prompt panel is virtualised.
+    const map = page.locator('[data-testid=pattern] .binned-map');
+    await map.waitFor({ timeout: 30_000 });
     const tokens = page.locator('[data-testid=query-tokens] .tok');
-    expect(await tokens.count()).toBeGreaterThan(100);
+    const n = Number((await page.getByTestId('zoom-note').textContent())!.match(/(\d+) tokens/)![1]);
+    expect(n).toBeGreaterThan(150);
+    expect(await tokens.count()).toBeGreaterThan(40);
+    expect(await tokens.count()).toBeLessThan(n);
     await poll(() => page.getByTestId('head-scores').textContent()).toContain('#1 of 24');
     await shot(page, '3-head-L5H3');
 
     // Pick another query by clicking its token; the inspector follows.
-    await tokens.nth(20).click();
-    await poll(() => page.locator('.inspector h3').first().textContent()).toContain('20:');
-    await shot(page, '4-head-query20');
+    const near = n - 10;
+    await page.locator(`[data-testid=query-tokens] .tok[data-pos="${near}"]`).click();
+    await poll(() => page.locator('.inspector h3').first().textContent()).toContain(`${near}:`);
+
+    // Drag a rectangle: the view zooms to those queries × keys; small enough, every token is a cell.
+    await page.getByTestId('bins-select').selectOption('256');
+    await page.getByTestId('show-pattern').click();
+    await poll(() => page.getByTestId('zoom-note').textContent()).toContain('every token shown');
+    const box = (await page.locator('[data-testid=pattern] canvas').boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.6);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.45, box.y + box.height * 0.75, { steps: 5 });
+    await page.mouse.up();
+    await poll(() => page.getByTestId('zoom-note').textContent()).toMatch(/^queries \d+–\d+ × keys \d+–\d+ · every token shown/);
+    const [q0, q1, k0, k1] = (await map.getAttribute('data-window'))!.split(',').map(Number);
+    expect(q1 - q0).toBeLessThan(n / 4);
+    expect(k1 - k0).toBeLessThan(n / 4);
+    expect(Number(await map.getAttribute('data-cells'))).toBe((q1 - q0) * (k1 - k0));
+    await shot(page, '4-head-zoomed');
+    await page.getByTestId('zoom-reset').click();
+    await poll(() => page.getByTestId('zoom-note').textContent()).toMatch(/^\d+ tokens/);
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -187,13 +236,115 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
     await page.close();
   });
 
+  it('checks the heads field as the CLI does: a bad or empty list is an error and nothing runs', async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    const generates: string[] = [];
+    page.on('request', (r) => r.url().endsWith('/api/generate') && generates.push(r.url()));
+    await page.goto(web.url + '/#/playground');
+    await page.getByTestId('example-pass-key').click();
+    await page.getByTestId('heads-input').fill('9:9');
+    await page.getByTestId('run').click();
+    const err = page.getByTestId('heads-error');
+    await poll(() => err.textContent()).toMatch(/^heads: item 1 .*9.*out of range/);
+    await shot(page, '6b-playground-bad-heads');
+    await page.getByTestId('heads-input').fill('');
+    await page.getByTestId('run').click();
+    await poll(() => err.textContent()).toMatch(/^heads: no heads given/);
+    await poll(() => page.getByTestId('results').textContent()).toContain('Nothing was run');
+    expect(generates).toEqual([]);
+    // A good list clears the message and runs.
+    await page.getByTestId('heads-input').fill('5:3');
+    await page.getByTestId('run').click();
+    await page.getByTestId('answer-badge').waitFor({ timeout: 60_000 });
+    expect(await err.textContent()).toBe('');
+    expect(generates).toHaveLength(1);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('shows every head of every layer as a thumbnail; a click opens the head', async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(web.url + '/#/model');
+    const thumbs = page.getByTestId('thumb');
+    await poll(() => thumbs.count()).toBe(24);
+    for (const t of await thumbs.all()) expect(Number(await t.getAttribute('data-cells'))).toBeLessThanOrEqual(24 * 24);
+    await page.locator('[data-testid=thumb][data-layer="2"][data-head="1"]').hover();
+    await poll(() => page.getByTestId('thumb-readout').textContent()).toContain('L2 H1 · Retrieval score');
+    await shot(page, '14-model-view');
+    await page.locator('[data-testid=thumb][data-layer="2"][data-head="1"]').click();
+    await poll(() => page.evaluate(() => location.hash)).toBe('#/head/2/1');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('compares one head on a prompt without and with an ablation, side by side', async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page, (url, status) => status === 400 && url.endsWith('/api/pattern/bins'));
+    await page.goto(web.url + '/#/compare/5/3');
+    await page.getByTestId('compare-heads').fill('9:9');
+    await page.getByTestId('run-compare').click();
+    await poll(() => page.getByTestId('error').textContent()).toMatch(/^heads: item 1 .*out of range/);
+    await page.getByTestId('compare-heads').fill('4:0, 4:1, 4:2, 4:3');
+    await page.getByTestId('run-compare').click();
+    await page.locator('[data-testid=compare-right] .binned-map').waitFor({ timeout: 60_000 });
+    expect(await page.locator('.compare-side .binned-map').count()).toBe(2);
+    expect(await page.getByTestId('compare-title-1').textContent()).toMatch(/^B — ablate \(zero\) 4:/);
+    expect(await page.getByTestId('compare-moved').textContent()).toContain('largest changes A → B');
+    await shot(page, '15-compare-ablation');
+    // Two prompts instead.
+    await page.getByTestId('compare-heads').fill('');
+    await page.getByTestId('compare-b').fill('Once upon a time, there was a little girl named Lily. One day, she');
+    await page.getByTestId('run-compare').click();
+    await poll(() => page.getByTestId('compare-moved').textContent()).toContain('prompts differ');
+    await shot(page, '16-compare-prompts');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('draws patching, attribution and logit-lens results, from the server and from an opened file', async () => {
+    const page = await browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(web.url + '/#/results');
+    for (const kind of ['patch-head', 'patch-head-pos', 'dla', 'logit-lens']) await page.getByTestId(`result-${kind}`).waitFor();
+    // Signed effects on a diverging scale around 0; the logit lens's probabilities on the fixed [0, 1] scale.
+    expect(await page.getByTestId('result-patch-head').textContent()).toContain('diverging around 0');
+    expect(await page.getByTestId('result-patch-head').locator('text').allTextContents()).toContain('.820');
+    expect(await page.getByTestId('result-logit-lens').textContent()).toContain('fixed 0–1');
+    await shot(page, '17-results');
+    await page.getByTestId('result-logit-lens').scrollIntoViewIfNeeded();
+    await shot(page, '18-results-logit-lens');
+    // A file of the wrong shape is refused with the field named; a good one is added on top.
+    const bad = path.join(tmp, 'bad-results.json');
+    fs.writeFileSync(bad, JSON.stringify({ kind: 'dla', values: [[1, 2], [3]] }));
+    await page.getByTestId('results-file').setInputFiles(bad);
+    await poll(() => page.getByTestId('error').textContent()).toBe('bad-results.json: result.values[1]: has 1 entries, result.values[0] has 2');
+    const good = path.join(tmp, 'good-results.json');
+    fs.writeFileSync(good, JSON.stringify({ format: 'headwise-results', version: 1, results: [{ kind: 'dla', title: 'DLA from a file', values: syntheticResults(6, 4)[2].kind === 'dla' ? (syntheticResults(6, 4)[2] as { values: number[][] }).values : [] }] }));
+    await page.getByTestId('results-file').setInputFiles(good);
+    await poll(() => page.getByTestId('result-dla').count()).toBe(2);
+    expect(await page.locator('.result h3').first().textContent()).toContain('DLA from a file');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('runs the needle sweep as a job with progress and draws the grid and the KV curve', async () => {
     const page = await browser.newPage();
     const errors = watchErrors(page);
     await page.goto(web.url + '/#/needles');
+    // Nothing computed yet: an empty state, and no request for /api/niah (it would 404).
+    await page.getByTestId('niah-empty').waitFor();
+    await shot(page, '7a-needles-empty');
     await page.getByTestId('run-niah').click();
     await page.locator('.needles-body svg').first().waitFor({ timeout: LONG });
     await poll(() => page.locator('.needles-body .panel').count()).toBe(2);
+    // n and 95% intervals everywhere, one unit (MiB) for memory.
+    expect(await page.getByTestId('niah-n').textContent()).toMatch(/^n = 2 prompts per cell/);
+    const table = (await page.getByTestId('kv-table').textContent())!;
+    expect(table).toMatch(/\d+% \(n = 10, 95% CI \d+–\d+%\)/);
+    expect(table).toContain('MiB');
+    expect(table).not.toMatch(/\bKB\b|\bMB\b/);
     await shot(page, '7-needles-kv');
     expect(errors).toEqual([]);
     await page.close();
@@ -215,6 +366,11 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       const errors = watchErrors(page);
       await page.goto(bare.url + '/');
       await poll(() => page.locator('h2').first().textContent()).toContain('no atlas yet');
+      await page.getByTestId('tab-needles').click();
+      await page.getByTestId('niah-empty').waitFor();
+      await page.getByTestId('tab-results').click();
+      await page.getByTestId('results-empty').waitFor();
+      await page.getByTestId('tab-atlas').click();
       await page.getByRole('button', { name: 'Compute atlas (quick)' }).click();
       await page.getByTestId('job-progress').waitFor();
       await poll(() => page.getByTestId('job-progress').textContent()).toMatch(/step \d+ of \d+/);
@@ -289,22 +445,71 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
       expect(layout.pageScroll).toBe(false);
       expect(layout.minCell).toBeGreaterThanOrEqual(12);
       await page.locator('[data-testid=atlas-grid] rect[data-layer="20"][data-head="7"]').hover();
-      await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L20 H7 retrieval = 0.6000');
+      await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L20 H7 Retrieval score = 0.6000');
       await shot(page, '8-atlas-32x32');
 
       // A per-KV-head metric: 32 layers × 8 KV heads; a click opens the first query head of the group.
       await page.getByTestId('metric-select').selectOption('streamingHarm');
       await poll(() => cells.count()).toBe(256);
       await page.locator('[data-testid=atlas-grid] rect[data-layer="3"][data-head="2"]').hover();
-      await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L3 KV2 streamingHarm');
+      await poll(() => page.getByTestId('hover-readout').textContent()).toContain('L3 KV2 Streaming harm');
       await shot(page, '9-atlas-32x8-kv-metric');
       await page.locator('[data-testid=atlas-grid] rect[data-layer="3"][data-head="2"]').click();
       await poll(() => page.evaluate(() => location.hash)).toBe('#/head/3/8');
-      await page.locator('[data-testid=pattern] svg image').waitFor({ timeout: 30_000 });
-      await poll(() => page.getByTestId('head-scores').textContent()).toContain('streamingHarm');
+      await page.locator('[data-testid=pattern] .binned-map').waitFor({ timeout: 30_000 });
+      await poll(() => page.getByTestId('head-scores').textContent()).toContain('Streaming harm');
       await shot(page, '10-head-32x32-L3H8');
       expect(errors).toEqual([]);
       await page.close();
     });
+  });
+
+  describe('an 8K-token prompt', () => {
+    let long: Model;
+    let longWeb: WebServer;
+    let prompt: string;
+
+    beforeAll(async () => {
+      long = await Model.load(longContextModel(tmp));
+      prompt = longPrompt(long, 8192);
+      longWeb = await startServer({ model: long, appDir });
+    }, LONG);
+
+    afterAll(async () => {
+      await longWeb?.close();
+      await long?.dispose();
+    });
+
+    it('draws the head view from bins (never 64M cells), zooms in, and keeps the prompt panel small', async () => {
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(longWeb.url + '/#/head/1/0');
+      await page.getByTestId('head-prompt').fill(prompt);
+      await page.getByTestId('show-pattern').click();
+      const map = page.locator('[data-testid=pattern] .binned-map');
+      await map.waitFor({ timeout: LONG });
+      await poll(() => page.getByTestId('zoom-note').textContent()).toBe('8192 tokens · 256 × 256 bins');
+      // Binning really happens: 256 × 256 cells (the default and largest choice) for 8192 × 8192 weights.
+      expect(Number(await map.getAttribute('data-cells'))).toBe(256 * 256);
+      expect(Number(await map.getAttribute('data-drawn'))).toBeLessThanOrEqual(256 * 256);
+      expect(await map.getAttribute('data-window')).toBe('0,8192,0,8192');
+      // The prompt panel holds a few hundred chips at most, not 8192.
+      expect(await page.locator('[data-testid=query-tokens] .tok').count()).toBeLessThan(400);
+      await shot(page, '19-head-8k');
+      const box = (await page.locator('[data-testid=pattern] canvas').boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.9, box.y + box.height * 0.9);
+      await page.mouse.down();
+      await page.mouse.move(box.x + box.width * 0.98, box.y + box.height * 0.98, { steps: 4 });
+      await page.mouse.up();
+      await poll(() => page.getByTestId('zoom-note').textContent()).toMatch(/^queries \d+–\d+ × keys \d+–\d+/);
+      const [q0, q1, k0, k1] = (await map.getAttribute('data-window'))!.split(',').map(Number);
+      expect(q0).toBeGreaterThan(7000);
+      expect(q1 - q0).toBeLessThan(1024);
+      expect(k1 - k0).toBeLessThan(1024);
+      expect(Number(await map.getAttribute('data-cells'))).toBeLessThanOrEqual(256 * 256);
+      await shot(page, '20-head-8k-zoomed');
+      expect(errors).toEqual([]);
+      await page.close();
+    }, LONG);
   });
 });

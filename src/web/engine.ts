@@ -23,7 +23,11 @@ export class TaskQueue {
   private tail: Promise<unknown> = Promise.resolve();
   private waiting = 0;
 
-  constructor(readonly maxPending = 32) {}
+  /** `scope` wraps each task (the engine's holds the model's sessions while the task runs). */
+  constructor(
+    readonly maxPending = 32,
+    private readonly scope: <T>(task: () => Promise<T>) => Promise<T> = (task) => task(),
+  ) {}
 
   get pending(): number {
     return this.waiting;
@@ -34,7 +38,7 @@ export class TaskQueue {
       return Promise.reject(new QueueFullError(`the engine is busy (${this.waiting} requests waiting); try again shortly`));
     }
     this.waiting++;
-    const result = this.tail.then(task);
+    const result = this.tail.then(() => this.scope(task));
     const settled = result.then(
       () => undefined,
       () => undefined,
@@ -49,8 +53,10 @@ export class QueueFullError extends Error {
 }
 
 export class Engine {
-  readonly queue = new TaskQueue();
+  /** Every task holds the sessions it uses until it ends; between tasks the model's LRU may release them. */
+  readonly queue: TaskQueue;
   constructor(readonly model: Model) {
+    this.queue = new TaskQueue(32, (task) => model.withSessions(task));
     if (!model.tokenizer) throw new HeadwiseError(`${model.ckpt.dir}: no tokenizer.json; the web app needs text prompts`);
   }
 

@@ -1,11 +1,14 @@
 /**
  * The HTTP plumbing the server needs and nothing more: an error type that carries a status code, a
- * JSON body reader with a size limit, JSON answers, and static files from one folder. Routing and what
- * the API means live in `server.ts`.
+ * JSON body reader with size and nesting limits, JSON answers (also written raw on a socket, for
+ * requests node's parser refuses before there is a response object), the loopback rule for hosts,
+ * the connection guard that answers what the parser would leave hanging, and static files from one
+ * folder. Routing and what the API means live in `server.ts`.
  */
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 /** A 4xx/5xx answer: `message` goes to the client as `{"error": message}`. */
 export class HttpError extends Error {
@@ -51,16 +54,19 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   const chunks: Buffer[] = [];
   let size = 0;
   await new Promise<void>((resolve, reject) => {
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        reject(new HttpError(413, `body is over the limit of ${limit} bytes`, { connection: 'close' }));
-        // Stop reading; the answer is sent and the connection closed by the caller.
+        // No `Connection: close`: node would close the socket as soon as the answer is out, with the
+        // client still writing; the caller drains the rest instead (`discardBody`).
+        req.off('data', onData);
         req.pause();
+        reject(new HttpError(413, `body is over the limit of ${limit} bytes`));
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve());
     req.on('error', (e) => reject(new HttpError(400, `could not read the body (${e.message})`)));
     // A client that goes away mid-body: nothing to answer, but the request must not wait forever.
@@ -68,11 +74,154 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   });
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw new HttpError(400, 'body is empty (expected a JSON object)');
+  const depth = jsonDepth(text);
+  if (depth > MAX_JSON_DEPTH) throw new HttpError(400, `body is nested ${depth} levels deep, the limit is ${MAX_JSON_DEPTH}`);
   try {
     return JSON.parse(text);
   } catch (e) {
     throw new HttpError(400, `body is not valid JSON (${(e as Error).message})`);
   }
+}
+
+/** Deepest nesting of arrays and objects a body may have: the API's deepest is 5; the code that walks bodies recurses. */
+export const MAX_JSON_DEPTH = 64;
+
+/** How deep `[`/`{` nest in JSON text (brackets inside strings do not count); a scan, no parse. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) max = Math.max(max, ++depth);
+    else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return max;
+}
+
+/**
+ * After a body was refused (413): reads and drops the rest, so a client still writing it does not have
+ * the connection reset under it before it reads the answer; past `maxBytes` more or `ms`, the
+ * connection is closed. The answer itself keeps the connection open, so node does not close the socket
+ * (and reset it, with the unread body in its buffer) the moment the answer is out.
+ */
+export function discardBody(req: IncomingMessage, maxBytes = 64 * 1024 * 1024, ms = 10_000): void {
+  if (req.complete) return;
+  let dropped = 0;
+  const timer = setTimeout(() => req.socket.destroy(), ms);
+  timer.unref();
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > maxBytes) {
+      clearTimeout(timer);
+      req.socket.destroy();
+    }
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
+/** A whole JSON error answer as bytes for a bare socket (no response object exists yet); the connection closes after it. */
+export function rawError(status: number, message: string, headers: Record<string, string> = {}): string {
+  const body = JSON.stringify({ error: message });
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    'Cache-Control: no-store',
+    'X-Content-Type-Options: nosniff',
+    'Connection: close',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/**
+ * Whether `host` names this machine's loopback interface: `localhost`, 127.0.0.0/8, `::1`, or an
+ * IPv4-mapped 127.x address (`::ffff:127.0.0.1`), with or without IPv6 brackets, in any spelling.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  if (!net.isIPv6(h)) return false;
+  // The URL parser writes every IPv6 address in its one short form: [::1], [::ffff:7f00:1].
+  const canonical = new URL(`http://[${h}]/`).hostname;
+  return canonical === '[::1]' || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(canonical);
+}
+
+/** The host part of a Host header (`[::1]:8080` → `[::1]`, `a.b:80` → `a.b`). */
+export function hostOfHeader(header: string): string {
+  const bracketed = /^(\[[^\]]*\])(?::\d*)?$/.exec(header);
+  if (bracketed) return bracketed[1];
+  return header.replace(/:\d*$/, '');
+}
+
+/**
+ * Empty lines a connection may send before its first request line (RFC 9112 §2.2: a server should
+ * skip at least one). Node's parser skips any number and waits for more, so a client that sends only
+ * `\r\n\r\n\r\n` would hold the socket until a timeout; past this many the guard answers 400.
+ */
+export const MAX_LEADING_EMPTY_LINES = 2;
+
+/**
+ * Puts a guard in front of `server`'s connection handling: the first bytes of each connection are
+ * looked at before node's parser gets them, and a connection that opens with more than
+ * `MAX_LEADING_EMPTY_LINES` empty lines, or sends nothing for `idleMs`, gets a JSON error and is
+ * closed. Anything else is handed to the parser unchanged. Returns the sockets still being looked at
+ * (the server's close ends them).
+ */
+export function guardConnections(server: Server, idleMs: number): Set<net.Socket> {
+  // Node's HTTP server parses in its own 'connection' listener; the guard takes it and calls it itself.
+  const parse = server.listeners('connection') as ((socket: net.Socket) => void)[];
+  if (parse.length === 0) throw new Error('guardConnections: the server has no connection listener to guard');
+  server.removeAllListeners('connection');
+  const pending = new Set<net.Socket>();
+  server.on('connection', (socket: net.Socket) => {
+    pending.add(socket);
+    const seen: Buffer[] = [];
+    let newlines = 0;
+    const refuse = (status: number, message: string) => {
+      done();
+      socket.end(rawError(status, message));
+      // A client that neither reads nor closes does not keep the socket.
+      setTimeout(() => socket.destroy(), 2000).unref();
+    };
+    const onData = (chunk: Buffer) => {
+      seen.push(chunk);
+      for (const byte of chunk) {
+        if (byte === 0x0a) newlines++;
+        else if (byte !== 0x0d) return handOver();
+      }
+      if (newlines > MAX_LEADING_EMPTY_LINES) refuse(400, `malformed HTTP request: ${newlines} empty lines and no request line`);
+    };
+    const onIdle = () => refuse(408, `no request within ${idleMs} ms`);
+    const onError = () => socket.destroy();
+    const done = () => {
+      pending.delete(socket);
+      socket.off('data', onData);
+      socket.off('timeout', onIdle);
+      socket.off('error', onError);
+      socket.off('close', done);
+      socket.setTimeout(0);
+    };
+    const handOver = () => {
+      done();
+      // Synchronously, so no bytes arrive in between: node's parser takes the socket, then gets what was read.
+      for (const listener of parse) listener.call(server, socket);
+      socket.emit('data', Buffer.concat(seen));
+    };
+    socket.on('data', onData);
+    socket.on('error', onError);
+    socket.on('close', done);
+    socket.setTimeout(idleMs, onIdle);
+  });
+  return pending;
 }
 
 const MIME: Record<string, string> = {

@@ -82,7 +82,7 @@ export async function niahSweep(model: Model, opts: NiahSweepOptions, report: Pr
   const kv: NonNullable<NiahView['kv']> = [];
   for (const st of settings) {
     const r = await run(`KV sweep, ${st.policy} ${st.setting === st.policy ? '' : st.setting}`.trim(), kvItems, st.setup);
-    kv.push({ policy: st.policy, setting: st.setting, kvBytes: r.kvBytesHeld, kvBytesFull: r.kvBytesFull, accuracy: r.accuracy, contextTokens: kvContext });
+    kv.push({ policy: st.policy, setting: st.setting, kvBytes: r.kvBytesHeld, kvBytesFull: r.kvBytesFull, accuracy: r.accuracy, contextTokens: kvContext, samples: kvItems.length });
   }
   return {
     grid: {

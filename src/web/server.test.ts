@@ -309,7 +309,7 @@ describe('web API: malformed requests get a 4xx naming the problem', () => {
     await expectError(request('GET', '/api/jobs/00000000-0000-0000-0000-000000000000'), 404, /no job with id/);
     await expectError(request('POST', '/api/atlas/jobs', { quick: 'yes' }), 400, /^quick: must be true or false/);
     await expectError(request('POST', '/api/atlas/jobs', { file: '/tmp/atlas.json' }), 400, /^file: unknown field \(expected quick\)/);
-    await expectError(request('POST', '/api/niah/jobs', {}), 501, /niah jobs are not available/);
+    await expectError(request('POST', '/api/niah/jobs', {}), 404, /niah jobs are not available/);
     await expectError(request('GET', '/api/niah'), 404, /no needle results/);
   });
 

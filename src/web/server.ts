@@ -6,7 +6,7 @@
  * ever comes from a client — the atlas and the model are chosen when the server starts.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import fs from 'node:fs';
 import path from 'node:path';
 import { HeadwiseError } from '../errors.js';
@@ -15,11 +15,13 @@ import { generateNeedleSample } from '../eval/needle.js';
 import { loadHaystack } from '../eval/haystack.js';
 import { parseInterventionSpec, SpecError, type InterventionSpec } from '../interventions/index.js';
 import type { Model } from '../runtime/model.js';
-import type { ApiLimits, AtlasView, ExamplePrompt, GenerateRequest, JobKind, ModelInfo, NiahView } from './api.js';
+import type { ApiLimits, AtlasView, ExamplePrompt, GenerateRequest, JobKind, ModelInfo, NiahView, ServerStatus } from './api.js';
 import { Engine, QueueFullError } from './engine.js';
-import { HttpError, readJsonBody, sendError, sendJson, serveStatic } from './http.js';
+import { discardBody, guardConnections, hostOfHeader, HttpError, isLoopbackHost, rawError, readJsonBody, sendError, sendJson, serveStatic } from './http.js';
 import { JobRegistry, type ProgressReporter } from './jobs.js';
 import { bad, boolField, intField, objectBody, stringField } from './validate.js';
+import type { ResearchResult } from '../atlas/researchResult.js';
+import { researchRoutes } from './researchRoutes.js';
 
 export const DEFAULT_LIMITS: ApiLimits = {
   maxBodyBytes: 256 * 1024,
@@ -40,20 +42,37 @@ export type AtlasRunner = (ctx: JobContext, report: ProgressReporter) => Promise
 /** Runs the needle grid and the KV sweep for the server's model. */
 export type NiahRunner = (ctx: JobContext, report: ProgressReporter) => Promise<Omit<NiahView, 'source'>>;
 
+/** How long the transport waits for a client (ms); see API.md, "Transport". */
+export interface TransportTimeouts {
+  /** From the connection (or the end of the previous answer) to the end of a request's headers. */
+  headersMs: number;
+  /** From the connection to the end of a request's body. */
+  requestMs: number;
+  /** An idle kept-alive connection is closed after this. */
+  keepAliveMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: TransportTimeouts = { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000 };
+
 export interface ServerOptions {
   model: Model;
-  /** 127.0.0.1 unless given. */
+  /** 127.0.0.1 unless given; anything but a loopback address needs `allowRemote`. */
   host?: string;
+  /** Bind a non-loopback `host` (the model and its API are then open to the network; no DNS-rebinding check). */
+  allowRemote?: boolean;
   /** 0 picks a free port. */
   port?: number;
   /** An atlas read at startup (`readAtlas`), checked against the model. */
   atlas?: AtlasFile;
   /** Needle results read at startup. */
   niah?: Omit<NiahView, 'source'>;
+  /** Research results (patching, attribution, logit lens) read at startup (`serve --results FILE`). */
+  results?: ResearchResult[];
   /** Folder of the built front-end (index.html + assets); absent = API only. */
   appDir?: string;
   runners?: { atlas?: AtlasRunner; niah?: NiahRunner };
   limits?: Partial<ApiLimits>;
+  timeouts?: Partial<TransportTimeouts>;
   /** Where failures that are bugs are logged (default console.error). */
   log?: (message: string, error?: unknown) => void;
 }
@@ -70,11 +89,14 @@ interface Route {
 }
 type Handler = (req: http.IncomingMessage, params: string[]) => Promise<[number, unknown]>;
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-
 export async function startServer(opts: ServerOptions): Promise<WebServer> {
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const timeouts: TransportTimeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts };
   const host = opts.host ?? '127.0.0.1';
+  // An empty host would make node listen on every interface.
+  if (host.trim() === '') throw new HeadwiseError('host: empty (give an address, e.g. 127.0.0.1)');
+  const loopback = isLoopbackHost(host);
+  if (!loopback && !opts.allowRemote) throw new HeadwiseError(`host ${host} is not a loopback address; binding it exposes the model to the network (allowRemote to do so)`);
   const log = opts.log ?? ((m, e) => console.error(m, e ?? ''));
   const model = opts.model;
   const c = model.config;
@@ -113,7 +135,7 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
   ): Promise<[number, unknown]> => {
     const body = objectBody(await readJsonBody(req, limits.maxBodyBytes), ['quick']);
     const quick = boolField(body, 'quick', true);
-    if (!runner) throw new HttpError(501, `${kind} jobs are not available in this server`);
+    if (!runner) throw new HttpError(404, `${kind} jobs are not available in this server`);
     const running = jobs.running(kind);
     if (running) throw new HttpError(409, `a ${kind} job is already running (id ${running.id}); poll GET /api/jobs/${running.id}`);
     return [202, jobs.start(kind, (report) => engine.queue.run(() => runner({ model, quick, atlas: atlasFile }, report)), onDone)];
@@ -121,6 +143,8 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
 
   const routes: Record<string, Route> = {
     '/api/model': { GET: async () => [200, info] },
+    '/api/status': { GET: async () => [200, { atlas: !!atlas, niah: !!niah || !!atlasFile?.niah?.grid, results: opts.results?.length ?? 0 } satisfies ServerStatus] },
+    ...researchRoutes(engine, limits, () => opts.results ?? []),
     '/api/atlas': {
       GET: async () => {
         if (!atlas) throw new HttpError(404, 'no atlas loaded: start the server with --atlas FILE, or compute one with POST /api/atlas/jobs');
@@ -137,7 +161,7 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
         const fromAtlas = atlasFile?.niah;
         if (fromAtlas?.grid) {
           const view: NiahView = {
-            grid: { contextTokens: fromAtlas.contextTokens, depths: fromAtlas.depths, accuracy: fromAtlas.grid.map((row) => row.map((x) => (Number.isFinite(x) ? x : null))), samplesPerCell: fromAtlas.counts?.[0]?.[0] ?? 0 },
+            grid: { contextTokens: fromAtlas.contextTokens, depths: fromAtlas.depths, accuracy: fromAtlas.grid.map((row) => row.map((x) => (Number.isFinite(x) ? x : null))), samplesPerCell: fromAtlas.counts?.[0]?.[0] ?? 0, counts: fromAtlas.counts },
             kv: null,
             source: 'atlas',
             settings: { note: "the atlas's own needle prompts", samples: fromAtlas.samples, method: fromAtlas.method },
@@ -204,18 +228,31 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
     sendJson(res, status, body);
   };
 
-  const server = http.createServer((req, res) => {
+  const transport: http.ServerOptions = {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    // How often node checks the two timeouts above (its default, 30 s, would let them run late).
+    connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+    // Without Host the DNS-rebinding check below answers (with JSON); node's own 400 has no body.
+    requireHostHeader: false,
+  };
+  const server = http.createServer(transport, (req, res) => {
     const fail = (e: unknown): void => {
-      if (e instanceof HttpError) return sendError(res, e.status, e.message, e.headers);
+      if (e instanceof HttpError) {
+        // A refused body is read to its end (bounded) so the client sees the answer, not a reset.
+        if (e.status === 413) discardBody(req);
+        return sendError(res, e.status, e.message, e.headers);
+      }
       if (e instanceof QueueFullError) return sendError(res, 503, e.message, { 'retry-after': '2' });
       if (e instanceof HeadwiseError) return sendError(res, 400, e.message);
       log(`headwise serve: internal error on ${req.method} ${req.url}`, e);
       sendError(res, 500, `internal error: ${(e as Error)?.message ?? String(e)}`);
     };
     try {
-      const hostHeader = (req.headers.host ?? '').replace(/:\d+$/, '');
+      const hostHeader = hostOfHeader(req.headers.host ?? '');
       // A page on another site must not reach a loopback server by rebinding its DNS name to 127.0.0.1.
-      if (LOOPBACK.has(host) && !LOOPBACK.has(hostHeader)) throw new HttpError(403, `Host ${JSON.stringify(hostHeader)} is not this server (use http://127.0.0.1)`);
+      if (loopback && !isLoopbackHost(hostHeader)) throw new HttpError(403, `Host ${JSON.stringify(hostHeader.slice(0, 100))} is not this server (use http://127.0.0.1)`);
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.pathname.startsWith('/api/') || url.pathname === '/api') {
         handleApi(req, res, url.pathname).catch(fail);
@@ -231,10 +268,38 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
       fail(e);
     }
   });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{"error":"malformed HTTP request"}');
-    else socket.destroy();
+  // Requests node's parser refuses never reach the handler above; they get a JSON answer on the socket.
+  server.on('clientError', (err: NodeJS.ErrnoException & { reason?: string }, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    const [status, message] = clientErrorAnswer(err);
+    const answer = () => {
+      if (!socket.writable) return void socket.destroy();
+      socket.end(rawError(status, message));
+      setTimeout(() => socket.destroy(), 2000).unref();
+    };
+    const pending = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (pending && !pending.writableFinished && (pending.req?.complete || pending.headersSent)) {
+      // An answer is under way: to an earlier request (the error is in one pipelined after it), then
+      // this answer follows it; or to this very request (the error is in its body), then the
+      // connection closes after it, since nothing can follow half a request.
+      const after = pending.req?.complete ? answer : () => socket.end();
+      pending.once('finish', after);
+      setTimeout(() => socket.destroy(), 30_000).unref();
+      return;
+    }
+    answer();
   });
+  // An Expect other than 100-continue: node's own 417 would have no body.
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    sendError(res, 417, `Expect: ${String(req.headers.expect).slice(0, 60)} is not supported (only 100-continue)`);
+  });
+  // CONNECT (a proxy tunnel) is not a request this server serves; node would drop the socket unanswered.
+  server.on('connect', (req: http.IncomingMessage, socket: Socket) => {
+    socket.on('error', () => socket.destroy());
+    socket.end(rawError(405, `${req.method} is not allowed (this is not a proxy)`, { Allow: 'GET, HEAD, POST' }));
+    setTimeout(() => socket.destroy(), 2000).unref();
+  });
+  const guarded = guardConnections(server, timeouts.headersMs);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -254,8 +319,17 @@ export async function startServer(opts: ServerOptions): Promise<WebServer> {
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        for (const socket of guarded) socket.destroy();
       }),
   };
+}
+
+/** The status and message for a request node's parser refused (`clientError`). */
+function clientErrorAnswer(err: NodeJS.ErrnoException & { reason?: string }): [number, string] {
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'the request took too long to arrive'];
+  if (err.code === 'HPE_HEADER_OVERFLOW') return [431, 'request headers are too large'];
+  const why = typeof err.reason === 'string' ? err.reason : err.code ?? 'unreadable';
+  return [400, `malformed HTTP request (${why.slice(0, 100)})`];
 }
 
 /** Splits a path into a route key and its parameters (`/api/jobs/abc` → `/api/jobs/:id`, ["abc"]). */

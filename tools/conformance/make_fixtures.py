@@ -45,7 +45,7 @@ from transformers import (
     Qwen3ForCausalLM,
 )
 
-REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+REPO_ROOT = os.environ.get("HEADWISE_REPO_ROOT") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIXTURE_MODELS_REL = "test/fixtures/models"
 REF_MODEL_REL = "models/ref-llama-7m"
 REF_TEXT = (
@@ -234,6 +234,10 @@ LLAMA3_ROPE = {
 
 
 def tiny_specs():
+    return TINY_SPECS_V1 + new_family_specs()
+
+
+def _tiny_specs_v1():
     return [
         dict(
             name="tiny-llama",
@@ -301,6 +305,328 @@ def tiny_specs():
     ]
 
 
+TINY_SPECS_V1 = _tiny_specs_v1()
+
+
+# --------------------------------------------------------------------------- more families (issue 12)
+# Built through AutoConfig.for_model / AutoModelForCausalLM.from_config, so no class imports. Inputs
+# (N_LONG_IDS tokens) are longer than every sliding window (WINDOW) and than the original context
+# (ORIG_POS) of every scaled RoPE.
+
+N_LONG_IDS = 40
+WINDOW = 8
+ORIG_POS = 16
+
+BASE = dict(
+    vocab_size=320, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+    bos_token_id=0, eos_token_id=1, pad_token_id=None, attention_dropout=0.0,
+    tie_word_embeddings=False,
+)
+
+
+def auto_config(model_type, rope=None, legacy=None, **kw):
+    """AutoConfig for `model_type` with rope settings in transformers-5 form (`rope_parameters`),
+    falling back to the legacy kwargs `legacy` (rope_theta / rope_scaling / ...) if refused."""
+    from transformers import AutoConfig
+    args = dict(BASE)
+    args.update(kw)
+    args = {k: v for k, v in args.items() if v is not _DROP}
+    if rope is not None:
+        try:
+            cfg = AutoConfig.for_model(model_type, rope_parameters=rope, **args)
+            got = getattr(cfg, "rope_parameters", None)
+            if got:
+                return cfg
+            log(f"  !! {model_type}: rope_parameters not kept; using legacy kwargs")
+        except Exception as e:  # noqa: BLE001
+            log(f"  !! {model_type}: rope_parameters refused ({e!r}); using legacy kwargs")
+        args.update(legacy or {})
+    return AutoConfig.for_model(model_type, **args)
+
+
+_DROP = object()
+FACTORS_SHORT = [1.0, 1.05, 1.1, 1.2, 1.3, 1.5, 1.8, 2.0]
+FACTORS_LONG = [1.0, 1.3, 1.7, 2.5, 3.5, 5.0, 7.0, 9.0]
+
+
+def new_family_specs():
+    S = []
+
+    def add(name, seed, cfg, **extra):
+        S.append(dict(name=name, cls=None, config=cfg, dtype=torch.float32, seed=seed, n_ids=N_LONG_IDS, **extra))
+
+    add("tiny-mistral-swa", 201, lambda: auto_config(
+        "mistral", {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0},
+        {"rope_theta": 10000.0, "rope_scaling": {"rope_type": "linear", "factor": 2.0}},
+        sliding_window=WINDOW, rms_norm_eps=1e-5))
+    add("tiny-qwen2-swa", 202, lambda: auto_config(
+        "qwen2", {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": ORIG_POS, "rope_theta": 10000.0},
+        {"rope_theta": 10000.0, "rope_scaling": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": ORIG_POS}},
+        use_sliding_window=True, sliding_window=WINDOW, max_window_layers=1, rms_norm_eps=1e-5))
+    add("tiny-llama-dynamic", 203, lambda: auto_config(
+        "llama", {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": ORIG_POS, "rope_theta": 10000.0},
+        {"rope_theta": 10000.0, "rope_scaling": {"rope_type": "dynamic", "factor": 2.0, "original_max_position_embeddings": ORIG_POS}},
+        rms_norm_eps=1e-5))
+    add("tiny-qwen3-yarn", 204, lambda: auto_config(
+        "qwen3", {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": ORIG_POS, "rope_theta": 1000000.0,
+                  "beta_fast": 16.0, "beta_slow": 2.0},
+        {"rope_theta": 1000000.0, "rope_scaling": {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": ORIG_POS,
+                                                   "beta_fast": 16.0, "beta_slow": 2.0}},
+        head_dim=16, use_sliding_window=False, sliding_window=None, rms_norm_eps=1e-5))
+    add("tiny-gemma", 205, lambda: auto_config(
+        "gemma", {"rope_type": "default", "rope_theta": 10000.0}, {"rope_theta": 10000.0},
+        head_dim=16, num_key_value_heads=1, hidden_activation="gelu_pytorch_tanh", hidden_act="gelu_pytorch_tanh",
+        rms_norm_eps=1e-6, tie_word_embeddings=True))
+    add("tiny-gemma2", 206, lambda: auto_config(
+        "gemma2", {"rope_type": "default", "rope_theta": 10000.0}, {"rope_theta": 10000.0},
+        head_dim=16, hidden_activation="gelu_pytorch_tanh", hidden_act="gelu_pytorch_tanh", query_pre_attn_scalar=24,
+        attn_logit_softcapping=5.0, final_logit_softcapping=3.0, sliding_window=WINDOW, rms_norm_eps=1e-6,
+        tie_word_embeddings=True))
+    add("tiny-gemma3", 207, lambda: auto_config(
+        "gemma3_text",
+        {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+         "full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 1000000.0}},
+        {"rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "rope_scaling": {"rope_type": "linear", "factor": 2.0}},
+        head_dim=16, hidden_activation="gelu_pytorch_tanh", query_pre_attn_scalar=16, sliding_window=WINDOW,
+        layer_types=["sliding_attention", "full_attention"], rms_norm_eps=1e-6, tie_word_embeddings=True))
+    add("tiny-phi3", 208, lambda: auto_config(
+        "phi3",
+        {"rope_type": "longrope", "rope_theta": 10000.0, "short_factor": FACTORS_SHORT, "long_factor": FACTORS_LONG,
+         "original_max_position_embeddings": ORIG_POS},
+        {"rope_theta": 10000.0, "rope_scaling": {"type": "longrope", "short_factor": FACTORS_SHORT, "long_factor": FACTORS_LONG}},
+        original_max_position_embeddings=ORIG_POS, rms_norm_eps=1e-5, sliding_window=None))
+    add("tiny-phi", 209, lambda: auto_config(
+        "phi", {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        {"rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        num_key_value_heads=4, hidden_act="gelu_new", layer_norm_eps=1e-5, qk_layernorm=False,
+        resid_pdrop=0.0, embd_pdrop=0.0, partial_rotary_factor=0.5))
+    add("tiny-gpt-neox", 210, lambda: auto_config(
+        "gpt_neox", {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
+        {"rotary_emb_base": 10000, "rotary_pct": 0.25},
+        num_key_value_heads=_DROP, hidden_act="gelu", layer_norm_eps=1e-5, use_parallel_residual=True,
+        rotary_pct=0.25, attention_bias=True, hidden_dropout=0.0))
+    add("tiny-olmo2", 211, lambda: auto_config(
+        "olmo2", {"rope_type": "default", "rope_theta": 10000.0}, {"rope_theta": 10000.0}, rms_norm_eps=1e-6))
+    add("tiny-olmo", 212, lambda: auto_config(
+        "olmo", {"rope_type": "default", "rope_theta": 10000.0}, {"rope_theta": 10000.0}, clip_qkv=2.0))
+    add("tiny-granite", 213, lambda: auto_config(
+        "granite", {"rope_type": "default", "rope_theta": 10000.0}, {"rope_theta": 10000.0},
+        embedding_multiplier=3.0, residual_multiplier=0.5, attention_multiplier=0.2, logits_scaling=4.0,
+        rms_norm_eps=1e-6))
+    add("tiny-mixtral", 214, lambda: auto_config(
+        "mixtral", {"rope_type": "default", "rope_theta": 1000000.0}, {"rope_theta": 1000000.0},
+        intermediate_size=64, num_local_experts=4, num_experts_per_tok=2, sliding_window=None,
+        router_jitter_noise=0.0, rms_norm_eps=1e-5))
+    add("tiny-qwen2-moe", 215, lambda: auto_config(
+        "qwen2_moe", {"rope_type": "default", "rope_theta": 1000000.0}, {"rope_theta": 1000000.0},
+        num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=64,
+        norm_topk_prob=False, decoder_sparse_step=1, mlp_only_layers=[], use_sliding_window=False,
+        sliding_window=None, rms_norm_eps=1e-6))
+    add("tiny-qwen3-moe", 216, lambda: auto_config(
+        "qwen3_moe", {"rope_type": "default", "rope_theta": 1000000.0}, {"rope_theta": 1000000.0},
+        head_dim=16, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, norm_topk_prob=True,
+        decoder_sparse_step=1, mlp_only_layers=[], use_sliding_window=False, sliding_window=None, rms_norm_eps=1e-6))
+    add("tiny-starcoder2", 217, lambda: auto_config(
+        "starcoder2", {"rope_type": "default", "rope_theta": 10000.0}, {"rope_theta": 10000.0},
+        hidden_act="gelu_pytorch_tanh", use_bias=True, norm_epsilon=1e-5, sliding_window=WINDOW,
+        residual_dropout=0.0, embedding_dropout=0.0))
+    add("tiny-stablelm", 218, lambda: auto_config(
+        "stablelm", {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.25},
+        {"rope_theta": 10000.0, "partial_rotary_factor": 0.25},
+        partial_rotary_factor=0.25, use_qkv_bias=True, qk_layernorm=True, use_parallel_residual=False,
+        layer_norm_eps=1e-5, hidden_dropout=0.0))
+    add("tiny-stablelm-parallel", 219, lambda: auto_config(
+        "stablelm", {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        {"rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        partial_rotary_factor=0.5, use_qkv_bias=False, qk_layernorm=False, use_parallel_residual=True,
+        layer_norm_eps=1e-5, hidden_dropout=0.0))
+    # Code paths the first set leaves out: a dense layer in an MoE model, NeoX's sequential residual,
+    # Phi-3 with partial rotary and a sliding window.
+    add("tiny-qwen2-moe-mixed", 220, lambda: auto_config(
+        "qwen2_moe", {"rope_type": "default", "rope_theta": 1000000.0}, {"rope_theta": 1000000.0},
+        num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, shared_expert_intermediate_size=64,
+        norm_topk_prob=True, decoder_sparse_step=2, mlp_only_layers=[], use_sliding_window=False,
+        sliding_window=None, rms_norm_eps=1e-6))
+    add("tiny-gpt-neox-seq", 221, lambda: auto_config(
+        "gpt_neox", {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        {"rotary_emb_base": 10000, "rotary_pct": 0.5},
+        num_key_value_heads=_DROP, hidden_act="gelu", layer_norm_eps=1e-5, use_parallel_residual=False,
+        rotary_pct=0.5, attention_bias=True, hidden_dropout=0.0))
+    add("tiny-phi3-swa", 222, lambda: auto_config(
+        "phi3", {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        {"rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        partial_rotary_factor=0.5, rms_norm_eps=1e-5, sliding_window=WINDOW))
+    return S
+
+
+def tensor_shapes(model_dir):
+    out = {}
+    for fn in sorted(os.listdir(model_dir)):
+        if fn.endswith(".safetensors"):
+            h = safetensors_header(os.path.join(model_dir, fn))
+            for k, v in h.items():
+                if k != "__metadata__":
+                    out[k] = [v["dtype"], v["shape"]]
+    return out
+
+
+# --------------------------------------------------------------------------- per-layer hook values
+
+
+def _first(x):
+    return x[0] if isinstance(x, (tuple, list)) else x
+
+
+def capture_hooks(model, ids, name, out_root):
+    """Per-layer intermediate values under TransformerLens names, from PyTorch hooks and a wrapper
+    around each modeling module's eager attention function. Written to OUT/hooks/<name>.json.
+    Never fatal: a failure is logged and the fixture is still written."""
+    try:
+        _capture_hooks(model, ids, name, out_root)
+    except Exception as e:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        log(f"  !! hooks for {name} failed: {e!r}")
+
+
+def _capture_hooks(model, ids, name, out_root):
+    import torch.nn as nn
+    cfg = model.config
+    L = cfg.num_hidden_layers
+    layers = None
+    for _, m in model.named_modules():
+        if isinstance(m, nn.ModuleList) and len(m) == L:
+            layers = m
+            break
+    assert layers is not None, "no decoder layer list"
+    rec = {}
+    calls = []
+    patched = []
+    modules = {sys.modules[type(m).__module__] for m in model.modules()}
+    for mod in modules:
+        orig = getattr(mod, "eager_attention_forward", None)
+        if orig is None:
+            continue
+
+        def make(orig):
+            def wrapped(module, query, key, value, attention_mask, *a, **kw):
+                out = orig(module, query, key, value, attention_mask, *a, **kw)
+                calls.append((module, query, key, value, out, a, kw))
+                return out
+            return wrapped
+        setattr(mod, "eager_attention_forward", make(orig))
+        patched.append((mod, orig))
+
+    def attn_of(layer):
+        for n in ("self_attn", "attn", "attention"):
+            if hasattr(layer, n):
+                return getattr(layer, n)
+
+    def mlp_of(layer):
+        for n in ("mlp", "block_sparse_moe", "feed_forward"):
+            if hasattr(layer, n):
+                return getattr(layer, n)
+
+    handles = []
+    for l, layer in enumerate(layers):
+        def pre(mod, args, kwargs, l=l):
+            hs = args[0] if args else kwargs["hidden_states"]
+            rec[f"blocks.{l}.hook_resid_pre"] = hs[0]
+        def post(mod, args, kwargs, out, l=l):
+            rec[f"blocks.{l}.hook_resid_post"] = _first(out)[0]
+        handles.append(layer.register_forward_pre_hook(pre, with_kwargs=True))
+        handles.append(layer.register_forward_hook(post, with_kwargs=True))
+        a = attn_of(layer)
+        if a is not None:
+            handles.append(a.register_forward_hook(lambda m, i, o, l=l: rec.__setitem__(f"blocks.{l}.hook_attn_out", _first(o)[0])))
+        m = mlp_of(layer)
+        if m is not None:
+            handles.append(m.register_forward_hook(lambda mm, i, o, l=l: rec.__setitem__(f"blocks.{l}.hook_mlp_out", _first(o)[0])))
+        pf = getattr(layer, "post_feedforward_layernorm", None)
+        if pf is not None:
+            handles.append(pf.register_forward_hook(lambda mm, i, o, l=l: rec.__setitem__(f"_mlp_branch.{l}", _first(o)[0])))
+    final = None
+    for path in ("model.norm", "transformer.ln_f", "gpt_neox.final_layer_norm", "model.final_layernorm"):
+        try:
+            final = model.get_submodule(path)
+            break
+        except AttributeError:
+            continue
+    if final is not None:
+        handles.append(final.register_forward_hook(lambda m, i, o: rec.__setitem__("ln_final.hook_normalized", _first(o)[0])))
+    try:
+        with torch.no_grad():
+            input_ids = torch.tensor([ids], dtype=torch.long)
+            model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), use_cache=False, output_attentions=True)
+    finally:
+        for h in handles:
+            h.remove()
+        for mod, orig in patched:
+            setattr(mod, "eager_attention_forward", orig)
+    assert len(calls) == L, f"{len(calls)} eager attention calls for {L} layers"
+    parallel = bool(getattr(cfg, "use_parallel_residual", False)) or cfg.model_type == "phi"
+    for l, (module, q, k, v, out, a, kw) in enumerate(calls):
+        l = getattr(module, "layer_idx", None) if getattr(module, "layer_idx", None) is not None else l
+        z = _first(out)[0]  # [T, H, D]
+        q0, k0, v0 = q[0], k[0], v[0]  # [H, T, D], [Hkv, T, D]
+        rec[f"blocks.{l}.attn.hook_q"] = q0.transpose(0, 1)
+        rec[f"blocks.{l}.attn.hook_k"] = k0.transpose(0, 1)
+        rec[f"blocks.{l}.attn.hook_v"] = v0.transpose(0, 1)
+        rep = q0.shape[0] // k0.shape[0]
+        kk = k0.repeat_interleave(rep, dim=0)
+        scaling = kw.get("scaling", a[0] if a else getattr(module, "scaling", q0.shape[-1] ** -0.5))
+        if scaling is None:
+            scaling = q0.shape[-1] ** -0.5
+        s = torch.matmul(q0, kk.transpose(1, 2)) * scaling
+        cap = kw.get("softcap")
+        if cap:
+            s = torch.tanh(s / cap) * cap
+        rec[f"blocks.{l}.attn.hook_attn_scores"] = s
+        rec[f"blocks.{l}.attn.hook_z"] = z
+        o = None
+        for n in ("o_proj", "dense", "c_proj", "out_proj"):
+            if hasattr(module, n):
+                o = getattr(module, n)
+                break
+        if o is not None:
+            H, D = z.shape[1], z.shape[2]
+            W = o.weight
+            if type(o).__name__ == "Conv1D":
+                per = torch.stack([z[:, h] @ W[h * D:(h + 1) * D, :] for h in range(H)], 1)
+            else:
+                per = torch.stack([z[:, h] @ W[:, h * D:(h + 1) * D].T for h in range(H)], 1)
+            rec[f"blocks.{l}.attn.hook_result"] = per
+        if not parallel and f"blocks.{l}.hook_mlp_out" in rec:
+            branch = rec.pop(f"_mlp_branch.{l}", None)
+            if branch is None:
+                branch = rec[f"blocks.{l}.hook_mlp_out"]
+            mult = getattr(cfg, "residual_multiplier", 1.0) if cfg.model_type == "granite" else 1.0
+            rec[f"blocks.{l}.hook_resid_mid"] = rec[f"blocks.{l}.hook_resid_post"] - mult * branch
+    for key in [k for k in rec if k.startswith("_")]:
+        del rec[key]
+    hooks_dir = os.path.join(out_root, "hooks")
+    os.makedirs(hooks_dir, exist_ok=True)
+    doc = {
+        "model": name,
+        "transformers": TF_VERSION,
+        "torch": TORCH_VERSION,
+        "inputIds": ids,
+        "notes": [
+            "shapes drop the batch axis; per-head values are [pos, head, d_head] (hook_q/k/v after RoPE and q/k norm, "
+            "hook_v per KV head), hook_attn_scores [head, query, key] scaled (and soft-capped) before the causal mask, "
+            "hook_result [pos, head, d_model] = hook_z of the head times its slice of the output projection (no bias)",
+            "hook_resid_mid = hook_resid_post minus the MLP branch (after its post-norm / residual multiplier); "
+            "absent for parallel-residual blocks",
+        ],
+        "values": {k: f32_b64(v) for k, v in sorted(rec.items())},
+    }
+    path = os.path.join(hooks_dir, f"{name}.json")
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    log(f"  hooks: {len(rec)} values -> {path} ({os.path.getsize(path)} bytes)")
+
+
 def to_old_format(model_dir):
     """Rewrite a transformers-5 config.json into the 4.x layout: top-level rope_theta,
     rope_scaling (with rope_type) and torch_dtype."""
@@ -354,7 +680,7 @@ def highlights(name, cfg_json, names, model_dir):
         hidden, layers = c["hidden_size"], c["num_hidden_layers"]
         head_dim = c.get("head_dim") or hidden // heads
     disk_dtypes = sorted(set(names.values()))
-    has_lm_head = any(k.startswith("lm_head") for k in names)
+    has_lm_head = any(k.startswith("lm_head") or k == "embed_out.weight" for k in names)
     sharded = os.path.exists(os.path.join(model_dir, "model.safetensors.index.json"))
     fmt = "old(4.x: rope_theta/rope_scaling/torch_dtype)" if ("rope_scaling" in c or "torch_dtype" in c) \
         else "transformers-5 (rope_parameters/dtype)"
@@ -390,14 +716,14 @@ def build_tiny(spec, out_root):
         cfg._attn_implementation = "eager"
     except Exception:
         pass
-    model = spec["cls"](cfg)
+    model = spec["cls"](cfg) if spec.get("cls") else AutoModelForCausalLM.from_config(cfg)
     model.eval()
     init_weights(model, spec["seed"])
     orig_rope = rope_of(cfg) if spec["cls"] is not GPT2LMHeadModel else None
     save_model(model, model_dir, spec["dtype"], spec.get("max_shard_size"))
 
     g = torch.Generator().manual_seed(1000 + spec["seed"])
-    ids = [0] + torch.randint(0, cfg.vocab_size, (N_TINY_IDS - 1,), generator=g).tolist()
+    ids = [0] + torch.randint(0, cfg.vocab_size, (spec.get("n_ids", N_TINY_IDS) - 1,), generator=g).tolist()
 
     pre_old_logits = None
     if spec.get("old_format"):
@@ -425,6 +751,7 @@ def build_tiny(spec, out_root):
                 notes.append(msg)
         log(f"  rope after reload: {got}")
     logits, att, how = forward(model, ids)
+    capture_hooks(model, ids, name, out_root)
     if pre_old_logits is not None:
         diff = (logits - pre_old_logits).abs().max().item()
         log(f"  old-format config reload vs transformers-5 config: max abs diff {diff}")
@@ -439,6 +766,8 @@ def build_tiny(spec, out_root):
     names = tensor_names(model_dir)
     with open(os.path.join(model_dir, "config.json")) as f:
         cfg_json = json.load(f)
+    log("  config.json:", json.dumps(cfg_json, sort_keys=True))
+    log("  tensors:", json.dumps(tensor_shapes(model_dir)))
     hl = highlights(name, cfg_json, names, model_dir)
     log("  files:", sorted(os.listdir(model_dir)))
     log("  highlights:", json.dumps(hl))
@@ -481,6 +810,7 @@ def build_ref(out_root):
 
     model = load_fp32(model_dir)
     logits, att, how = forward(model, ids)
+    capture_hooks(model, ids, name, out_root)
 
     input_ids = torch.tensor([ids], dtype=torch.long)
     with torch.no_grad():

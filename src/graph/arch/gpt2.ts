@@ -3,8 +3,8 @@
  * q|k|v (Conv1D stores weights [in, out]), a GELU (tanh) MLP, tied LM head.
  */
 import type { ModelConfig } from '../../hf/config.js';
-import type { Arch } from './arch.js';
-import { geluErf, geluTanh, layerNorm } from './ops.js';
+import { PRE_NORM, type Arch } from './arch.js';
+import { activation, layerNorm } from './ops.js';
 import type { WeightSpec } from '../weights.js';
 
 export function gpt2Arch(c: ModelConfig): Arch {
@@ -27,12 +27,12 @@ export function gpt2Arch(c: ModelConfig): Arch {
     );
   }
   weights.push({ name: 'ln_f.weight', shape: [H] }, { name: 'ln_f.bias', shape: [H] });
-  const gelu = c.hiddenAct === 'gelu' ? geluErf : geluTanh;
 
   return {
     weights,
-    usesRope: false,
     namePrefixes: ['', 'transformer.'],
+    block: PRE_NORM,
+    attention: () => ({ scale: 1 / Math.sqrt(c.headDim), softcap: null, window: null, rope: null }),
     embed: (b, w, ids, pos) => b.add(b.gather(w('wte.weight'), ids), b.gather(w('wpe.weight'), pos)),
     attnNorm: (b, w, x, l) => layerNorm(b, x, w(`${L(l)}.ln_1.weight`), w(`${L(l)}.ln_1.bias`), c.normEps),
     qkv: (b, w, x, l) => {
@@ -43,7 +43,7 @@ export function gpt2Arch(c: ModelConfig): Arch {
     attnOut: (b, w, z, l) => b.gemm(z, w(`${L(l)}.attn.c_proj.weight`), w(`${L(l)}.attn.c_proj.bias`)),
     mlpNorm: (b, w, x, l) => layerNorm(b, x, w(`${L(l)}.ln_2.weight`), w(`${L(l)}.ln_2.bias`), c.normEps),
     mlp: (b, w, x, l) => {
-      const h = gelu(b, b.gemm(x, w(`${L(l)}.mlp.c_fc.weight`), w(`${L(l)}.mlp.c_fc.bias`)));
+      const h = activation(b, b.gemm(x, w(`${L(l)}.mlp.c_fc.weight`), w(`${L(l)}.mlp.c_fc.bias`)), c.hiddenAct === 'gelu' ? 'gelu' : 'gelu_new');
       return b.gemm(h, w(`${L(l)}.mlp.c_proj.weight`), w(`${L(l)}.mlp.c_proj.bias`));
     },
     finalNorm: (b, w, x) => layerNorm(b, x, w('ln_f.weight'), w('ln_f.bias'), c.normEps),

@@ -5,4 +5,4 @@
 import type { ModelConfig } from '../../hf/config.js';
 import { llamaArch } from './llama.js';
 
-export const qwen3Arch = (c: ModelConfig) => llamaArch({ ...c, qkNorm: true });
+export const qwen3Arch = (c: ModelConfig) => llamaArch(c, { qkNorm: 'head' });

@@ -2,7 +2,7 @@
  * The browser's side of the JSON API (`src/web/API.md`): typed fetches that turn every non-2xx answer
  * into an `ApiRequestError` carrying the server's message, so views can show it as is.
  */
-import type { AtlasView, ExamplePrompt, GenerateRequest, GenerateResponse, JobKind, JobStatus, ModelInfo, NiahView, PatternRequest, PatternResponse } from '../api.js';
+import type { BinnedPattern, BinnedPatternRequest, ModelPatterns, ModelPatternsRequest, ServerStatus, AtlasView, ExamplePrompt, GenerateRequest, GenerateResponse, JobKind, JobStatus, ModelInfo, NiahView, PatternRequest, PatternResponse } from '../api.js';
 
 export class ApiRequestError extends Error {
   constructor(
@@ -58,6 +58,10 @@ export const api = {
     }
   },
   examples: () => call<ExamplePrompt[]>('GET', '/api/examples'),
+  status: () => call<ServerStatus>('GET', '/api/status'),
+  results: () => call<{ results: unknown }>('GET', '/api/results'),
+  patternBins: (req: BinnedPatternRequest) => call<BinnedPattern>('POST', '/api/pattern/bins', req),
+  patterns: (req: ModelPatternsRequest) => call<ModelPatterns>('POST', '/api/patterns', req),
   pattern: (req: PatternRequest) => call<PatternResponse>('POST', '/api/pattern', req),
   generate: (req: GenerateRequest) => call<GenerateResponse>('POST', '/api/generate', req),
   startJob: (kind: JobKind, quick = true) => call<JobStatus>('POST', `/api/${kind}/jobs`, { quick }),

@@ -45,8 +45,8 @@ export function formatNumber(x: number | null | undefined, digits = 3): string {
   return x.toFixed(digits);
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n.toFixed(0)} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 ** 2).toFixed(2)} MB`;
+/** Bytes in MiB, always (one unit across the app, so columns compare at a glance). */
+export function formatMiB(n: number): string {
+  const mib = n / 1024 ** 2;
+  return `${mib < 0.1 ? mib.toFixed(3) : mib < 10 ? mib.toFixed(2) : mib.toFixed(1)} MiB`;
 }

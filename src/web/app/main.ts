@@ -1,6 +1,7 @@
 /**
- * The app's entry: loads the model's shape, the atlas and the example prompts once, draws the header
- * with the four views, and mounts the view the URL hash names (each view returns its cleanup).
+ * The app's entry: loads the model's shape, what the server holds (`/api/status`), the atlas and the
+ * research results when there are any (so an empty server logs no 404s), and the example prompts;
+ * draws the header with the views, and mounts the view the URL hash names (each returns its cleanup).
  */
 import { api } from './client.js';
 import { fill, h } from './dom.js';
@@ -11,19 +12,27 @@ import { errorBox } from './views/common.js';
 import { headView } from './views/head.js';
 import { needlesView } from './views/needles.js';
 import { playgroundView } from './views/playground.js';
+import { modelView } from './views/model.js';
+import { compareView } from './views/compare.js';
+import { resultsView } from './views/results.js';
+import { parseResults } from '../../atlas/researchResult.js';
 
 const TABS: { view: Route['view']; label: string }[] = [
   { view: 'atlas', label: 'Atlas' },
+  { view: 'model', label: 'Model' },
   { view: 'head', label: 'Head' },
+  { view: 'compare', label: 'Compare' },
   { view: 'playground', label: 'Playground' },
   { view: 'needles', label: 'Needles & KV' },
+  { view: 'results', label: 'Patching' },
 ];
 
 async function start(): Promise<void> {
   const app = document.getElementById('app')!;
   try {
-    const [model, atlas, examples] = await Promise.all([api.model(), api.atlas(), api.examples()]);
-    Object.assign(state, { model, atlas, examples, metric: metricNames(atlas)[0] ?? null, headPrompt: examples[0]?.prompt ?? '', playPrompt: examples[0]?.prompt ?? '', playHeads: [] });
+    const [model, status, examples] = await Promise.all([api.model(), api.status(), api.examples()]);
+    const [atlas, results] = await Promise.all([status.atlas ? api.atlas() : null, status.results > 0 ? api.results().then((r) => parseResults(r.results)) : []]);
+    Object.assign(state, { model, status, atlas, examples, results, metric: metricNames(atlas)[0] ?? null, headPrompt: examples[0]?.prompt ?? '', playPrompt: examples[0]?.prompt ?? '', playHeads: [], bins: 256, comparePrompt: '' });
   } catch (e) {
     fill(app, errorBox(e));
     return;
@@ -47,8 +56,17 @@ async function start(): Promise<void> {
       case 'atlas':
         cleanup = atlasView(main, route.metric);
         break;
+      case 'model':
+        cleanup = modelView(main);
+        break;
       case 'head':
         cleanup = headView(main, route.head);
+        break;
+      case 'compare':
+        cleanup = compareView(main, route.head);
+        break;
+      case 'results':
+        cleanup = resultsView(main);
         break;
       case 'playground':
         cleanup = playgroundView(main);

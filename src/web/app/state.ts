@@ -2,7 +2,8 @@
  * What the views share: the model's shape and limits, the atlas (when there is one), the example
  * prompts, and the user's working prompt and head selection, so moving between views keeps them.
  */
-import type { AtlasView, ExamplePrompt, ModelInfo } from '../api.js';
+import type { AtlasView, ExamplePrompt, ModelInfo, ServerStatus } from '../api.js';
+import type { ResearchResult } from '../../atlas/researchResult.js';
 import type { HeadRef } from './route.js';
 
 export interface AppState {
@@ -17,6 +18,14 @@ export interface AppState {
   playPrompt: string;
   /** Heads the Playground intervenes on. */
   playHeads: HeadRef[];
+  /** What the server holds (`GET /api/status`), so views ask only for what exists. */
+  status: ServerStatus;
+  /** Most bins per axis in the head and compare views. */
+  bins: number;
+  /** Second prompt of the Compare view. */
+  comparePrompt: string;
+  /** Research results: loaded by the server, or uploaded in this page. */
+  results: ResearchResult[];
 }
 
 export const state = {} as AppState;

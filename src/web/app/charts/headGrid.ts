@@ -5,7 +5,9 @@
  * Used large by the Atlas view and small by the Playground's head picker.
  */
 import * as Plot from '@observablehq/plot';
+import { colorScale, colorValue, formatShort, metricDisplay, textColorOn, type ColorScale } from '../../../atlas/metricDisplay.js';
 import { formatNumber } from '../dom.js';
+import { legend, plotColor } from './colors.js';
 
 export interface HeadCell {
   layer: number;
@@ -16,7 +18,10 @@ export interface HeadCell {
 export interface HeadGridOptions {
   /** values[layer][head] */
   values: (number | null)[][];
+  /** Code name of the metric (its display comes from `atlas/metricDisplay.ts`). */
   metric: string;
+  /** The colour scale; default: the metric's own (`colorScale`). */
+  scale?: ColorScale;
   /** Box the grid must fit in, CSS pixels (axes included). */
   width: number;
   height: number;
@@ -30,24 +35,8 @@ export interface HeadGridOptions {
   onClick?: (cell: HeadCell) => void;
 }
 
-export interface ColorScale {
-  type: 'linear';
-  scheme: Plot.ColorScheme;
-  domain: [number, number];
-  pivot?: number;
-}
-
-/** Sequential for one-signed metrics, diverging around 0 when values of both signs occur. */
-export function metricColor(values: (number | null)[][]): ColorScale {
-  const xs = values.flat().filter((x): x is number => x !== null && Number.isFinite(x));
-  const lo = xs.length ? Math.min(...xs) : 0;
-  const hi = xs.length ? Math.max(...xs) : 1;
-  if (lo < 0 && hi > 0) {
-    const m = Math.max(-lo, hi);
-    return { type: 'linear', scheme: 'rdbu', domain: [-m, m], pivot: 0 };
-  }
-  return { type: 'linear', scheme: 'viridis', domain: lo === hi ? [lo, lo + 1] : [lo, hi] };
-}
+/** Cells at least this wide get their value written in. */
+const VALUE_CELL_PX = 26;
 
 export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTMLElement; cell: number } {
   const layers = opts.values.length;
@@ -55,7 +44,9 @@ export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTML
   const margin = { top: 34, left: 46, right: 8, bottom: 8 };
   const cell = Math.max(6, Math.floor(Math.min((opts.width - margin.left - margin.right) / cols, (opts.height - margin.top - margin.bottom) / layers, opts.maxCell ?? 64)));
   const data: HeadCell[] = opts.values.flatMap((row, layer) => row.map((value, head) => ({ layer, head, value: value ?? null })));
-  const color = metricColor(opts.values);
+  const scale = opts.scale ?? colorScale(metricDisplay(opts.metric), opts.values);
+  const title = metricDisplay(opts.metric).title;
+  const finite = data.filter((d) => d.value !== null && Number.isFinite(d.value));
   const every = cell >= 15 ? 1 : cell >= 8 ? 2 : 4;
   const colLabel = opts.columnLabel ?? 'head';
   // The svg takes the whole width it is given (the grid stays at the left) so tooltips near the
@@ -72,12 +63,12 @@ export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTML
     style: { fontSize: cell < 16 ? '9px' : '11px' },
     x: { type: 'band', domain: [...Array(cols).keys()], axis: 'top', label: `${colLabel} →`, labelAnchor: 'center', tickSize: 0, ticks: [...Array(cols).keys()].filter((i) => i % every === 0) },
     y: { type: 'band', domain: [...Array(layers).keys()], label: '↓ layer', labelAnchor: 'center', tickSize: 0, ticks: [...Array(layers).keys()].filter((i) => i % every === 0) },
-    color,
+    color: plotColor(scale, title),
     marks: [
       Plot.cell(data, {
         x: 'head',
         y: 'layer',
-        fill: (d: HeadCell) => (d.value === null || !Number.isFinite(d.value) ? '#ddd' : d.value),
+        fill: (d: HeadCell) => (d.value === null || !Number.isFinite(d.value) ? '#ddd' : colorValue(scale, d.value)),
         inset: cell > 12 ? 0.5 : 0,
         render: (index, scales, values, dimensions, context, next) => {
           const g = next!(index, scales, values, dimensions, context)!;
@@ -90,13 +81,16 @@ export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTML
           return g;
         },
       }),
+      cell >= VALUE_CELL_PX
+        ? Plot.text(finite, { x: 'head', y: 'layer', text: (d: HeadCell) => formatShort(d.value), fill: { value: (d: HeadCell) => textColorOn(scale, d.value!), scale: null }, fontSize: Math.min(12, Math.max(8, cell / 4.2)), pointerEvents: 'none' } as Plot.TextOptions)
+        : null,
       Plot.cell(opts.outlined ?? [], { x: 'head', y: 'layer', fill: 'none', stroke: '#e4002b', strokeWidth: Math.max(2, cell / 10), inset: 1 }),
       Plot.tip(
         data,
         Plot.pointer({
           x: 'head',
           y: 'layer',
-          title: (d: HeadCell) => `layer ${d.layer}, ${colLabel} ${d.head}\n${opts.metric}: ${formatNumber(d.value, 4)}`,
+          title: (d: HeadCell) => `layer ${d.layer}, ${colLabel} ${d.head}\n${title} (${opts.metric}): ${formatNumber(d.value, 4)}`,
         }),
       ),
     ],
@@ -125,7 +119,8 @@ export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTML
   return { element: plot, cell };
 }
 
-/** Plot's colour legend for the same scale the grid uses. */
-export function metricLegend(values: (number | null)[][], label: string, width = 260): HTMLElement | SVGSVGElement {
-  return Plot.legend({ color: { ...metricColor(values), label }, width, tickFormat: (x: number) => formatNumber(x, 2) }) as HTMLElement | SVGSVGElement;
+/** Plot's colour legend for the scale the grid uses: the metric's title, unit and scale type. */
+export function metricLegend(values: (number | null)[][], metric: string, width = 260, scale?: ColorScale): HTMLElement | SVGSVGElement {
+  const d = metricDisplay(metric);
+  return legend(scale ?? colorScale(d, values), d.unit ? `${d.title}, ${d.unit}` : d.title, width);
 }

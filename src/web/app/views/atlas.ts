@@ -10,6 +10,8 @@ import { headGrid, metricLegend, type HeadCell } from '../charts/headGrid.js';
 import { go, headName } from '../route.js';
 import { isKvMetric, metricNames, state } from '../state.js';
 import { errorBox, jobProgress } from './common.js';
+import { exportButtons, mainSvg } from '../charts/export.js';
+import { metricDisplay } from '../../../atlas/metricDisplay.js';
 
 export function atlasView(root: HTMLElement, metricFromRoute?: string): () => void {
   const { model } = state;
@@ -30,12 +32,14 @@ export function atlasView(root: HTMLElement, metricFromRoute?: string): () => vo
   const values: (number | null)[][] =
     atlas && metric ? atlas.metrics[metric] : Array.from({ length: model.layers }, () => new Array<number | null>(model.heads).fill(null));
   const info = atlas && metric ? atlas.metricInfo?.[metric] : undefined;
+  const disp = metric ? metricDisplay(metric) : null;
   fill(hint, kv ? `Each cell is one KV head, shared by ${model.heads / model.kvHeads} query heads. Hover for the exact value; click to open its first query head.` : 'Each cell is one attention head. Hover for the exact value; click to open the head.');
-  fill(title, atlas && metric ? `${metric} — ${model.layers} layers × ${kv ? `${model.kvHeads} KV heads` : `${model.heads} heads`}` : `${model.name}: ${model.layers} layers × ${model.heads} heads (no atlas yet)`);
+  fill(title, atlas && metric ? `${disp!.title} — ${model.layers} layers × ${kv ? `${model.kvHeads} KV heads` : `${model.heads} heads`}` : `${model.name}: ${model.layers} layers × ${model.heads} heads (no atlas yet)`);
+  if (metric) title.title = `code name: ${metric}`;
 
   const onHover = (c: HeadCell | null) => {
     if (!c) return fill(hover, 'Hover a cell for its exact value; click to open the head.');
-    fill(hover, h('strong', {}, kv ? `L${c.layer} KV${c.head}` : headName(c)), ` ${metric ?? ''} = `, h('span', { class: 'mono' }, formatNumber(c.value, 4)));
+    fill(hover, h('strong', {}, kv ? `L${c.layer} KV${c.head}` : headName(c)), ` ${disp?.title ?? ''} = `, h('span', { class: 'mono' }, formatNumber(c.value, 4)), disp?.unit ? h('span', { class: 'muted' }, ` ${disp.unit}`) : null, h('span', { class: 'muted small', title: 'code name' }, ` (${metric})`));
   };
   const onClick = (c: HeadCell) => go({ view: 'head', head: { layer: c.layer, head: kv ? c.head * (model.heads / model.kvHeads) : c.head } });
 
@@ -61,7 +65,7 @@ export function atlasView(root: HTMLElement, metricFromRoute?: string): () => vo
     const select = h(
       'select',
       { id: 'metric-select', 'data-testid': 'metric-select', onchange: (e: Event) => go({ view: 'atlas', metric: (e.target as HTMLSelectElement).value }) },
-      names.map((n) => h('option', { value: n, selected: n === metric }, n)),
+      names.map((n) => h('option', { value: n, selected: n === metric, title: `code name: ${n}` }, `${metricDisplay(n).title}`)),
     );
     const top = values
       .flatMap((row, layer) => row.map((value, head) => ({ layer, head, value })))
@@ -71,10 +75,12 @@ export function atlasView(root: HTMLElement, metricFromRoute?: string): () => vo
     side.append(
       h('label', { class: 'field', for: 'metric-select' }, 'Metric'),
       select,
+      h('p', { class: 'muted small', title: 'code name in the atlas JSON' }, h('code', {}, metric), disp!.unit ? ` · unit: ${disp!.unit}` : ''),
       h('p', { class: 'muted' }, info?.description ?? ''),
       h('div', { class: 'legend' }, metricLegend(values, metric, 260)),
+      h('div', { class: 'row' }, h('span', { class: 'muted small grow' }, 'Export the grid:'), exportButtons(`atlas-${metric}`, () => mainSvg(gridBox))),
       hover,
-      h('h3', {}, `Top heads by ${metric}`),
+      h('h3', {}, `Top heads by ${disp!.title.toLowerCase()}`),
       h(
         'ol',
         { class: 'top-heads' },
@@ -116,7 +122,7 @@ function atlasJob(): HTMLElement {
         const done = await waitForJob(await api.startJob('atlas', true), (s) => fill(status, jobProgress(s)));
         if (done.state === 'done') {
           // The new atlas changes the example prompts too (their suggested heads come from it).
-          [state.atlas, state.examples] = await Promise.all([api.atlas(), api.examples()]);
+          [state.atlas, state.examples, state.status] = await Promise.all([api.atlas(), api.examples(), api.status()]);
           go({ view: 'atlas' });
           window.dispatchEvent(new HashChangeEvent('hashchange'));
         }

@@ -12,6 +12,7 @@ import { fill, h } from '../dom.js';
 import type { HeadRef } from '../route.js';
 import { isKvMetric, state } from '../state.js';
 import { busy, errorBox } from './common.js';
+import { parseHeadList } from '../../../interventions/spec.js';
 
 type Op = 'ablate' | 'scale' | 'pasta';
 
@@ -138,9 +139,10 @@ export function playgroundView(root: HTMLElement): () => void {
   };
 
   headsInput.addEventListener('change', () => {
+    fill(headsError);
     const parsed = parseHeads(headsInput.value);
     if (typeof parsed === 'string') {
-      fill(specNote, errorBox(new Error(parsed)));
+      fill(headsError, errorBox(new Error(parsed)));
       return;
     }
     state.playHeads = parsed;
@@ -159,8 +161,28 @@ export function playgroundView(root: HTMLElement): () => void {
   });
   prompt.addEventListener('input', () => (state.playPrompt = prompt.value));
 
+  // Checked as it is typed, so the message is on screen before Generate is pressed (and no layout
+  // shift on blur swallows that click).
+  const headsError = h('div', { 'data-testid': 'heads-error' });
+  headsInput.parentElement!.insertAdjacentElement('afterend', headsError);
+  headsInput.addEventListener('input', () => {
+    const parsed = parseHeads(headsInput.value);
+    fill(headsError, typeof parsed === 'string' ? errorBox(new Error(parsed)) : null);
+  });
   runBtn.addEventListener('click', () =>
     busy(runBtn, 'Generating…', async () => {
+      fill(headsError);
+      if (!customSpec) {
+        // The field is read again as the CLI reads --ablate: a bad or empty list is an error, never a silent plain run.
+        const parsed = parseHeads(headsInput.value);
+        if (typeof parsed === 'string') {
+          fill(headsError, errorBox(new Error(parsed)));
+          fill(results, h('p', { class: 'muted' }, 'Nothing was run: fix the heads first.'));
+          return;
+        }
+        state.playHeads = parsed;
+        sync();
+      }
       try {
         const r = await api.generate({ prompt: prompt.value, maxNewTokens: Number(maxNew.value), topK: 8, interventions: spec() });
         drawResults(results, r);
@@ -190,20 +212,14 @@ function drawResults(box: HTMLElement, r: GenerateResponse): void {
   );
 }
 
-/** "5:3, 5:1" → heads; a string on error. */
+/** "5:3, 5:1" → heads, checked exactly as the CLI checks `--ablate` (`parseHeadList`); the error message on failure. */
 function parseHeads(text: string): HeadRef[] | string {
   const { model } = state;
-  const out: HeadRef[] = [];
-  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const m = /^L?(\d+)\s*[:H ]\s*H?(\d+)$/i.exec(item);
-    if (!m) return `"${item}" is not a head; write layer:head, e.g. 5:3`;
-    const layer = Number(m[1]);
-    const head = Number(m[2]);
-    if (layer >= model.layers) return `${item}: layer ${layer} is out of range (0 to ${model.layers - 1})`;
-    if (head >= model.heads) return `${item}: head ${head} is out of range (0 to ${model.heads - 1})`;
-    if (!out.some((x) => x.layer === layer && x.head === head)) out.push({ layer, head });
+  try {
+    return parseHeadList(text, { numLayers: model.layers, numHeads: model.heads, headDim: model.headDim }, 'heads').map((x) => ({ layer: x.layer, head: x.head }));
+  } catch (e) {
+    return (e as Error).message;
   }
-  return out;
 }
 
 /** Heads of an example's suggested spec ({interventions: [{heads: ["5:3", ...]}]}). */

@@ -1,0 +1,86 @@
+/**
+ * Fused attention for the GPU graph (KV mode `present`): one ONNX Runtime `GroupQueryAttention`
+ * (com.microsoft; flash attention on the WebGPU EP) per layer instead of the explicit
+ * scores → mask → softmax → weighted-sum ops of `attention.ts`, for layers whose attention
+ * probabilities nothing reads or rescales (no pattern capture or ACT hook), whose KV heads form one
+ * group, and whose `AttentionSpec` GQA can compute (`gqaExpresses`); a score-bias hook is added to
+ * the mask. The explicit graph stays the path for every other layer, so hooks work wherever they are
+ * asked for.
+ *
+ * What of a spec GQA expresses: the score scale (its `scale` attribute); RoPE (partial too) and q/k
+ * norm happen before attention, on the graph's q and k; a sliding window is the runtime's mask (and
+ * cache), passed as the bias. Not the score soft-cap: ONNX Runtime 1.30's WebGPU kernel reads the
+ * `softcap` attribute but no shader applies it (measured on lavapipe: output identical with and
+ * without it, prefill and decode, while the CPU kernel caps), so soft-capped layers (gemma2) attend
+ * explicitly.
+ *
+ * Same inputs and outputs as the explicit present-mode layer: past [nkv, past, D] in, present
+ * [nkv, past + q, D] out (GQA's [1, nkv, T, D] reshaped), new tokens at the end. The runtime's
+ * additive mask [q, past + q] goes in as `attention_bias` [1, 1, q, T] (with a score bias [H, q, T]:
+ * their sum, [1, H, q, T]; GQA's query head h reads KV head ⌊h / (H / nkv)⌋, the graph's order) — GQA's own causal rule
+ * (query i sees keys up to past + i) contains every mask the runtime builds (windows, sinks,
+ * branches), so the bias gives exactly the explicit graph's visibility. GQA needs the key count as
+ * int32 (`seqlens_k` = T − 1 and the scalar `total_sequence_length`); WebGPU casts no int64, so the
+ * runtime feeds both per cache class (`hookNames.attnSeqlensK` / `attnTotalLength`, see forward.ts).
+ */
+import type { AttentionSpec } from './arch/arch.js';
+import type { GraphBuilder, Value } from './builder.js';
+import { hookNames as N } from './hooks.js';
+import { DataType } from './onnxProto.js';
+
+/** Whether GroupQueryAttention computes attention as `spec` declares it (see the header: no soft-cap). */
+export function gqaExpresses(spec: AttentionSpec): boolean {
+  return spec.softcap === null;
+}
+
+export interface FusedLayerInputs {
+  /** Queries after RoPE / qk-norm, token-major [q, H, D], not scaled. */
+  q: Value;
+  /** New keys and values, token-major [q, nkv, D]. */
+  k: Value;
+  v: Value;
+  /** The layer's additive mask [q, past + q]. */
+  mask: Value;
+  /** Score-bias hook input [H, q, past + q], if the layer has one. */
+  scoreBias?: Value;
+  /** Multiplier of q·k (`AttentionSpec.scale`). */
+  scale: number;
+  cacheClass: string;
+  layer: number;
+  group: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+/** The length inputs GQA needs for a cache class, declared once per graph. */
+function lengthInputs(b: GraphBuilder, cls: string): { seqlensK: Value; total: Value } {
+  const seqlensK = N.attnSeqlensK(cls);
+  const total = N.attnTotalLength(cls);
+  if (!b.hasInput(seqlensK)) {
+    b.input(seqlensK, DataType.INT32, [1]);
+    b.input(total, DataType.INT32, []);
+  }
+  return { seqlensK, total };
+}
+
+/** ctx head-major [H, q, D] (as the explicit path returns it); registers present_key/value outputs. */
+export function fusedGroupAttention(b: GraphBuilder, x: FusedLayerInputs): Value {
+  const { heads: H, kvHeads: nkv, headDim: D, layer: l, group: g } = x;
+  const F = DataType.FLOAT;
+  const past = `past_${x.cacheClass}`;
+  const keys = `keys_${x.cacheClass}`;
+  const kPast = b.reshape(b.input(N.pastKey(l, g), F, [nkv, past, D]), [1, nkv, -1, D]);
+  const vPast = b.reshape(b.input(N.pastValue(l, g), F, [nkv, past, D]), [1, nkv, -1, D]);
+  const { seqlensK, total } = lengthInputs(b, x.cacheClass);
+  const bias = x.scoreBias ? b.unsqueeze(b.add(x.scoreBias, x.mask), [0]) : b.unsqueeze(x.mask, [0, 1]);
+  const [out, kAll, vAll] = b.node(
+    'GroupQueryAttention',
+    [b.reshape(x.q, [1, -1, H * D]), b.reshape(x.k, [1, -1, nkv * D]), b.reshape(x.v, [1, -1, nkv * D]), kPast, vPast, seqlensK, total, '', '', '', bias],
+    { num_heads: { int: H }, kv_num_heads: { int: nkv }, scale: { float: x.scale } },
+    { domain: 'com.microsoft', outputs: 3 },
+  );
+  b.output(b.reshape(kAll, [nkv, -1, D]), N.presentKey(l, g), F, [nkv, keys, D]);
+  b.output(b.reshape(vAll, [nkv, -1, D]), N.presentValue(l, g), F, [nkv, keys, D]);
+  return b.transpose(b.reshape(out, [-1, H, D]), [1, 0, 2]);
+}

@@ -1,0 +1,99 @@
+/**
+ * `runWithHooks`: a prompt run with the caller's JavaScript functions at residual-stream hook points,
+ * each reading the value and optionally replacing it. The graph is compiled into segments at the
+ * requested points (`HookOptions.segment`: blocks [from, to) per segment, the residual stream crossing
+ * between them as an output and an input), so the model runs once, segment after segment, and the value
+ * crosses into JS at each cut — nothing is re-run per hook. An identity hook gives logits bit-identical
+ * to the plain run (`runWithHooks.test.ts`).
+ *
+ * Cut points: `blocks.{l}.hook_resid_pre` (before block l) and `blocks.{l}.hook_resid_post` (after it;
+ * the last block's is the input of the final norm). Other hook points are read with `runWithCache`;
+ * head outputs are changed with interventions (`ablate`, `scale`, `steer`) or `patching/`.
+ *
+ * @example
+ * const r = await runWithHooks(model, prompt, { hooks: {
+ *   'blocks.3.hook_resid_pre': (x) => { x.data.fill(0, 12 * x.shape[1], 13 * x.shape[1]); return x; }, // zero position 12
+ * } });
+ */
+import { HeadwiseError } from '../errors.js';
+import { NO_HOOKS, RESID_OUT } from '../graph/hooks.js';
+import type { Tensor } from './activationCache.js';
+import { forward, newCache } from './forward.js';
+import { fullCache } from './generate.js';
+import type { Model } from './model.js';
+
+/** Reads the residual stream [q, hidden] at a cut; returns a replacement of the same shape, or nothing to keep it. */
+export type ResidualHook = (value: Tensor, at: { name: string; layer: number }) => Tensor | Float32Array | void;
+
+export interface RunWithHooksOptions {
+  hooks: Readonly<Record<string, ResidualHook>>;
+  /** Prompt positions whose logits are returned: `'last'` (default), `'all'`, or a list. */
+  logitsAt?: 'last' | 'all' | number[];
+}
+
+export interface HookedRunResult {
+  ids: number[];
+  /** [logitsAt.length, vocab] */
+  logits: Float32Array;
+  logitsAt: number[];
+  vocab: number;
+  /** Graph segments run (cut points + 1). */
+  segments: number;
+}
+
+/** Boundary index of a cut point: the number of blocks before it. */
+function boundaryOf(name: string, numLayers: number): number {
+  const m = /^blocks\.(\d+)\.(hook_resid_pre|hook_resid_post)$/.exec(name);
+  if (!m) throw new HeadwiseError(`runWithHooks: ${name} is not a cut point (supported: blocks.{l}.hook_resid_pre and blocks.{l}.hook_resid_post; read other points with runWithCache, change head outputs with interventions)`);
+  const l = Number(m[1]);
+  if (l >= numLayers) throw new HeadwiseError(`runWithHooks: ${name}: layer ${l} is out of range (model has ${numLayers} layers)`);
+  return m[2] === 'hook_resid_pre' ? l : l + 1;
+}
+
+export async function runWithHooks(model: Model, prompt: string | readonly number[], options: RunWithHooksOptions): Promise<HookedRunResult> {
+  const c = model.config;
+  const L = c.numLayers;
+  const d = c.hiddenSize;
+  const ids = typeof prompt === 'string' ? model.tokenize(prompt) : [...prompt];
+  if (ids.length === 0) throw new HeadwiseError('runWithHooks: no tokens');
+  const T = ids.length;
+  const logitsAt = options.logitsAt === undefined || options.logitsAt === 'last' ? [T - 1] : options.logitsAt === 'all' ? [...Array(T).keys()] : [...options.logitsAt];
+  for (const p of logitsAt) if (!(Number.isInteger(p) && p >= 0 && p < T)) throw new HeadwiseError(`logitsAt: ${p} is not a prompt position (0..${T - 1})`);
+  // At one boundary, a block's resid_post runs before the next block's resid_pre.
+  const cuts = new Map<number, [string, ResidualHook][]>();
+  for (const [name, fn] of Object.entries(options.hooks)) {
+    if (typeof fn !== 'function') throw new HeadwiseError(`runWithHooks: hooks["${name}"] is not a function`);
+    const at = boundaryOf(name, L);
+    if (!cuts.has(at)) cuts.set(at, []);
+    cuts.get(at)!.push([name, fn]);
+  }
+  for (const list of cuts.values()) list.sort(([a], [b]) => (a.endsWith('post') ? 0 : 1) - (b.endsWith('post') ? 0 : 1));
+  const bounds = [...cuts.keys()].sort((a, b) => a - b);
+  const setup = fullCache(model);
+  // The final norm and LM head are the segment graphs' block L.
+  const edges = [0, ...bounds, L + 1];
+  let resid: Float32Array | undefined;
+  let logits: Float32Array = new Float32Array(0);
+  for (let i = 0; i + 1 < edges.length; i++) {
+    const [from, to] = [edges[i], edges[i + 1]];
+    const last = i + 2 === edges.length;
+    const segment = bounds.length === 0 ? undefined : { from, to, residIn: i > 0 };
+    const gs = await model.session(setup.layout, segment ? { ...NO_HOOKS, segment } : NO_HOOKS);
+    const cache = newCache(model, gs, setup.policies);
+    const r = await forward(model, gs, cache, ids, { logitsAt, commit: false, residIn: i > 0 ? resid : undefined });
+    if (last) {
+      logits = r.logits;
+      break;
+    }
+    resid = r.captured.get(RESID_OUT)!;
+    for (const [name, fn] of cuts.get(to) ?? []) {
+      const layer = Number(name.split('.')[1]);
+      const got = fn({ shape: [T, d], data: resid }, { name, layer });
+      if (got === undefined) continue;
+      const data = got instanceof Float32Array ? got : got.data;
+      if (!(data instanceof Float32Array) || data.length !== T * d) throw new HeadwiseError(`runWithHooks: hook ${name} returned ${data?.length ?? 'no'} values, expected [${T}, ${d}] = ${T * d} float32`);
+      resid = data;
+    }
+  }
+  return { ids, logits, logitsAt, vocab: c.vocabSize, segments: bounds.length + 1 };
+}

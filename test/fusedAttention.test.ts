@@ -1,0 +1,135 @@
+/**
+ * Fused GroupQueryAttention (`graph/fusedAttention.ts`) on the families whose attention spec is not
+ * plain 1/√D attention: a non-default score scale (granite `attention_multiplier`), sliding windows
+ * (mistral on every layer, qwen2 on one, phi3 with partial rotary), and a score soft-cap (gemma2),
+ * which GQA cannot express on WebGPU, so those layers must stay explicit.
+ *
+ * - The fused graph has one GroupQueryAttention per layer the rule admits (none on gemma2; a layer
+ *   with pattern capture stays explicit).
+ * - KV mode `present` on the CPU, fused vs explicit: the same logits (1e-4) over a chunked prefill
+ *   and decode that runs past the windows. Runs always.
+ * - webgpu (where an adapter can be created, e.g. lavapipe), fused (forced) vs explicit, both on the
+ *   device: 1e-3 in calls of < 32 new tokens; skipped visibly where it cannot. From 32 new tokens in one
+ *   call ORT's kernel is wrong on lavapipe: the default follows `runtime/fusedAttentionProbe.ts`, and
+ *   the probe's verdict is checked against the model (a 40-token call fused vs explicit).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileGraph } from '../src/graph/compile.js';
+import { NO_HOOKS, type HookOptions } from '../src/graph/hooks.js';
+import { ModelProto } from '../src/graph/onnxProto.js';
+import { disposeDeviceKv } from '../src/runtime/deviceKv.js';
+import { forward, newCache } from '../src/runtime/forward.js';
+import { fullCache } from '../src/runtime/generate.js';
+import { Model, type ModelOptions } from '../src/runtime/model.js';
+import { fusedAttentionDeviation } from '../src/runtime/fusedAttentionProbe.js';
+import { probeWebgpu } from '../src/runtime/ort.js';
+
+process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
+
+/** Fixture and how many of its (two) layers attend fused without hooks. */
+const FAMILIES: [string, number][] = [
+  ['tiny-granite', 2],
+  ['tiny-mistral-swa', 2],
+  ['tiny-qwen2-swa', 2],
+  ['tiny-phi3-swa', 2],
+  ['tiny-gemma2', 0],
+];
+const dirOf = (name: string) => path.resolve('test/fixtures/models', name);
+const ids = (n: number, vocab: number, seed: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919 + seed * 104729) % (vocab - 1)));
+
+function gqaNodes(model: Model, hooks: HookOptions): number {
+  const { file } = compileGraph(model.ckpt, fullCache(model).layout, hooks, 'present', { fusedAttention: true });
+  const proto = ModelProto.decode(fs.readFileSync(file)) as unknown as { graph: { node: { opType: string }[] } };
+  return proto.graph.node.filter((n) => n.opType === 'GroupQueryAttention').length;
+}
+
+/** Logits of every row of a 20-token prompt in chunks [9, 11] and 6 decoded tokens (window 8: both past it). */
+async function trace(model: Model, oneCall = 0): Promise<Float32Array[]> {
+  const c = model.config;
+  const setup = fullCache(model);
+  const gs = await model.session(setup.layout);
+  const cache = newCache(model, gs, setup.policies);
+  const prompt = ids(20, c.vocabSize, 1);
+  const calls = oneCall > 0 ? [ids(oneCall, c.vocabSize, 3)] : [prompt.slice(0, 9), prompt.slice(9), ...ids(6, c.vocabSize, 2).map((t) => [t])];
+  const out: Float32Array[] = [];
+  for (const call of calls) out.push((await forward(model, gs, cache, call, { logitsAt: call.map((_, i) => i) })).logits);
+  disposeDeviceKv(cache);
+  return out;
+}
+
+function worstDiff(a: Float32Array[], b: Float32Array[]): number {
+  expect(b.length).toBe(a.length);
+  let m = 0;
+  a.forEach((x, i) => {
+    expect(b[i].length).toBe(x.length);
+    for (let j = 0; j < x.length; j++) m = Math.max(m, Math.abs(x[j] - b[i][j]));
+  });
+  return m;
+}
+
+function suite(title: string, fused: ModelOptions, explicit: ModelOptions, tol: number): void {
+  describe.each(FAMILIES)(`${title}: %s`, (name) => {
+    let a: Model;
+    let b: Model;
+    beforeAll(async () => {
+      a = await Model.load(dirOf(name), fused);
+      b = await Model.load(dirOf(name), explicit);
+    });
+    afterAll(async () => {
+      await a?.dispose();
+      await b?.dispose();
+    });
+    it(`fused matches explicit attention within ${tol}`, async () => {
+      const d = worstDiff(await trace(a), await trace(b));
+      console.info(`[headwise tests] ${title} ${name}: max |Δlogits| ${d.toExponential(2)}`);
+      expect(d).toBeLessThanOrEqual(tol);
+    });
+  });
+}
+
+describe('which layers attend fused', () => {
+  it.each(FAMILIES)('%s: %i GroupQueryAttention nodes without hooks; pattern capture on layer 0 keeps it explicit', async (name, fusedLayers) => {
+    const model = await Model.load(dirOf(name));
+    try {
+      expect(gqaNodes(model, NO_HOOKS)).toBe(fusedLayers);
+      expect(gqaNodes(model, { ...NO_HOOKS, capturePattern: [0] })).toBe(Math.max(0, fusedLayers - 1));
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+suite('present KV mode on cpu', { kvMode: 'present', fusedAttention: true }, { kvMode: 'present', fusedAttention: false }, 1e-4);
+
+const adapter = await probeWebgpu();
+if (!adapter.ok) {
+  console.warn(`[headwise tests] SKIPPING webgpu fused-attention tests: ${adapter.reason} (on a machine without a GPU: eval "$(bash tools/device/lavapipe.sh)")`);
+  describe('webgpu', () => {
+    it.skip(`skipped: ${adapter.reason}`, () => {});
+  });
+} else {
+  suite('webgpu', { device: 'webgpu', strictDevice: true, fusedAttention: true }, { device: 'webgpu', strictDevice: true, fusedAttention: false }, 1e-3);
+
+  describe('webgpu default: fused where the probe finds the kernel right', () => {
+    it('tiny-mistral-swa: the default follows the probe, and the probe is right about a 40-token call', async () => {
+      const fused = await Model.load(dirOf('tiny-mistral-swa'), { device: 'webgpu', strictDevice: true, fusedAttention: true });
+      const explicit = await Model.load(dirOf('tiny-mistral-swa'), { device: 'webgpu', strictDevice: true, fusedAttention: false });
+      const auto = await Model.load(dirOf('tiny-mistral-swa'), { device: 'webgpu', strictDevice: true });
+      try {
+        const c = auto.config;
+        const deviation = await fusedAttentionDeviation(c.numHeads, c.numKvHeads, c.headDim);
+        const agrees = deviation <= 1e-3;
+        expect((await auto.session(fullCache(auto).layout)).fusedAttention).toBe(agrees);
+        const d = worstDiff(await trace(fused, 40), await trace(explicit, 40));
+        console.info(`[headwise tests] webgpu probe: GQA vs cpu ${deviation.toExponential(2)}; 40-token call fused vs explicit max |Δlogits| ${d.toExponential(2)}`);
+        if (agrees) expect(d).toBeLessThanOrEqual(1e-3);
+        else expect(d).toBeGreaterThan(1e-3);
+      } finally {
+        for (const m of [fused, explicit, auto]) await m.dispose();
+      }
+    });
+  });
+}
