@@ -22,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HeadwiseError } from './errors.js';
 import { NO_HOOKS, type HookOptions } from './graph/hooks.js';
+import type { WeightOptions } from './graph/quant.js';
 import {
   bindIntervention,
   defaultHeadMeans,
@@ -43,6 +44,7 @@ import { Sampler, type SamplingOptions } from './runtime/sampling.js';
 
 export { HeadwiseError, UsageError } from './errors.js';
 export { Model } from './runtime/model.js';
+export { weightOptions, WEIGHT_FORMATS, type WeightFormat, type WeightOptions } from './graph/quant.js';
 export type { Device } from './runtime/ort.js';
 export type { HeadId, AttentionMatrix } from './runtime/capture.js';
 export type { GenerateResult, CacheSetup } from './runtime/generate.js';
@@ -98,6 +100,8 @@ export interface LoadOptions {
   device?: Device;
   /** CPU threads (default: all cores). */
   threads?: number;
+  /** Linear-layer weight format, e.g. `weightOptions('q4')` (default float32). */
+  weights?: WeightOptions;
 }
 
 /**

@@ -41,7 +41,7 @@ const dirOf = (name: string) => path.resolve('test/fixtures/models', name);
 const ids = (n: number, vocab: number, seed: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919 + seed * 104729) % (vocab - 1)));
 
 function gqaNodes(model: Model, hooks: HookOptions): number {
-  const { file } = compileGraph(model.ckpt, fullCache(model).layout, hooks, 'present', true);
+  const { file } = compileGraph(model.ckpt, fullCache(model).layout, hooks, 'present', { fusedAttention: true });
   const proto = ModelProto.decode(fs.readFileSync(file)) as unknown as { graph: { node: { opType: string }[] } };
   return proto.graph.node.filter((n) => n.opType === 'GroupQueryAttention').length;
 }

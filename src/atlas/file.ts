@@ -2,7 +2,7 @@
  * The atlas file: a versioned JSON record of what every head of a model does. Layout:
  * ```
  * { "format": "headwise-atlas", "version": 1,
- *   "model": { name, family, layers, heads, kvHeads, headDim, vocab },
+ *   "model": { name, family, layers, heads, kvHeads, headDim, vocab, weights? },   // weights: "f32", "q8b32", "q4b32", "f16", …
  *   "settings": { contextTokens, samples, seed, ... },
  *   "metrics": { "<name>": number[layer][head] | number[layer][kvHead] },
  *   "metricInfo": { "<name>": { "per": "head" | "kvHead", "samples": n, "description": "..." } },
@@ -33,6 +33,8 @@ export interface AtlasModelInfo {
   kvHeads: number;
   headDim: number;
   vocab: number;
+  /** Weight format the atlas was measured with (`weightKey`: f32, f16, q8b32, q4b32, `e0` = float32 embeddings); absent = f32. */
+  weights?: string;
 }
 
 export interface MetricInfo {

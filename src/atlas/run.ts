@@ -370,7 +370,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     format: ATLAS_FORMAT,
     version: ATLAS_VERSION,
     createdAt: new Date().toISOString(),
-    model: { name: model.name, family: c.family, layers: L, heads: H, kvHeads: Hkv, headDim: c.headDim, vocab: V },
+    model: { name: model.name, family: c.family, layers: L, heads: H, kvHeads: Hkv, headDim: c.headDim, vocab: V, weights: model.weightsKey },
     settings: {
       contextTokens,
       samples,

@@ -12,6 +12,7 @@ import cliProgress from 'cli-progress';
 import { HeadwiseError, UsageError } from '../errors.js';
 import { Model } from '../runtime/model.js';
 import { DEVICES, type Device } from '../runtime/ort.js';
+import { DEFAULT_BLOCK_SIZE, WEIGHT_FORMATS, weightOptions, type WeightFormat } from '../graph/quant.js';
 import { probeWebgpuIsolated } from '../runtime/webgpuProbe.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -43,18 +44,25 @@ export interface ModelFlags {
   model?: string;
   device: Device;
   threads?: number;
+  weights?: WeightFormat;
+  weightsBlock?: number;
+  f32Embeddings?: boolean;
 }
 
-/** Adds --model, --device and --threads. */
+/** Adds --model, --device, --threads and the weight format (--weights, --weights-block, --f32-embeddings). */
 export function modelOptions(cmd: Command): Command {
   return cmd
     .option('-m, --model <dir>', 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', undefined)
     .addOption(new Option('--device <device>', 'where ONNX Runtime computes').choices(DEVICES as string[]).default('cpu'))
-    .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', intArg(1, 256));
+    .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', intArg(1, 256))
+    .addOption(new Option('--weights <format>', 'linear-layer weights: float32, half, or 8-/4-bit blocks (MatMulNBits)').choices(WEIGHT_FORMATS as string[]).default('f32'))
+    .option('--weights-block <n>', `q8/q4: elements per quantisation block (power of two ≥ 16; default ${DEFAULT_BLOCK_SIZE})`, intArg(16, 4096))
+    .option('--f32-embeddings', 'q8/q4/f16: keep the embedding and LM head float32');
 }
 
 export async function loadModel(flags: ModelFlags): Promise<Model> {
-  const model = await Model.load(flags.model ?? DEFAULT_MODEL, { device: flags.device, threads: flags.threads });
+  const weights = weightOptions(flags.weights ?? 'f32', flags.weightsBlock ?? DEFAULT_BLOCK_SIZE, !flags.f32Embeddings);
+  const model = await Model.load(flags.model ?? DEFAULT_MODEL, { device: flags.device, threads: flags.threads, weights });
   if (flags.device === 'webgpu') {
     // Asked in a child process first, so Dawn's native warnings never reach the user's terminal.
     const probe = await probeWebgpuIsolated();

@@ -16,11 +16,12 @@ import { makeRandomCommand } from './makeRandom.js';
 import { modelsCommand } from './models.js';
 import { niahCommand } from './niah.js';
 import { patchCommand } from './patch.js';
+import { quantReportCommand } from './quantReport.js';
 import { steerProfileCommand } from './steerProfile.js';
 import { serveCommand } from './serve.js';
 
 /** Every subcommand, in the order `headwise --help` lists them. */
-const COMMANDS = [atlasCommand, niahCommand, generateCommand, importanceCommand, patchCommand, attributeCommand, makeRandomCommand, modelsCommand, serveCommand, steerProfileCommand];
+const COMMANDS = [atlasCommand, niahCommand, generateCommand, importanceCommand, patchCommand, attributeCommand, makeRandomCommand, modelsCommand, quantReportCommand, serveCommand, steerProfileCommand];
 
 export const EXIT = { ok: 0, input: 1, usage: 2, internal: 70 } as const;
 

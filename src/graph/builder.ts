@@ -6,6 +6,7 @@
  * graph variants of one model share one copy of the weights on disk.
  */
 import { AttrType, DataType, ModelProto, type DataTypeId } from './onnxProto.js';
+import { formatBits, type WeightOptions } from './quant.js';
 
 export type Value = string;
 export type Dim = number | string;
@@ -39,6 +40,34 @@ const OPSET = 18;
 /** Name of the transposed copy of a weight (`[out, in]` -> `[in, out]`), read by `linear` in MatMul form. */
 export const transposedName = (weight: string): string => `${weight}^T`;
 
+/**
+ * How a weight is read in a compact format (`WeightPlan`): `rows` — an [N, K] Linear weight, quantised
+ * as stored; `cols` — a [K, N] Conv1D weight, quantised transposed; `gather` — embedding rows looked up
+ * from the `rows` codes (GatherBlockQuantized; f16: Gather + Cast).
+ */
+export type CompactUse = 'rows' | 'cols' | 'gather';
+
+/** Stored names of a compact weight: its codes and scales (q8/q4), or its half-precision copy (f16, [K, N]). */
+export const compactNames = {
+  codes: (matrix: string): string => `${matrix}#q`,
+  scales: (matrix: string): string => `${matrix}#s`,
+  /** The same bytes as `codes`/`scales`, shaped for GatherBlockQuantized ([N, K·bits/8] and [N, K/block]). */
+  gatherCodes: (matrix: string): string => `${matrix}#qg`,
+  gatherScales: (matrix: string): string => `${matrix}#sg`,
+  half: (matrix: string): string => `${matrix}#f16`,
+};
+
+/** Which weights `linear`, `gemm` and `gather` read in a compact format, and how. */
+export interface WeightPlan {
+  options: WeightOptions;
+  /** Shapes of the model's weights by (checkpoint) name; other values are never rewritten. */
+  shapes: Map<string, number[]>;
+  /** Weights kept float32 whatever the format (e.g. embedding and LM head when not quantised). */
+  keepF32: Set<string>;
+  /** MatMulNBits `accuracy_level` (0: fp32 compute; 4: int8 compute of the activations). */
+  accuracyLevel: number;
+}
+
 export class GraphBuilder {
   private readonly nodes: NodeRecord[] = [];
   private readonly inputs: unknown[] = [];
@@ -54,6 +83,10 @@ export class GraphBuilder {
   matmulLinear = false;
   /** Weights `linear` read transposed (when `matmulLinear`). */
   readonly transposedWeights = new Set<string>();
+  /** Compact weights (q8/q4/f16): null keeps every weight float32. Norms and RoPE never go through it. */
+  weightPlan: WeightPlan | null = null;
+  /** Weights read in the compact format, with how each is read. */
+  readonly compactWeights = new Map<string, Set<CompactUse>>();
 
   constructor(readonly name: string) {}
 
@@ -104,12 +137,12 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A float32 weight stored in the external weights file. */
-  weight(name: string, dims: number[], ref: ExternalRef): Value {
+  /** A weight stored in the external weights file (float32 unless said). */
+  weight(name: string, dims: number[], ref: ExternalRef, dataType: DataTypeId = DataType.FLOAT): Value {
     this.initializers.push({
       name,
       dims,
-      dataType: DataType.FLOAT,
+      dataType,
       dataLocation: 1,
       externalData: [
         { key: 'location', value: ref.file },
@@ -117,6 +150,12 @@ export class GraphBuilder {
         { key: 'length', value: String(ref.length) },
       ],
     });
+    return name;
+  }
+
+  /** An inline initializer of raw little-endian bytes. */
+  constRaw(name: string, dataType: DataTypeId, dims: number[], bytes: Uint8Array): Value {
+    this.initializers.push({ name, dims, dataType, rawData: bytes });
     return name;
   }
 
@@ -177,6 +216,8 @@ export class GraphBuilder {
   matmul(a: Value, b: Value): Value { return this.op('MatMul', [a, b]); }
   /** y = a · bᵀ (+ c) for 2-D a and a [out, in] weight b, as Hugging Face Linear stores it. */
   linear(a: Value, w: Value, bias?: Value): Value {
+    const compact = this.compactLinear(a, w, 'rows', bias);
+    if (compact) return compact;
     if (this.matmulLinear) {
       this.transposedWeights.add(w);
       const y = this.matmul(a, transposedName(w));
@@ -186,16 +227,66 @@ export class GraphBuilder {
   }
   /** y = a · b (+ c) for a weight stored [in, out] (GPT-2's Conv1D). */
   gemm(a: Value, w: Value, bias?: Value): Value {
+    const compact = this.compactLinear(a, w, 'cols', bias);
+    if (compact) return compact;
     if (this.matmulLinear) {
       const y = this.matmul(a, w);
       return bias ? this.add(y, bias) : y;
     }
     return this.op('Gemm', bias ? [a, w, bias] : [a, w]);
   }
+  /** The plan and shape when weight `w` is read in a compact format. */
+  private compactPlan(w: Value): (WeightPlan & { shape: number[] }) | null {
+    const plan = this.weightPlan;
+    if (!plan || plan.options.format === 'f32' || plan.keepF32.has(w)) return null;
+    const shape = plan.shapes.get(w);
+    if (!shape || shape.length !== 2) return null;
+    return { ...plan, shape };
+  }
+
+  private markCompact(w: Value, use: CompactUse): void {
+    let uses = this.compactWeights.get(w);
+    if (!uses) this.compactWeights.set(w, (uses = new Set()));
+    uses.add(use);
+  }
+
+  /** `linear`/`gemm` on a compact weight: MatMulNBits (q8/q4) or a half-precision MatMul (f16). */
+  private compactLinear(a: Value, w: Value, use: 'rows' | 'cols', bias?: Value): Value | null {
+    const plan = this.compactPlan(w);
+    if (!plan) return null;
+    this.markCompact(w, use);
+    const [n, k] = use === 'rows' ? plan.shape : [plan.shape[1], plan.shape[0]];
+    const matrix = use === 'rows' ? w : transposedName(w);
+    const bits = formatBits(plan.options.format);
+    let y: Value;
+    if (bits === null) {
+      // f16: [K, N] half weight, activations cast to half and back (bias added in fp32).
+      y = this.cast(this.matmul(this.cast(a, DataType.FLOAT16), compactNames.half(matrix)), DataType.FLOAT);
+    } else {
+      y = this.node('MatMulNBits', [a, compactNames.codes(matrix), compactNames.scales(matrix)], {
+        K: { int: k }, N: { int: n }, bits: { int: bits }, block_size: { int: plan.options.blockSize }, accuracy_level: { int: plan.accuracyLevel },
+      }, { domain: 'com.microsoft' })[0];
+    }
+    return bias ? this.add(y, bias) : y;
+  }
+
   reshape(x: Value, shape: number[]): Value { return this.op('Reshape', [x, this.constI64(shape)]); }
   transpose(x: Value, perm: number[]): Value { return this.op('Transpose', [x], { perm }); }
   softmax(x: Value, axis = -1): Value { return this.op('Softmax', [x], { axis: { int: axis } }); }
-  gather(x: Value, indices: Value, axis = 0): Value { return this.op('Gather', [x, indices], { axis: { int: axis } }); }
+  gather(x: Value, indices: Value, axis = 0): Value {
+    const plan = this.weightPlan?.options.quantizeEmbeddings ? this.compactPlan(x) : null;
+    const bits = plan ? formatBits(plan.options.format) : null;
+    // GatherBlockQuantized reads whole blocks of a row: a row length off the block stays float32.
+    if (plan && axis === 0 && (bits === null || plan.shape[1] % plan.options.blockSize === 0)) {
+      this.markCompact(x, 'gather');
+      // f16 weights are stored [K, N] (for MatMul): gather columns, then turn them into rows.
+      if (bits === null) return this.transpose(this.cast(this.op('Gather', [compactNames.half(x), indices], { axis: { int: 1 } }), DataType.FLOAT), [1, 0]);
+      return this.node('GatherBlockQuantized', [compactNames.gatherCodes(x), indices, compactNames.gatherScales(x)], {
+        gather_axis: { int: 0 }, quantize_axis: { int: 1 }, block_size: { int: plan.options.blockSize }, bits: { int: bits },
+      }, { domain: 'com.microsoft' })[0];
+    }
+    return this.op('Gather', [x, indices], { axis: { int: axis } });
+  }
   concat(xs: Value[], axis: number): Value { return this.op('Concat', xs, { axis: { int: axis } }); }
   unsqueeze(x: Value, axes: number[]): Value { return this.op('Unsqueeze', [x, this.constI64(axes)]); }
   slice(x: Value, starts: number[], ends: number[], axes: number[]): Value {
@@ -215,10 +306,12 @@ export class GraphBuilder {
   subgraph(scope: string, fn: (sb: GraphBuilder) => { value: Value; elemType: DataTypeId; dims: Dim[] }[]): { body: GraphBody; outputs: Value[] } {
     const sb = new GraphBuilder(`${this.name}/${scope}`);
     sb.matmulLinear = this.matmulLinear;
+    sb.weightPlan = this.weightPlan;
     sb.scopeStack = [...this.scopeStack, scope];
     const outs = fn(sb);
     const outputs = outs.map((o, i) => sb.output(o.value, `${sb.scopeStack.join('/')}/out_${i}`, o.elemType, o.dims));
     for (const w of sb.transposedWeights) this.transposedWeights.add(w);
+    for (const [w, uses] of sb.compactWeights) for (const u of uses) this.markCompact(w, u);
     return { body: { name: sb.name, node: sb.nodes, initializer: sb.initializers, output: sb.outputs }, outputs };
   }
 

@@ -18,7 +18,7 @@
  * (no com.microsoft FusedMatMul), so every node runs on the WebGPU execution provider.
  */
 import type { ModelConfig } from '../hf/config.js';
-import { GraphBuilder, type Value } from './builder.js';
+import { GraphBuilder, type Value, type WeightPlan } from './builder.js';
 import type { Arch, WeightRef } from './arch/arch.js';
 import { attention, type AttentionContext, type KvMode, MANY_QUERIES } from './attention.js';
 import { blockHook, captures, hookNames as N, INPUT_IDS, LN_FINAL, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, RESID_IN, RESID_OUT, type HookOptions } from './hooks.js';
@@ -38,6 +38,8 @@ export interface DecoderGraphOptions {
    * (`fusedAttention.ts`), a score bias added to the mask. Default false.
    */
   fusedAttention?: boolean;
+  /** Compact linear weights (`quant.ts`); default float32. */
+  weightPlan?: WeightPlan;
 }
 
 export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef, opts: DecoderGraphOptions): GraphBuilder {
@@ -47,6 +49,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
   const present = opts.kvMode === 'present';
   // The GPU graph: linear layers as MatMul with [in, out] weights (WebGPU's Gemm(transB) is much slower).
   b.matmulLinear = present;
+  b.weightPlan = opts.weightPlan ?? null;
 
   const ids = b.input(INPUT_IDS, I, ['q']);
   const positions = b.input(POSITION_IDS, I, ['q']);

@@ -1,8 +1,10 @@
 /**
- * Turns a checkpoint's weights into the one float32 file that every compiled graph of the model
- * points at (ONNX external data). Written once per checkpoint into the cache folder, tensor by tensor
- * (the checkpoint is never held in memory whole), page-aligned so ONNX Runtime can map it, and
- * renamed into place only when complete. Reused while the checkpoint's files are unchanged.
+ * Turns a checkpoint's weights into the one file per weight format that every compiled graph of the
+ * model points at (ONNX external data): float32, or with the linear layers as half floats or block
+ * codes + scales (`quant.ts`). Written once per checkpoint and format into the cache folder, tensor by
+ * tensor (one tensor is read, converted, written and dropped before the next: the checkpoint is never
+ * held in memory whole, in any precision), page-aligned so ONNX Runtime can map it, and renamed into
+ * place only when complete. Reused while the checkpoint's files are unchanged.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -11,7 +13,9 @@ import path from 'node:path';
 import type { Checkpoint } from '../hf/checkpoint.js';
 import { writeFileAtomic } from '../io/outputPath.js';
 import { releaseTemp, removeTemp, sweepStaleTemps, tempPathFor } from '../io/tempFiles.js';
-import type { ExternalRef } from './builder.js';
+import { compactNames, type ExternalRef } from './builder.js';
+import { DataType, type DataTypeId } from './onnxProto.js';
+import { blockCount, quantizeBlocks, toFloat16Bits } from './quant.js';
 
 export interface WeightSpec {
   name: string;
@@ -20,7 +24,7 @@ export interface WeightSpec {
 
 export interface WeightsManifest {
   file: string;
-  tensors: Record<string, ExternalRef & { shape: number[] }>;
+  tensors: Record<string, ExternalRef & { shape: number[]; dataType?: DataTypeId }>;
 }
 
 const FORMAT = 'headwise-weights-v1';
@@ -39,11 +43,24 @@ export function modelCacheDir(ckpt: Checkpoint): string {
 /** Writes `data` to `file` atomically (io/outputPath.ts; kept here for the graph cache's callers). */
 export { writeFileAtomic };
 
-/** A tensor to store: by default checkpoint tensor `name`; or `source` ([a, b]) stored transposed ([b, a] = `shape`) as `name`. */
+/**
+ * A tensor to store: by default checkpoint tensor `name`; or `source` ([a, b]) stored transposed
+ * ([b, a] = `shape`) as `name`. `encode` stores the (possibly transposed) [N, K] matrix compactly:
+ * `f16` as half floats transposed to [K, N] under `compactNames.half(name)`; `blocks` as codes
+ * `compactNames.codes(name)` [N, nBlocks, blob] uint8 and scales `compactNames.scales(name)` [N·nBlocks]
+ * float32, with `gatherView` also the same bytes as [N, K·bits/8] and [N, K/block] for GatherBlockQuantized.
+ */
 export interface StoredWeightSpec extends WeightSpec {
   source?: string;
   transpose?: boolean;
+  encode?: { kind: 'f16' } | { kind: 'blocks'; bits: 4 | 8; blockSize: number; gatherView?: boolean };
 }
+
+const specKey = (s: StoredWeightSpec): string => {
+  const e = s.encode;
+  const enc = !e ? '' : e.kind === 'f16' ? ':f16' : `:q${e.bits}b${e.blockSize}${e.gatherView ? 'g' : ''}`;
+  return `${s.name}:${s.shape.join('x')}${s.transpose ? `:T(${s.source})` : ''}${enc}`;
+};
 
 /** [rows, cols] -> [cols, rows], in cache-friendly blocks. */
 export function transpose2d(x: Float32Array, rows: number, cols: number): Float32Array {
@@ -62,7 +79,7 @@ export function transpose2d(x: Float32Array, rows: number, cols: number): Float3
 /** Ensures `dir/{file}` (default weights.bin) holds `specs` as float32; returns where each tensor lies. */
 export function ensureWeights(ckpt: Checkpoint, specs: StoredWeightSpec[], dir: string, file = 'weights.bin'): WeightsManifest {
   const manifestFile = path.join(dir, file.replace(/\.bin$/, '.json'));
-  const wanted = specs.map((s) => `${s.name}:${s.shape.join('x')}${s.transpose ? `:T(${s.source})` : ''}`).join(',');
+  const wanted = specs.map(specKey).join(',');
   if (fs.existsSync(manifestFile)) {
     try {
       const m = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
@@ -78,14 +95,35 @@ export function ensureWeights(ckpt: Checkpoint, specs: StoredWeightSpec[], dir: 
   const tensors: WeightsManifest['tensors'] = {};
   try {
     let offset = 0;
-    for (const spec of specs) {
-      const data = spec.transpose
-        ? transpose2d(ckpt.read(spec.source ?? spec.name, [spec.shape[1], spec.shape[0]]), spec.shape[1], spec.shape[0])
-        : ckpt.read(spec.source ?? spec.name, spec.shape);
+    const put = (name: string, data: ArrayBufferView, shape: number[], dataType: DataTypeId = DataType.FLOAT): ExternalRef => {
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       fs.writeSync(fd, bytes, 0, bytes.length, offset);
-      tensors[spec.name] = { file, offset, length: bytes.length, shape: spec.shape };
+      const ref = { file, offset, length: bytes.length };
+      tensors[name] = { ...ref, shape, dataType };
       offset += Math.ceil(bytes.length / ALIGN) * ALIGN;
+      return ref;
+    };
+    for (const spec of specs) {
+      const read = (): Float32Array => spec.transpose
+        ? transpose2d(ckpt.read(spec.source ?? spec.name, [spec.shape[1], spec.shape[0]]), spec.shape[1], spec.shape[0])
+        : ckpt.read(spec.source ?? spec.name, spec.shape);
+      const e = spec.encode;
+      if (!e) {
+        put(spec.name, read(), spec.shape);
+      } else if (e.kind === 'f16') {
+        const [n, k] = spec.shape;
+        put(compactNames.half(spec.name), toFloat16Bits(transpose2d(read(), n, k)), [k, n], DataType.FLOAT16);
+      } else {
+        const [n, k] = spec.shape;
+        const q = quantizeBlocks(read(), n, k, e.bits, e.blockSize);
+        const nb = blockCount(k, e.blockSize);
+        const codes = put(compactNames.codes(spec.name), q.codes, [n, nb, (e.blockSize * e.bits) / 8], DataType.UINT8);
+        const scales = put(compactNames.scales(spec.name), q.scales, [n * nb]);
+        if (e.gatherView) {
+          tensors[compactNames.gatherCodes(spec.name)] = { ...codes, shape: [n, (k * e.bits) / 8], dataType: DataType.UINT8 };
+          tensors[compactNames.gatherScales(spec.name)] = { ...scales, shape: [n, nb] };
+        }
+      }
     }
     fs.ftruncateSync(fd, offset);
     fs.closeSync(fd);

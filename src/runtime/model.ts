@@ -15,10 +15,12 @@ import { Checkpoint } from '../hf/checkpoint.js';
 import type { ModelConfig } from '../hf/config.js';
 import { HfTokenizer } from '../hf/tokenizer.js';
 import type { GraphBuilder } from '../graph/builder.js';
-import { compileGraph } from '../graph/compile.js';
+import { compileGraph, weightsFileName } from '../graph/compile.js';
+import { F32_WEIGHTS, weightKey, type WeightOptions } from '../graph/quant.js';
 import type { KvMode } from '../graph/decoder.js';
 import { hookKey, hookNames, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { uniformLayout, type KvLayout } from '../graph/layout.js';
+import { UsageError } from '../errors.js';
 import { createSession, type Device, type SessionOptions } from './ort.js';
 import { SessionCache, type SessionCacheLimits } from './sessionCache.js';
 import { fusedAttentionAgrees } from './fusedAttentionProbe.js';
@@ -39,6 +41,10 @@ export interface ModelOptions extends SessionOptions {
   kvMode?: KvMode;
   /** webgpu: refuse to create a session if any node would run on the CPU. */
   strictDevice?: boolean;
+  /** How the linear layers' weights are stored and computed (`graph/quant.ts`); default float32. */
+  weights?: WeightOptions;
+  /** q8/q4: MatMulNBits accuracy_level (default `CPU_ACCURACY_LEVEL`, 4: int8 activations; 0: fp32 compute). */
+  accuracyLevel?: number;
   /** Bounds of the graph-session cache (default `DEFAULT_SESSION_LIMITS`). */
   sessionLimits?: Partial<SessionCacheLimits>;
   /** KV mode `present`: fused GroupQueryAttention on layers nothing hooks inside attention and whose spec it expresses (`graph/fusedAttention.ts`). Default: on for webgpu where the adapter's kernel agrees with the CPU (`fusedAttentionProbe.ts`). */
@@ -68,6 +74,11 @@ export class Model {
 
   /** Opens a Hugging Face model folder. The tokenizer is optional (ids-only use). */
   static async load(dir: string, options: ModelOptions = {}): Promise<Model> {
+    if (options.weights?.format === 'f16' && (options.device ?? 'cpu') === 'cpu') {
+      // Measured on ref-llama-30m: ONNX Runtime's x86 CPU EP has no fp16 MatMul kernel and runs these
+      // nodes in float32 (same peak RSS and decode speed as f32), so f16 buys nothing there.
+      throw new UsageError('--weights f16 is for --device webgpu: on the CPU ONNX Runtime computes it in float32 (no memory or speed gain); use q8 (a quarter of f32\'s bytes, mean logit KL ~1e-3)');
+    }
     const ckpt = Checkpoint.open(dir);
     try {
       const tokenizer = fs.existsSync(path.join(ckpt.dir, 'tokenizer.json')) ? HfTokenizer.load(ckpt.dir) : null;
@@ -90,6 +101,15 @@ export class Model {
     return this.options.device ?? 'cpu';
   }
 
+  get weights(): WeightOptions {
+    return this.options.weights ?? F32_WEIGHTS;
+  }
+
+  /** `f32`, `q4b32`, …: the weight format as recorded in results. */
+  get weightsKey(): string {
+    return weightKey(this.weights);
+  }
+
   get kvMode(): KvMode {
     return this.options.kvMode ?? (this.device === 'webgpu' ? 'present' : 'append');
   }
@@ -109,10 +129,10 @@ export class Model {
       const c = this.config;
       // Fused by default on webgpu where this adapter's kernel agrees with the CPU (fusedAttentionProbe.ts).
       const fused = this.options.fusedAttention ?? (this.device === 'webgpu' && kvMode === 'present' && (await fusedAttentionAgrees(c.numHeads, c.numKvHeads, c.headDim)));
-      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, fused);
+      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, { fusedAttention: fused, weights: this.weights, accuracyLevel: this.options.accuracyLevel });
       const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
       const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
-      return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present' }, bytes: graphBytes(compiled.file, kvMode) };
+      return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present' }, bytes: graphBytes(compiled.file, weightsFileName(kvMode, this.weights)) };
     });
     const held = this.held.getStore();
     if (held) {
@@ -172,7 +192,7 @@ export class Model {
 }
 
 /** What a session of `file` weighs: the graph and the weights file beside it that it reads. */
-function graphBytes(file: string, kvMode: KvMode): number {
+function graphBytes(file: string, weightsFile: string): number {
   const size = (f: string) => {
     try {
       return fs.statSync(f).size;
@@ -180,5 +200,5 @@ function graphBytes(file: string, kvMode: KvMode): number {
       return 0;
     }
   };
-  return size(file) + size(path.join(path.dirname(file), kvMode === 'append' ? 'weights.bin' : 'weights-gpu.bin'));
+  return size(file) + size(path.join(path.dirname(file), weightsFile));
 }
