@@ -74,6 +74,7 @@ describe('research CLI JSON → results', () => {
     expect(k.unit).toBe('nats');
     expect(k.values.flat().filter((v) => v !== null)).toHaveLength(4);
     expect(k.values[2][2]).toBeNull();
+    expect(k.note).toContain('; 20 heads not ranked are blank.');
     expect(k.ci[2][2]).toBeNull();
     expect(k.values[5][1]).toBe(kl.heads.find((h) => h.layer === 5 && h.head === 1)!.effect);
   });

@@ -69,6 +69,12 @@ function place<T>(g: (T | null)[][], v: Record<string, unknown>, where: string, 
   g[layer][head] = value;
 }
 
+/** "; 16 heads not in this run are blank" when a run covered only some heads (`--heads`). */
+function blanks(values: readonly (readonly unknown[])[], what: string): string {
+  const n = values.flat().filter((v) => v === null).length;
+  return n === 0 ? '' : `; ${n} head${n === 1 ? '' : 's'} not ${what} ${n === 1 ? 'is' : 'are'} blank`;
+}
+
 const joinText = (ts: readonly TokenText[]) => ts.map((t) => t.text).join('');
 const fmt = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3));
 
@@ -108,7 +114,7 @@ export function fromPatching(json: unknown, shape: ModelShape): ResearchResult {
       if (c.position !== null) fail(`cells[${i}].position`, 'must be null in mode head (every position at once)');
       place(values, c, `cells[${i}]`, shape, num(c, 'restored', `cells[${i}]`, true));
     });
-    return parseResult({ kind: 'patch-head', ...common, values, note: `${common.note}, patching position${positions.length > 1 ? 's' : ''} ${at(positions)} at once` });
+    return parseResult({ kind: 'patch-head', ...common, values, note: `${common.note}, patching position${positions.length > 1 ? 's' : ''} ${at(positions)} at once${blanks(values, 'patched')}` });
   }
   if (r.mode === 'head-pos') {
     const column = new Map(positions.map((p, k) => [p, k]));
@@ -126,7 +132,7 @@ export function fromPatching(json: unknown, shape: ModelShape): ResearchResult {
       (values[layer][head] ??= positions.map(() => null))[k!] = num(c, 'restored', where, true);
     });
     const full = values.map((row) => row.map((byPos) => byPos ?? positions.map(() => null)));
-    return parseResult({ kind: 'patch-head-pos', ...common, values: full, tokens: positions.map((p) => clean[p].text), positions });
+    return parseResult({ kind: 'patch-head-pos', ...common, values: full, tokens: positions.map((p) => clean[p].text), positions, note: `${common.note}${blanks(values, 'patched')}` });
   }
   return fail('mode', `${JSON.stringify(r.mode)} has no view in the web app (it draws --mode head and head-pos); \`headwise patch --report FILE.html\` draws it`);
 }
@@ -202,7 +208,7 @@ export function fromImportance(json: unknown, shape: ModelShape): ResearchResult
     scale: kl ? 'log' : 'diverging',
     model: { name: typeof r.model === 'string' ? r.model : undefined, layers: shape.layers, heads: shape.heads },
     n: r.prompts,
-    note: `Mean over ${r.prompts} prompts with 95% t intervals (on hover); ${r.ablation} ablation at ${r.scope === 'all' ? 'every position' : 'the answer rows'}; baseline ${fmt(num(r, 'baseline', 'result')!)}; ${r.model}.`,
+    note: `Mean over ${r.prompts} prompts with 95% t intervals (on hover); ${r.ablation} ablation at ${r.scope === 'all' ? 'every position' : 'the answer rows'}; baseline ${fmt(num(r, 'baseline', 'result')!)}; ${r.model}${blanks(values, 'ranked')}.`,
     values,
     ci,
   });
