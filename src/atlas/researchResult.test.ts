@@ -13,6 +13,8 @@ describe('research results', () => {
     expect(parseResults({ format: 'headwise-results', version: 1, results: [lens] })[0].kind).toBe('logit-lens');
     expect(resultShape(parseResults(pos)[0])).toEqual({ layers: 2, heads: 2 });
     expect(resultShape(parseResults(lens)[0])).toEqual({ layers: 2, heads: null });
+    const importance = { kind: 'head-importance', values: [[0.5, null]], ci: [[[0.1, 0.9], null]], scale: 'log' };
+    expect(resultShape(parseResults(importance)[0])).toEqual({ layers: 1, heads: 2 });
   });
 
   it('names the field that is wrong', () => {
@@ -21,5 +23,9 @@ describe('research results', () => {
     expect(() => parseResults({ kind: 'dla', values: [[1, 'x']] })).toThrow('result.values[0][1]: must be a finite number or null');
     expect(() => parseResults({ kind: 'patch-head-pos', values: [[[1, 2]]], tokens: ['a'] })).toThrow('result.tokens: has 1 tokens, values has 2 positions');
     expect(() => parseResults({ format: 'other', results: [] })).toThrow(/^format:/);
+    expect(() => parseResults({ kind: 'head-importance', values: [[1, null]], ci: [[[0, 2]]] })).toThrow('result.ci[0]: must have one entry per head, like values[0] (2)');
+    expect(() => parseResults({ kind: 'head-importance', values: [[1]], ci: [[[2, 0]]] })).toThrow('result.ci[0][0]: must be [lo, hi] with lo ≤ hi, or null (got [2,0])');
+    expect(() => parseResults({ kind: 'head-importance', values: [[1]], ci: [[null]], scale: 'linear' })).toThrow('result.scale: must be "diverging" or "log"');
+    expect(() => parseResults({ kind: 'patch-head-pos', values: [[[1, 2]]], tokens: ['a', 'b'], positions: [3] })).toThrow('result.positions: must be 2 prompt positions');
   });
 });

@@ -6,8 +6,11 @@
  *
  * ```
  * { "kind": "patch-head",     "values": number[layer][head], ...common }
- * { "kind": "patch-head-pos", "values": number[layer][head][position], "tokens": string[position], ...common }
+ * { "kind": "patch-head-pos", "values": number[layer][head][position], "tokens": string[position],
+ *                             "positions": number[position] (optional: the prompt index of each column), ...common }
  * { "kind": "dla",            "values": number[layer][head], ...common }
+ * { "kind": "head-importance", "values": number[layer][head], "ci": [lo, hi][layer][head] (null where none),
+ *                             "scale": "diverging" | "log" (optional, default diverging), ...common }
  * { "kind": "logit-lens",     "tokens": string[position], "prob": number[layer][position],
  *                             "top": string[layer][position] (optional), ...common }
  * common: { "title"?: string, "metric"?: string, "unit"?: string, "model"?: { name, layers, heads },
@@ -18,9 +21,11 @@
  * `values` of patching are the effect of patching that head (e.g. the share of the clean−corrupted logit
  * difference restored; signed), of DLA the head's direct contribution to the target logit (signed,
  * logits); `prob` of the logit lens is the probability of `target` read off the residual stream after
- * each layer (row 0 = after layer 0), `top` the most likely token there. Signed values are drawn on a
- * diverging scale around 0, probabilities on a fixed [0, 1] scale (`metricDisplay.ts`). Pure: parsing
- * and checking only, with errors that name the field.
+ * each layer (row 0 = after layer 0), `top` the most likely token there; `values` of head importance
+ * the mean change of a metric over prompts when the head is ablated, `ci` its 95% interval. Signed
+ * values are drawn on a diverging scale around 0, probabilities on a fixed [0, 1] scale (`metricDisplay.ts`); null is a cell
+ * not computed. Pure: parsing and checking only, with errors that name the field. The research CLI's
+ * own JSON (`headwise patch|attribute|importance --json`) becomes these in `researchCliResults.ts`.
  */
 
 export const RESULTS_FORMAT = 'headwise-results';
@@ -42,16 +47,25 @@ export interface ResultCommon {
 
 export interface PatchHeadResult extends ResultCommon {
   kind: 'patch-head';
-  values: number[][];
+  values: (number | null)[][];
 }
 export interface PatchHeadPosResult extends ResultCommon {
   kind: 'patch-head-pos';
-  values: number[][][];
+  values: (number | null)[][][];
   tokens: string[];
+  /** The prompt position of each column (default 0, 1, …). */
+  positions?: number[];
 }
 export interface DlaResult extends ResultCommon {
   kind: 'dla';
-  values: number[][];
+  values: (number | null)[][];
+}
+export interface HeadImportanceResult extends ResultCommon {
+  kind: 'head-importance';
+  values: (number | null)[][];
+  ci: ([number, number] | null)[][];
+  /** How to colour: a signed change diverging around 0 (default), a KL on a log scale. */
+  scale?: 'diverging' | 'log';
 }
 export interface LogitLensResult extends ResultCommon {
   kind: 'logit-lens';
@@ -60,8 +74,8 @@ export interface LogitLensResult extends ResultCommon {
   top?: string[][];
 }
 
-export type ResearchResult = PatchHeadResult | PatchHeadPosResult | DlaResult | LogitLensResult;
-export const RESULT_KINDS = ['patch-head', 'patch-head-pos', 'dla', 'logit-lens'] as const;
+export type ResearchResult = PatchHeadResult | PatchHeadPosResult | DlaResult | HeadImportanceResult | LogitLensResult;
+export const RESULT_KINDS = ['patch-head', 'patch-head-pos', 'dla', 'head-importance', 'logit-lens'] as const;
 
 export class ResultFormatError extends Error {
   override readonly name = 'ResultFormatError';
@@ -105,6 +119,24 @@ export function parseResult(v: unknown, where = 'result'): ResearchResult {
       stringList(r.tokens, `${where}.tokens`);
       const positions = (r.values as number[][][])[0][0].length;
       if ((r.tokens as string[]).length !== positions) fail(`${where}.tokens`, `has ${(r.tokens as string[]).length} tokens, values has ${positions} positions`);
+      if (r.positions !== undefined && (!Array.isArray(r.positions) || r.positions.length !== positions || r.positions.some((p) => !Number.isInteger(p) || p < 0))) {
+        fail(`${where}.positions`, `must be ${positions} prompt positions (integers ≥ 0), one per column of values`);
+      }
+      break;
+    }
+    case 'head-importance': {
+      numberTable(r.values, `${where}.values`, 2);
+      const values = r.values as unknown[][];
+      if (!Array.isArray(r.ci) || r.ci.length !== values.length) fail(`${where}.ci`, `must have one row per layer, like values (${values.length})`);
+      (r.ci as unknown[]).forEach((row, l) => {
+        if (!Array.isArray(row) || row.length !== values[l].length) fail(`${where}.ci[${l}]`, `must have one entry per head, like values[${l}] (${values[l].length})`);
+        (row as unknown[]).forEach((ci, h) => {
+          if (ci !== null && !(Array.isArray(ci) && ci.length === 2 && ci.every((x) => typeof x === 'number' && Number.isFinite(x)) && ci[0] <= ci[1])) {
+            fail(`${where}.ci[${l}][${h}]`, `must be [lo, hi] with lo ≤ hi, or null (got ${JSON.stringify(ci)})`);
+          }
+        });
+      });
+      if (r.scale !== undefined && r.scale !== 'diverging' && r.scale !== 'log') fail(`${where}.scale`, `must be "diverging" or "log" (got ${JSON.stringify(r.scale)})`);
       break;
     }
     case 'logit-lens': {

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { HeadwiseError } from '../errors.js';
 import { readAtlas } from '../atlas/file.js';
-import { parseResults, resultShape, ResultFormatError, type ResearchResult } from '../atlas/researchResult.js';
+import { readResultsFile, type ModelShape } from '../atlas/researchCliResults.js';
+import { ResultFormatError, type ResearchResult } from '../atlas/researchResult.js';
 import { atlasRunner, niahRunner } from '../web/runners.js';
 import { isLoopbackHost } from '../web/http.js';
 import { startServer } from '../web/server.js';
@@ -28,7 +29,7 @@ export function serveCommand(): Command {
     .option('--host <address>', 'loopback address to bind (127.0.0.1, ::1, localhost, ::ffff:127.0.0.1); others need --allow-remote', '127.0.0.1')
     .option('--allow-remote', 'allow a --host that is not loopback: anyone who can reach it can run the model')
     .option('--atlas <file>', 'atlas JSON to show (from `headwise atlas --out FILE`)')
-    .option('--results <file>', 'research results JSON to show (activation patching, direct logit attribution, logit lens; format in src/atlas/researchResult.ts)');
+    .option('--results <file>', 'research results JSON to show: the --json output of `headwise patch` (--mode head, head-pos), `attribute` or `importance`, or the format in src/atlas/researchResult.ts');
   modelOptions(cmd);
   return cmd.action(async (flags: Flags) => {
     // Usage errors (exit 2), before the model loads: an empty host would listen on every interface.
@@ -38,7 +39,7 @@ export function serveCommand(): Command {
     }
     const model = await loadModel(flags);
     const atlas = flags.atlas ? readAtlas(flags.atlas, model.config) : undefined;
-    const results = flags.results ? readResults(flags.results, model.config.numLayers, model.config.numHeads) : undefined;
+    const results = flags.results ? readResults(flags.results, { name: model.name, layers: model.config.numLayers, heads: model.config.numHeads }) : undefined;
     if (!fs.existsSync(path.join(WEB_APP_DIR, 'index.html'))) {
       process.stderr.write(`headwise: warning: the web app is not built (${WEB_APP_DIR}); run \`npm run build\`. Serving the API only.\n`);
     }
@@ -73,8 +74,8 @@ export function serveCommand(): Command {
   });
 }
 
-/** A research results file, checked against the model's shape; one line naming the file and field on error. */
-function readResults(file: string, layers: number, heads: number): ResearchResult[] {
+/** A research results file (research CLI JSON or the results format), checked against the model; one line naming the file and field on error. */
+function readResults(file: string, shape: ModelShape): ResearchResult[] {
   let raw: unknown;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -82,18 +83,10 @@ function readResults(file: string, layers: number, heads: number): ResearchResul
     const code = (e as NodeJS.ErrnoException).code;
     throw new HeadwiseError(`--results ${file}: ${code ? `cannot read (${code})` : `not valid JSON (${(e as Error).message})`}`);
   }
-  let results: ResearchResult[];
   try {
-    results = parseResults(raw);
+    return readResultsFile(raw, shape);
   } catch (e) {
     if (e instanceof ResultFormatError) throw new HeadwiseError(`--results ${file}: ${e.message}`);
     throw e;
   }
-  results.forEach((r, i) => {
-    const s = resultShape(r);
-    if (s.layers !== layers || (s.heads !== null && s.heads !== heads)) {
-      throw new HeadwiseError(`--results ${file}: result ${i} (${r.kind}) is for ${s.layers} layers${s.heads === null ? '' : ` × ${s.heads} heads`}, the model has ${layers} × ${heads}`);
-    }
-  });
-  return results;
 }

@@ -4,19 +4,21 @@
  * ref-llama-7m and a synthetic atlas, and clicked through as a person would — atlas → head → pattern,
  * playground with an ablation of the top retrieval heads on a pass-key prompt and its head checks,
  * needles & KV, the model view of every head, the compare view, the patching & attribution view from
- * a results file — plus a 32-layer × 32-head model (random weights) whose atlas must fit 1280 × 800
+ * a results file, and the real CLI's `patch --json` served by `serve --results` — plus a 32-layer × 32-head model (random weights) whose atlas must fit 1280 × 800
  * without scrolling, and an 8K-token prompt on a random 8K-position model whose head view must draw a
  * bounded number of binned cells. No request of a page load may fail (no 404 noise).
  * Screenshots go to test-output/web/ for a person to look at.
  *
  * Without Chromium the tests skip with a message; with HEADWISE_REQUIRE_BROWSER=1 (set by CI) they fail.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { AtlasFile } from '../atlas/file.js';
+import { formatShort } from '../atlas/metricDisplay.js';
 import { DEFAULT_MODEL } from '../cli/common.js';
 import { makeRandom } from '../cli/makeRandom.js';
 import { Model } from '../runtime/model.js';
@@ -327,6 +329,76 @@ describe.skipIf(!HAVE_CHROMIUM)('web app in Chromium', () => {
     expect(await page.locator('.result h3').first().textContent()).toContain('DLA from a file');
     expect(errors).toEqual([]);
     await page.close();
+  });
+
+  it('serves a real `headwise patch --json` output (serve --results) and opens `importance --json` in the page', async () => {
+    // The real CLI (dist/, from `npm run build`) writes the files and serves them, as a person would.
+    const cli = path.resolve('dist/cli/main.js');
+    expect(fs.existsSync(cli), `${cli} is missing: run \`npm run build\` first`).toBe(true);
+    const env = { ...process.env, HEADWISE_CACHE: process.env.HEADWISE_CACHE ?? path.join(tmp, 'cache') };
+    const runCli = (args: string[]) => {
+      const r = spawnSync(process.execPath, [cli, ...args, '--threads', '1'], { encoding: 'utf8', env, timeout: 120_000 });
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      return r.stdout;
+    };
+    const [clean, corrupt] = ['The cat sat on the mat. The cat sat on the', 'The cat sat on the bed. The cat sat on the'];
+    const patchFile = path.join(tmp, 'patch-head.json');
+    fs.writeFileSync(patchFile, runCli(['patch', '--clean', clean, '--corrupt', corrupt, '--answer', ' mat', '--wrong', ' bed', '--json']));
+    const prompts = path.join(tmp, 'importance-prompts.jsonl');
+    fs.writeFileSync(prompts, [JSON.stringify({ clean, corrupt, answer: ' mat', wrong: ' bed' }), JSON.stringify({ clean: corrupt, corrupt: clean, answer: ' bed', wrong: ' mat' })].join('\n'));
+    const importanceFile = path.join(tmp, 'importance.json');
+    fs.writeFileSync(importanceFile, runCli(['importance', '--prompts', prompts, '--heads', '4:*,5:*', '--json']));
+    const patch = JSON.parse(fs.readFileSync(patchFile, 'utf8')) as { cells: { layer: number; head: number; restored: number }[] };
+    const best = patch.cells.reduce((a, b) => (b.restored > a.restored ? b : a));
+
+    const server = spawn(process.execPath, [cli, 'serve', '--results', patchFile, '--port', '0', '--threads', '1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    server.stderr.on('data', (d) => (stderr += d));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        server.stdout.on('data', (d) => {
+          out += d;
+          const m = /serving .* at (http:\/\/\S+?)\/? \(/.exec(out);
+          if (m) resolve(m[1]);
+        });
+        server.on('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
+      });
+      expect(stderr).toBe('');
+      const page = await browser.newPage();
+      const errors = watchErrors(page);
+      await page.goto(url + '/#/results');
+      const panel = page.getByTestId('result-patch-head');
+      await panel.waitFor();
+      expect(await panel.locator('rect.head-cell').count()).toBe(24);
+      expect(await panel.textContent()).toContain('share of the gap in logit(" mat") − logit(" bed") restored');
+      expect(await panel.locator('text').allTextContents()).toContain(formatShort(best.restored));
+      await panel.locator(`rect[data-layer="${best.layer}"][data-head="${best.head}"]`).hover();
+      await poll(() => panel.locator('[aria-label=tip]').textContent()).toContain(`layer ${best.layer}, head ${best.head}`);
+      await shot(page, '19-results-from-patch-json');
+      // importance --json through the page's file opener: a grid of the two layers ranked, with intervals on hover.
+      await page.getByTestId('results-file').setInputFiles(importanceFile);
+      const imp = page.getByTestId('result-head-importance');
+      await imp.waitFor();
+      // Only the 8 heads ranked are drawn; the layers left out stay blank.
+      expect(await imp.locator('rect.head-cell').count()).toBe(8);
+      await imp.locator('rect[data-layer="5"][data-head="1"]').hover();
+      await poll(() => imp.locator('[aria-label=tip]').textContent()).toMatch(/layer 5, head 1[\s\S]*95% interval \[[\s\S]*\], n = 2/);
+      await shot(page, '20-results-from-importance-json');
+      // The other CLI outputs (committed real ones): attribute → DLA + logit lens; patch --mode head-pos.
+      const cliDir = path.resolve('src/atlas/testdata/researchCli');
+      await page.getByTestId('results-file').setInputFiles(path.join(cliDir, 'attribution.json'));
+      await page.getByTestId('result-logit-lens').waitFor();
+      expect(await page.getByTestId('result-dla').locator('rect.head-cell').count()).toBe(24);
+      await page.getByTestId('results-file').setInputFiles(path.join(cliDir, 'patch-head-pos-diff.json'));
+      await page.getByTestId('result-patch-head-pos').waitFor();
+      await shot(page, '21-results-from-attribute-and-head-pos-json');
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      server.kill('SIGTERM');
+    }
   });
 
   it('runs the needle sweep as a job with progress and draws the grid and the KV curve', async () => {

@@ -31,6 +31,8 @@ export interface HeadGridOptions {
   columnLabel?: string;
   /** Heads outlined (selected / marked). */
   outlined?: { layer: number; head: number }[];
+  /** The tooltip of a cell; default: its layer, head and the metric's value. */
+  tip?: (cell: HeadCell) => string;
   onHover?: (cell: HeadCell | null) => void;
   onClick?: (cell: HeadCell) => void;
 }
@@ -90,7 +92,7 @@ export function headGrid(opts: HeadGridOptions): { element: SVGSVGElement | HTML
         Plot.pointer({
           x: 'head',
           y: 'layer',
-          title: (d: HeadCell) => `layer ${d.layer}, ${colLabel} ${d.head}\n${title} (${opts.metric}): ${formatNumber(d.value, 4)}`,
+          title: opts.tip ?? ((d: HeadCell) => `layer ${d.layer}, ${colLabel} ${d.head}\n${title} (${opts.metric}): ${formatNumber(d.value, 4)}`),
         }),
       ),
     ],

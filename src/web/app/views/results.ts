@@ -1,17 +1,19 @@
 /**
  * Results view: research results drawn from their JSON (`atlas/researchResult.ts`) — activation
- * patching per head (layers × heads) and per head × position, direct logit attribution per head, the
- * logit lens per layer × position. They come from the server (`serve --results FILE`) or from a file
- * picked here (read in the browser, checked with the same parser). Signed effects sit on a diverging
+ * patching per head (layers × heads) and per head × position, direct logit attribution and head
+ * importance (with its intervals on hover) per head, the logit lens per layer × position. They come
+ * from the server (`serve --results FILE`) or from a file picked here (read in the browser, converted
+ * from the research CLI's JSON and checked by the same `atlas/researchCliResults.ts`). Signed effects sit on a diverging
  * scale around 0, probabilities on the fixed [0, 1] scale; values are written in cells that fit them.
  */
 import * as Plot from '@observablehq/plot';
 import { colorScale, colorValue, formatShort, textColorOn, type MetricDisplay } from '../../../atlas/metricDisplay.js';
-import { parseResults, resultShape, type ResearchResult } from '../../../atlas/researchResult.js';
-import { headGrid } from '../charts/headGrid.js';
+import { readResultsFile } from '../../../atlas/researchCliResults.js';
+import type { ResearchResult } from '../../../atlas/researchResult.js';
+import { headGrid, type HeadCell } from '../charts/headGrid.js';
 import { legend, plotColor } from '../charts/colors.js';
 import { exportButtons, mainSvg } from '../charts/export.js';
-import { fill, h, showToken } from '../dom.js';
+import { fill, formatNumber, h, showToken } from '../dom.js';
 import { go } from '../route.js';
 import { state } from '../state.js';
 import { errorBox } from './common.js';
@@ -20,13 +22,16 @@ const KIND_TITLE: Record<ResearchResult['kind'], string> = {
   'patch-head': 'Activation patching per head',
   'patch-head-pos': 'Activation patching per head × position',
   dla: 'Direct logit attribution per head',
+  'head-importance': 'Head importance',
   'logit-lens': 'Logit lens per layer',
 };
 
 function display(r: ResearchResult): MetricDisplay {
   if (r.kind === 'logit-lens') return { code: 'prob', title: r.metric ?? `probability of ${r.target ? JSON.stringify(r.target) : 'the target'}`, unit: r.unit ?? 'probability', scale: 'fixed01', scheme: 'blues' };
+  if (r.kind === 'head-importance' && r.scale === 'log') return { code: r.kind, title: r.metric ?? 'effect of ablating the head', unit: r.unit ?? '', scale: 'log', scheme: 'ylorrd' };
   const unit = r.unit ?? (r.kind === 'dla' ? 'logits' : '');
-  return { code: r.kind, title: r.metric ?? (r.kind === 'dla' ? 'direct logit contribution' : 'patching effect'), unit, scale: 'diverging', scheme: 'rdbu' };
+  const title = r.metric ?? (r.kind === 'dla' ? 'direct logit contribution' : r.kind === 'head-importance' ? 'effect of ablating the head' : 'patching effect');
+  return { code: r.kind, title, unit, scale: 'diverging', scheme: 'rdbu' };
 }
 
 export function resultsView(root: HTMLElement): () => void {
@@ -39,7 +44,7 @@ export function resultsView(root: HTMLElement): () => void {
       'section',
       { class: 'view results-view' },
       h('div', { class: 'controls' }, h('h2', {}, 'Patching & attribution'), h('label', { class: 'small' }, 'Open a results file: ', file)),
-      h('p', { class: 'muted small' }, 'Results of activation patching, direct logit attribution and the logit lens, as JSON (format: src/atlas/researchResult.ts). Start the server with ', h('code', {}, 'headwise serve --results FILE'), ' or open a file here; it is read in this page and not sent anywhere.'),
+      h('p', { class: 'muted small' }, 'Results of activation patching, direct logit attribution, head importance and the logit lens: the ', h('code', {}, '--json'), ' output of ', h('code', {}, 'headwise patch'), ' (--mode head or head-pos), ', h('code', {}, 'attribute'), ' or ', h('code', {}, 'importance'), ', or the format of src/atlas/researchResult.ts. Start the server with ', h('code', {}, 'headwise serve --results FILE'), ' or open a file here; it is read in this page and not sent anywhere.'),
       message,
       list,
     ),
@@ -62,14 +67,10 @@ export function resultsView(root: HTMLElement): () => void {
       }
       let results: ResearchResult[];
       try {
-        results = parseResults(json);
+        results = readResultsFile(json, { name: model.name, layers: model.layers, heads: model.heads });
       } catch (e) {
         throw new Error(`${f.name}: ${(e as Error).message}`);
       }
-      results.forEach((r, i) => {
-        const s = resultShape(r);
-        if (s.layers !== model.layers || (s.heads !== null && s.heads !== model.heads)) throw new Error(`${f.name}: result ${i} (${r.kind}) is for ${s.layers} layers${s.heads === null ? '' : ` × ${s.heads} heads`}, this model has ${model.layers} × ${model.heads}`);
-      });
       state.results = [...results, ...state.results];
       draw();
     } catch (e) {
@@ -99,10 +100,15 @@ function resultPanel(r: ResearchResult, index: number, width: number): HTMLEleme
 
 function figure(r: ResearchResult, d: MetricDisplay, width: number): HTMLElement {
   const { model } = state;
-  if (r.kind === 'patch-head' || r.kind === 'dla') {
+  if (r.kind === 'patch-head' || r.kind === 'dla' || r.kind === 'head-importance') {
     const scale = colorScale(d, r.values);
     const box = h('div', { class: 'result-grid' });
-    const { element } = headGrid({ values: r.values, metric: d.code, scale, width: Math.min(width, 160 + 56 * model.heads), height: 40 + 44 * model.layers, maxCell: 56, onClick: (c) => go({ view: 'head', head: { layer: c.layer, head: c.head } }) });
+    const tip = (c: HeadCell) => {
+      const ci = r.kind === 'head-importance' ? r.ci[c.layer][c.head] : null;
+      const interval = ci ? `\n95% interval [${formatNumber(ci[0], 4)}, ${formatNumber(ci[1], 4)}]${r.n ? `, n = ${r.n}` : ''}` : '';
+      return `layer ${c.layer}, head ${c.head}\n${d.title}: ${c.value === null ? 'not computed' : formatNumber(c.value, 4)}${interval}`;
+    };
+    const { element } = headGrid({ values: r.values, metric: d.code, scale, tip, width: Math.min(width, 160 + 56 * model.heads), height: 40 + 44 * model.layers, maxCell: 56, onClick: (c) => go({ view: 'head', head: { layer: c.layer, head: c.head } }) });
     box.append(element, legend(scale, d.unit ? `${d.title}, ${d.unit}` : d.title, 300));
     return box;
   }
@@ -125,7 +131,7 @@ function figure(r: ResearchResult, d: MetricDisplay, width: number): HTMLElement
         y: { type: 'band', domain: rows, label: null, ticks: cellH >= 9 ? undefined : rows.filter((_, i) => i % Math.ceil(9 / cellH) === 0) },
         color: plotColor(scale, d.title),
         marks: [
-          Plot.cell(cells, { x: 'pos', y: 'row', fill: (c: { v: number }) => (c.v === null ? '#eee' : colorValue(scale, c.v)), tip: true, title: (c: { row: string; pos: number; v: number }) => `${c.row}, position ${c.pos} ${showToken(r.tokens[c.pos])}: ${formatShort(c.v)}` }),
+          Plot.cell(cells, { x: 'pos', y: 'row', fill: (c: { v: number }) => (c.v === null ? '#eee' : colorValue(scale, c.v)), tip: true, title: (c: { row: string; pos: number; v: number }) => `${c.row}, position ${r.positions?.[c.pos] ?? c.pos} ${showToken(r.tokens[c.pos])}: ${formatShort(c.v)}` }),
           cellW >= 30 && cellH >= 14 ? Plot.text(cells, { x: 'pos', y: 'row', text: (c: { v: number }) => formatShort(c.v), fill: { value: (c: { v: number }) => textColorOn(scale, c.v), scale: null }, fontSize: 9 }) : null,
         ],
       }) as HTMLElement,
