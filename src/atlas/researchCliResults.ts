@@ -158,7 +158,7 @@ export function fromAttribution(json: unknown, shape: ModelShape): ResearchResul
     unit: 'logits',
     model,
     target: answer.text,
-    note: `At position ${position} of ${r.model}. ${target} = ${fmt(num(r, 'logitDiff', 'result')!)} = heads ${fmt(headSum)} + embeddings ${fmt(num(r, 'embed', 'result')!)} + MLPs ${fmt(sum(r.mlp, 'mlp'))} + attention biases ${fmt(sum(r.attnBias, 'attnBias'))} + LM head bias ${fmt(num(r, 'lmHeadBias', 'result')!)}; ${r.norm}.`,
+    note: `At position ${position} of ${r.model}. ${target} = ${fmt(num(r, 'logitDiff', 'result')!)} = heads ${fmt(headSum)} + embeddings ${fmt(num(r, 'embed', 'result')!)} + MLPs ${fmt(sum(r.mlp, 'mlp'))} + attention biases ${fmt(sum(r.attnBias, 'attnBias'))}${r.normBias === undefined ? '' : ` + final norm bias ${fmt(num(r, 'normBias', 'result')!)}`} + LM head bias ${fmt(num(r, 'lmHeadBias', 'result')!)}; ${r.norm}.`,
     values,
   });
   const prob: (number | null)[][] = Array.from({ length: shape.layers }, () => [null]);

@@ -36,7 +36,7 @@ export function attributeCommand(): Command {
       console.log(`${r.model} @ ${r.position}: logit(${JSON.stringify(r.answer.text)})${r.wrong ? ` − logit(${JSON.stringify(r.wrong.text)})` : ''} = ${r.logitDiff.toFixed(4)}; terms sum to ${r.sum.toFixed(4)} (${r.norm})`);
       console.log('head     attribution');
       for (const h of [...r.heads].sort((a, b) => Math.abs(b.attribution) - Math.abs(a.attribution)).slice(0, flags.top)) console.log(`${`${h.layer}:${h.head}`.padEnd(9)}${h.attribution.toFixed(4).padStart(10)}`);
-      console.log(`embeddings ${r.embed.toFixed(4)}; MLPs ${r.mlp.map((x) => x.toFixed(2)).join(' ')}; attention biases ${r.attnBias.reduce((a, b) => a + b, 0).toFixed(4)}; LM head bias ${r.lmHeadBias.toFixed(4)}`);
+      console.log(`embeddings ${r.embed.toFixed(4)}; MLPs ${r.mlp.map((x) => x.toFixed(2)).join(' ')}; attention biases ${r.attnBias.reduce((a, b) => a + b, 0).toFixed(4)}; final norm bias ${r.normBias.toFixed(4)}; LM head bias ${r.lmHeadBias.toFixed(4)}`);
       console.log(`logit lens (per layer): ${r.logitLens.map((x) => x.logitDiff.toFixed(2)).join(' ')}`);
     } finally {
       await model.dispose();

@@ -2,15 +2,19 @@
  * Path-free attribution that is exact without gradients: direct logit attribution (DLA) and the logit
  * lens, from one cached run (`runtime/activationCache.ts`).
  *
- * DLA: the last residual stream at a position is a sum of components — the (scaled) embeddings, every
- * head's write `hook_result`, each layer's attention-output bias (`hook_attn_out` − Σ heads) and MLP
- * output, times the block's residual multiplier. The final norm is linearised with its scale **frozen
- * at the clean run**: RMSNorm y = g ⊙ x / σ(x) becomes the diagonal map c ↦ (y ⊘ x) ⊙ c with σ taken
- * from this run, so the components' images sum to y exactly; the LM head is linear, so each component's
- * attribution is s · (W_U[answer] − W_U[wrong]) · (y ⊘ x ⊙ c) and the attributions plus the LM head's
- * bias term sum to the logit difference (`attribution.test.ts` checks ≤ 1e-3). Refused, naming the
- * reason, where this is not exact: LayerNorm final norms (centering and bias), post-branch norms
- * (gemma2/3, olmo2) and logit soft-caps.
+ * DLA: the last residual stream at a position is a sum of components — the (scaled) token and position
+ * embeddings, every head's write `hook_result`, each layer's attention-output bias (`hook_attn_out` −
+ * Σ heads) and MLP output, times the block's residual multiplier (parallel blocks — gpt_neox, phi,
+ * stablelm's parallel variant — add both branches to the same stream, which changes nothing here).
+ * The final norm is linearised with its scale **frozen at the clean run**: RMSNorm y = g ⊙ x / σ(x)
+ * becomes the diagonal map c ↦ (y ⊘ x) ⊙ c; LayerNorm y = (x − mean x)/σ ⊙ w + b becomes the affine map
+ * c ↦ (c − mean c)/σ ⊙ w, with σ = sqrt(var x + eps) of this run and b its own term (non-parametric
+ * LayerNorm, olmo: w = 1, b = 0). The components' images plus b sum to y exactly; the LM head is linear,
+ * so each component's attribution is s · (W_U[answer] − W_U[wrong]) · image(c), and the attributions
+ * plus the norm-bias and LM-head-bias terms sum to the logit difference (`attribution.test.ts` checks
+ * ≤ 1e-3). Refused, naming the reason, where this is not exact: post-branch norms (gemma2/3, olmo2: a
+ * norm of the branch's output is not linear in the heads), logit soft-caps (tanh), and quantised
+ * weights (the LM head read here is the checkpoint's f32, not the one the graph computes with).
  *
  * Logit lens: each block's output through the real final norm and LM head (in the graph, not
  * linearised), read at the position — logit difference and answer log-prob per layer.
@@ -38,13 +42,40 @@ export function attributionRefusal(model: Model): string | null {
   const arch = archFor(model.ckpt);
   if (arch.postAttnNorm || arch.postMlpNorm) return `${model.config.family} normalises the attention/MLP outputs before the residual add, so heads do not add up linearly`;
   if (arch.block.logitSoftcap !== null) return `${model.config.family} soft-caps the logits (tanh), which is not linear`;
-  const probe = new GraphBuilder('probe');
-  arch.finalNorm(probe, (n) => n, 'x');
-  const ops = probe.opTypes();
-  if (!ops.includes('SimplifiedLayerNormalization') || ops.some((o) => !['SimplifiedLayerNormalization', 'Add', 'Constant'].includes(o))) {
-    return `${model.config.family}'s final norm is not an RMSNorm (${[...new Set(ops)].join(', ')}); freezing a LayerNorm's scale also needs its centering and bias, not done yet`;
+  if (model.weights.format !== 'f32') return `the model runs with ${model.weights.format} weights; DLA reads the checkpoint's f32 LM head, so its terms would not sum to this run's logits (load it with f32 weights)`;
+  if (finalNormKind(model) === null) {
+    const probe = new GraphBuilder('probe');
+    arch.finalNorm(probe, (n) => n, 'x');
+    return `${model.config.family}'s final norm is neither an RMSNorm nor a LayerNorm (${[...new Set(probe.opTypes())].join(', ')})`;
   }
   return null;
+}
+
+/** The final norm's kind, from the ops the architecture builds for it (null: neither). */
+function finalNormKind(model: Model): 'rms' | 'layer' | null {
+  const probe = new GraphBuilder('probe');
+  archFor(model.ckpt).finalNorm(probe, (n) => n, 'x');
+  const ops = probe.opTypes();
+  const only = (norm: string) => ops.filter((o) => o === norm).length === 1 && ops.every((o) => [norm, 'Add', 'Constant'].includes(o));
+  return only('SimplifiedLayerNormalization') ? 'rms' : only('LayerNormalization') ? 'layer' : null;
+}
+
+/** A LayerNorm final norm's weight and bias [d], read from what finalNorm uses (none read: non-parametric, 1 and 0). */
+function layerNormAffine(model: Model): { weight: Float64Array; bias: Float64Array } {
+  const arch = archFor(model.ckpt);
+  const d = model.config.hiddenSize;
+  const probe = new GraphBuilder('probe');
+  const read: string[] = [];
+  arch.finalNorm(probe, (n) => (read.push(n), n), 'x');
+  const actual = (name: string) => (arch.namePrefixes ?? ['']).map((p) => p + name).find((n) => model.ckpt.has(n)) ?? name;
+  const weight = new Float64Array(d).fill(1);
+  const bias = new Float64Array(d);
+  for (const name of read) {
+    if (name.endsWith('.weight')) weight.set(model.ckpt.read(actual(name), [d]));
+    else if (name.endsWith('.bias')) bias.set(model.ckpt.read(actual(name), [d]));
+    else throw new HeadwiseError(`${model.config.family}: final norm reads ${name}, neither a weight nor a bias`);
+  }
+  return { weight, bias };
 }
 
 /** The LM head's weight [vocab, d] and bias [vocab] (or null), found by reading what the architecture's lmHead uses. */
@@ -90,12 +121,31 @@ export async function directLogitAttribution(model: Model, prompt: string | read
   const row = (name: string) => cache.get(name).data.subarray(pos * d, (pos + 1) * d);
   const x = row(blockHook(L - 1, 'hook_resid_post'));
   const y = row(LN_FINAL);
-  // The frozen norm: y = gain ⊙ x exactly at this run.
-  const gain = new Float64Array(d);
-  for (let i = 0; i < d; i++) gain[i] = x[i] === 0 ? 0 : y[i] / x[i];
   const { weight, bias } = unembedding(model);
+  const unembed = new Float64Array(d);
+  for (let i = 0; i < d; i++) unembed[i] = s * (weight[answer * d + i] - (wrong === null ? 0 : weight[wrong * d + i]));
+  // The frozen norm as a linear map on components, folded into the direction they are read along.
   const dir = new Float64Array(d);
-  for (let i = 0; i < d; i++) dir[i] = s * gain[i] * (weight[answer * d + i] - (wrong === null ? 0 : weight[wrong * d + i]));
+  let normBias = 0;
+  let normText: string;
+  if (finalNormKind(model) === 'rms') {
+    // y = gain ⊙ x exactly at this run.
+    for (let i = 0; i < d; i++) dir[i] = (x[i] === 0 ? 0 : y[i] / x[i]) * unembed[i];
+    normText = 'final RMSNorm scale frozen at this run (per-dimension gain y/x of the last residual stream)';
+  } else {
+    // y = (x − mean x)/σ ⊙ w + b: dir · (c − mean c) = (dir − mean dir) · c, so centre the direction.
+    const ln = layerNormAffine(model);
+    let mean = 0;
+    for (let i = 0; i < d; i++) mean += x[i] / d;
+    let variance = 0;
+    for (let i = 0; i < d; i++) variance += (x[i] - mean) ** 2 / d;
+    const sigma = Math.sqrt(variance + c.normEps);
+    for (let i = 0; i < d; i++) dir[i] = (ln.weight[i] / sigma) * unembed[i];
+    const dirMean = dir.reduce((a, v) => a + v, 0) / d;
+    for (let i = 0; i < d; i++) dir[i] -= dirMean;
+    for (let i = 0; i < d; i++) normBias += ln.bias[i] * unembed[i];
+    normText = `final LayerNorm scale frozen at this run (σ = ${sigma.toPrecision(6)} of the last residual stream; centering applied to each term, the norm's bias its own term)`;
+  }
   const dot = (v: ArrayLike<number>, scale = 1) => {
     let acc = 0;
     for (let i = 0; i < d; i++) acc += dir[i] * v[i];
@@ -124,19 +174,20 @@ export async function directLogitAttribution(model: Model, prompt: string | read
     const lg = cache.get(logitLensName(l)).data;
     return { layer: l, logitDiff: lg[answer] - (wrong === null ? 0 : lg[wrong]), answerLogProb: logSoftmax(lg)[answer] };
   });
-  const sum = embed + heads.reduce((a, h) => a + h.attribution, 0) + attnBias.reduce((a, b) => a + b, 0) + mlp.reduce((a, b) => a + b, 0) + lmBias;
+  const sum = embed + heads.reduce((a, h) => a + h.attribution, 0) + attnBias.reduce((a, b) => a + b, 0) + mlp.reduce((a, b) => a + b, 0) + normBias + lmBias;
   return {
     format: 'headwise.attribution/1',
     model: model.name,
     position: pos,
     answer: tokenTexts(model, [answer])[0],
     wrong: wrong === null ? null : tokenTexts(model, [wrong])[0],
-    norm: 'final RMSNorm scale frozen at this run (per-dimension gain y/x of the last residual stream)',
+    norm: normText,
     logitDiff: target,
     heads,
     embed,
     attnBias,
     mlp,
+    normBias,
     lmHeadBias: lmBias,
     sum,
     logitLens: lens,

@@ -107,9 +107,11 @@ export interface AttributionResult {
   attnBias: number[];
   /** Per layer: the MLP output. */
   mlp: number[];
+  /** The final norm's bias through the LM head (LayerNorm with a bias; 0 for RMSNorm). */
+  normBias: number;
   /** The LM head bias's difference (0 without one). */
   lmHeadBias: number;
-  /** embed + Σ heads + Σ attnBias + Σ mlp + lmHeadBias; equals logitDiff up to float error. */
+  /** embed + Σ heads + Σ attnBias + Σ mlp + normBias + lmHeadBias; equals logitDiff up to float error. */
   sum: number;
   /** Per layer: that block's output through the real final norm and LM head. */
   logitLens: { layer: number; logitDiff: number; answerLogProb: number }[];
