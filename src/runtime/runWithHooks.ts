@@ -16,13 +16,13 @@
  * } });
  */
 import { HeadwiseError } from '../errors.js';
-import { NO_HOOKS, RESID_OUT } from '../graph/hooks.js';
+import { NO_HOOKS, POINT_OUT, RESID_OUT, SEGMENT_POINTS, type SegmentPoint } from '../graph/hooks.js';
 import type { Tensor } from './activationCache.js';
 import { forward, newCache } from './forward.js';
 import { fullCache } from './generate.js';
 import type { Model } from './model.js';
 
-/** Reads the residual stream [q, hidden] at a cut; returns a replacement of the same shape, or nothing to keep it. */
+/** Reads the value at a cut ([q, hidden]; [q, heads, headDim] at hook_z); returns a replacement of the same shape, or nothing to keep it. */
 export type ResidualHook = (value: Tensor, at: { name: string; layer: number }) => Tensor | Float32Array | void;
 
 export interface RunWithHooksOptions {
@@ -41,14 +41,21 @@ export interface HookedRunResult {
   segments: number;
 }
 
-/** Boundary index of a cut point: the number of blocks before it. */
-function boundaryOf(name: string, numLayers: number): number {
-  const m = /^blocks\.(\d+)\.(hook_resid_pre|hook_resid_post)$/.exec(name);
-  if (!m) throw new HeadwiseError(`runWithHooks: ${name} is not a cut point (supported: blocks.{l}.hook_resid_pre and blocks.{l}.hook_resid_post; read other points with runWithCache, change head outputs with interventions)`);
+/**
+ * Position of a cut point in the run: 4 per block, a block's input at 4l, then its hook_z, hook_attn_out
+ * and hook_mlp_out, its output at 4(l + 1) (the next block's input).
+ */
+function positionOf(name: string, numLayers: number): number {
+  const m = /^blocks\.(\d+)\.(hook_resid_pre|hook_resid_post|attn\.hook_z|hook_attn_out|hook_mlp_out)$/.exec(name);
+  if (!m) throw new HeadwiseError(`runWithHooks: ${name} is not a cut point (supported: blocks.{l}.hook_resid_pre, attn.hook_z, hook_attn_out, hook_mlp_out, hook_resid_post; read other points with runWithCache, change head outputs with interventions)`);
   const l = Number(m[1]);
   if (l >= numLayers) throw new HeadwiseError(`runWithHooks: ${name}: layer ${l} is out of range (model has ${numLayers} layers)`);
-  return m[2] === 'hook_resid_pre' ? l : l + 1;
+  if (m[2] === 'hook_resid_pre') return 4 * l;
+  if (m[2] === 'hook_resid_post') return 4 * (l + 1);
+  return 4 * l + 1 + SEGMENT_POINTS.indexOf(m[2] as SegmentPoint);
 }
+
+const pointAt = (pos: number): SegmentPoint | undefined => (pos % 4 === 0 ? undefined : SEGMENT_POINTS[(pos % 4) - 1]);
 
 export async function runWithHooks(model: Model, prompt: string | readonly number[], options: RunWithHooksOptions): Promise<HookedRunResult> {
   const c = model.config;
@@ -63,7 +70,7 @@ export async function runWithHooks(model: Model, prompt: string | readonly numbe
   const cuts = new Map<number, [string, ResidualHook][]>();
   for (const [name, fn] of Object.entries(options.hooks)) {
     if (typeof fn !== 'function') throw new HeadwiseError(`runWithHooks: hooks["${name}"] is not a function`);
-    const at = boundaryOf(name, L);
+    const at = positionOf(name, L);
     if (!cuts.has(at)) cuts.set(at, []);
     cuts.get(at)!.push([name, fn]);
   }
@@ -71,28 +78,37 @@ export async function runWithHooks(model: Model, prompt: string | readonly numbe
   const bounds = [...cuts.keys()].sort((a, b) => a - b);
   const setup = fullCache(model);
   // The final norm and LM head are the segment graphs' block L.
-  const edges = [0, ...bounds, L + 1];
+  const edges = [0, ...bounds, 4 * (L + 1)];
   let resid: Float32Array | undefined;
+  let point: Float32Array | undefined;
   let logits: Float32Array = new Float32Array(0);
   for (let i = 0; i + 1 < edges.length; i++) {
     const [from, to] = [edges[i], edges[i + 1]];
     const last = i + 2 === edges.length;
-    const segment = bounds.length === 0 ? undefined : { from, to, residIn: i > 0 };
+    const [fromPoint, toPoint] = [pointAt(from), pointAt(to)];
+    const segment = bounds.length === 0 ? undefined : {
+      from: Math.floor(from / 4), to: toPoint ? Math.floor(to / 4) : to / 4, residIn: i > 0,
+      ...(fromPoint ? { fromPoint } : {}), ...(toPoint ? { toPoint } : {}),
+    };
     const gs = await model.session(setup.layout, segment ? { ...NO_HOOKS, segment } : NO_HOOKS);
     const cache = newCache(model, gs, setup.policies);
-    const r = await forward(model, gs, cache, ids, { logitsAt, commit: false, residIn: i > 0 ? resid : undefined });
+    const r = await forward(model, gs, cache, ids, { logitsAt, commit: false, residIn: i > 0 ? resid : undefined, pointIn: fromPoint ? point : undefined });
     if (last) {
       logits = r.logits;
       break;
     }
     resid = r.captured.get(RESID_OUT)!;
+    point = toPoint ? r.captured.get(POINT_OUT)! : undefined;
+    const shape = toPoint === 'attn.hook_z' ? [T, c.numHeads, c.headDim] : [T, d];
+    const size = shape.reduce((a, n) => a * n, 1);
     for (const [name, fn] of cuts.get(to) ?? []) {
       const layer = Number(name.split('.')[1]);
-      const got = fn({ shape: [T, d], data: resid }, { name, layer });
+      const got = fn({ shape, data: toPoint ? point! : resid }, { name, layer });
       if (got === undefined) continue;
       const data = got instanceof Float32Array ? got : got.data;
-      if (!(data instanceof Float32Array) || data.length !== T * d) throw new HeadwiseError(`runWithHooks: hook ${name} returned ${data?.length ?? 'no'} values, expected [${T}, ${d}] = ${T * d} float32`);
-      resid = data;
+      if (!(data instanceof Float32Array) || data.length !== size) throw new HeadwiseError(`runWithHooks: hook ${name} returned ${data?.length ?? 'no'} values, expected [${shape.join(', ')}] = ${size} float32`);
+      if (toPoint) point = data;
+      else resid = data;
     }
   }
   return { ids, logits, logitsAt, vocab: c.vocabSize, segments: bounds.length + 1 };
