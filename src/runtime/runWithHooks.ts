@@ -1,18 +1,23 @@
 /**
- * `runWithHooks`: a prompt run with the caller's JavaScript functions at residual-stream hook points,
- * each reading the value and optionally replacing it. The graph is compiled into segments at the
- * requested points (`HookOptions.segment`: blocks [from, to) per segment, the residual stream crossing
- * between them as an output and an input), so the model runs once, segment after segment, and the value
- * crosses into JS at each cut — nothing is re-run per hook. An identity hook gives logits bit-identical
- * to the plain run (`runWithHooks.test.ts`).
+ * `runWithHooks`: a prompt run with the caller's JavaScript functions at hook points, each reading the
+ * value and optionally replacing it. The graph is compiled into segments at the requested points
+ * (`HookOptions.segment`: blocks [from, to) per segment, starting or ending inside a block at
+ * `fromPoint` / `toPoint`; the residual stream crosses between segments as an output and an input, with
+ * the point's value beside it for a cut inside a block), so the model runs once, segment after segment,
+ * and the value crosses into JS at each cut — nothing is re-run per hook. An identity hook gives logits
+ * bit-identical to the plain run (`runWithHooks.test.ts`); a replaced head z equals patching and a
+ * zeroed one `ablate` (`patching/hookZ.test.ts`).
  *
- * Cut points: `blocks.{l}.hook_resid_pre` (before block l) and `blocks.{l}.hook_resid_post` (after it;
- * the last block's is the input of the final norm). Other hook points are read with `runWithCache`;
- * head outputs are changed with interventions (`ablate`, `scale`, `steer`) or `patching/`.
+ * Cut points: `blocks.{l}.hook_resid_pre` (before block l), `blocks.{l}.attn.hook_z` ([q, heads, headDim],
+ * each head's output before o_proj — block l's K/V are computed in the segment before it),
+ * `blocks.{l}.hook_attn_out` and `blocks.{l}.hook_mlp_out` ([q, hidden], before any post-norm), and
+ * `blocks.{l}.hook_resid_post` (after block l; the last block's is the input of the final norm). Other
+ * hook points are read with `runWithCache`.
  *
  * @example
  * const r = await runWithHooks(model, prompt, { hooks: {
  *   'blocks.3.hook_resid_pre': (x) => { x.data.fill(0, 12 * x.shape[1], 13 * x.shape[1]); return x; }, // zero position 12
+ *   'blocks.5.attn.hook_z': (z) => { z.data.set(cached, (12 * z.shape[1] + 3) * z.shape[2]); },     // head 5:3 at position 12
  * } });
  */
 import { HeadwiseError } from '../errors.js';
