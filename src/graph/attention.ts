@@ -216,6 +216,11 @@ function attendAppend(b: GraphBuilder, ctx: AttentionContext, l: number, gi: num
 
 /** Layer l's attention on x [q, hidden]: the output projection's result [q, hidden]. */
 export function attention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w: WeightRef, x: Value, l: number): Value {
+  return attentionOut(b, ctx, arch, w, attentionZ(b, ctx, arch, w, x, l), l);
+}
+
+/** Layer l's attention on x [q, hidden] up to z [q, heads, headDim], after the head hooks (a graph cut at hook_z ends here). */
+export function attentionZ(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w: WeightRef, x: Value, l: number): Value {
   const { numHeads: H, numKvHeads: Hkv, headDim: D, hooks } = ctx;
   const spec = arch.attention(l);
   const { q, k, v } = arch.qkv(b, w, x, l);
@@ -284,6 +289,12 @@ export function attention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w:
   let zq = b.transpose(z, [1, 0, 2]);
   // output() renames the value, so later ops must use the name it returns.
   if (hooks.captureZ.includes(l)) zq = b.output(zq, N.z(l), F, ['q', H, D]);
+  return zq;
+}
+
+/** Layer l's attention from z [q, heads, headDim] on: the output projection's result [q, hidden]. */
+export function attentionOut(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w: WeightRef, zq: Value, l: number): Value {
+  const { numHeads: H, headDim: D, hooks } = ctx;
   if (captures(hooks, blockHook(l, 'attn.hook_result'))) b.output(headResults(b, arch, w, zq, l, H, D, ctx.hiddenSize), blockHook(l, 'attn.hook_result'), F, ['q', H, ctx.hiddenSize]);
   let out = arch.attnOut(b, w, b.reshape(zq, [0, H * D]), l);
   if (captures(hooks, blockHook(l, 'hook_attn_out'))) out = b.output(out, blockHook(l, 'hook_attn_out'), F, ['q', ctx.hiddenSize]);

@@ -20,8 +20,8 @@
 import type { ModelConfig } from '../hf/config.js';
 import { GraphBuilder, type Value, type WeightPlan } from './builder.js';
 import type { Arch, WeightRef } from './arch/arch.js';
-import { attention, type AttentionContext, type KvMode, MANY_QUERIES } from './attention.js';
-import { blockHook, captures, hookNames as N, INPUT_IDS, LN_FINAL, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, RESID_IN, RESID_OUT, type HookOptions } from './hooks.js';
+import { attentionOut, attentionZ, type AttentionContext, type KvMode, MANY_QUERIES } from './attention.js';
+import { blockHook, captures, hookNames as N, INPUT_IDS, LN_FINAL, LOGITS, LOGITS_AT, logitLensName, POINT_IN, POINT_OUT, POSITION_IDS, RESID_IN, RESID_OUT, SEGMENT_POINTS, type HookOptions, type SegmentPoint } from './hooks.js';
 import { layoutClasses, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
 
@@ -74,21 +74,50 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
     const logits = scaled(arch.lmHead(b, w, x), block.logitScale);
     return block.logitSoftcap === null ? logits : b.mul(b.op('Tanh', [b.mul(logits, b.scalar(1 / block.logitSoftcap))]), b.scalar(block.logitSoftcap));
   };
-  // A segment (runWithHooks): blocks [from, to), the final norm and head being block numLayers.
+  // A segment (runWithHooks): blocks [from, to), the final norm and head being block numLayers; a cut
+  // inside a block is a stage of it (0 its input, 1 + SEGMENT_POINTS index, 4 its output).
   const seg = opts.hooks.segment ?? { from: 0, to: config.numLayers + 1, residIn: false };
+  const stageOf = (p: SegmentPoint | undefined) => (p === undefined ? 4 : 1 + SEGMENT_POINTS.indexOf(p));
+  const pointDims = (p: SegmentPoint): (string | number)[] => (p === 'attn.hook_z' ? ['q', config.numHeads, config.headDim] : ['q', d]);
+  if (seg.fromPoint && !seg.residIn) throw new Error('segment: a cut inside a block reads the residual (residIn)');
   let h = seg.residIn ? b.input(RESID_IN, F, ['q', d]) : scaled(arch.embed(b, w, ids, positions), block.embedScale);
-  for (let l = seg.from; l < Math.min(seg.to, config.numLayers); l++) {
-    h = b.scope(`blocks.${l}`, () => {
-      const x = hook(h, blockHook(l, 'hook_resid_pre'));
-      const attn = branch(attention(b, ctx, arch, w, branch(x, arch.attnNorm, l), l), arch.postAttnNorm, l);
+  // Block l from stage `start` (h the residual carried there, v the value at the cut) to stage `stop`.
+  const runBlock = (l: number, start: number, stop: number, hIn: Value, vIn: Value | null): { h: Value; v: Value | null } => b.scope(`blocks.${l}`, () => {
+    const x = start === 0 ? hook(hIn, blockHook(l, 'hook_resid_pre')) : hIn;
+    let v = vIn;
+    if (start < 1) {
+      v = attentionZ(b, ctx, arch, w, branch(x, arch.attnNorm, l), l);
+      if (stop === 1) return { h: x, v };
+    }
+    if (start < 2) {
+      v = attentionOut(b, ctx, arch, w, v!, l);
+      if (stop === 2) return { h: x, v };
+    }
+    let carry = hIn;
+    if (start < 3) {
+      const attn = branch(v!, arch.postAttnNorm, l);
       if (block.residual === 'parallel') {
-        const mlp = hook(arch.mlp(b, w, branch(x, arch.mlpNorm, l), l), blockHook(l, 'hook_mlp_out'));
-        return hook(b.add(b.add(x, scaled(attn, block.residualScale)), scaled(mlp, block.residualScale)), blockHook(l, 'hook_resid_post'));
+        v = hook(arch.mlp(b, w, branch(x, arch.mlpNorm, l), l), blockHook(l, 'hook_mlp_out'));
+        carry = b.add(x, scaled(attn, block.residualScale));
+      } else {
+        carry = hook(b.add(x, scaled(attn, block.residualScale)), blockHook(l, 'hook_resid_mid'));
+        v = hook(arch.mlp(b, w, branch(carry, arch.mlpNorm, l), l), blockHook(l, 'hook_mlp_out'));
       }
-      const mid = hook(b.add(x, scaled(attn, block.residualScale)), blockHook(l, 'hook_resid_mid'));
-      const mlp = branch(hook(arch.mlp(b, w, branch(mid, arch.mlpNorm, l), l), blockHook(l, 'hook_mlp_out')), arch.postMlpNorm, l);
-      return hook(b.add(mid, scaled(mlp, block.residualScale)), blockHook(l, 'hook_resid_post'));
-    });
+      if (stop === 3) return { h: carry, v };
+    }
+    const mlp = block.residual === 'parallel' ? v! : branch(v!, arch.postMlpNorm, l);
+    return { h: hook(b.add(carry, scaled(mlp, block.residualScale)), blockHook(l, 'hook_resid_post')), v: null };
+  });
+  let v: Value | null = seg.fromPoint ? b.input(POINT_IN, F, pointDims(seg.fromPoint)) : null;
+  const end = seg.toPoint ? seg.to + 1 : Math.min(seg.to, config.numLayers);
+  for (let l = seg.from; l < end; l++) {
+    const stop = seg.toPoint && l === seg.to ? stageOf(seg.toPoint) : 4;
+    ({ h, v } = runBlock(l, l === seg.from ? stageOf(seg.fromPoint) % 4 : 0, stop, h, v));
+    if (stop < 4) {
+      b.output(h, RESID_OUT, F, ['q', d]);
+      b.output(v!, POINT_OUT, F, pointDims(seg.toPoint!));
+      return b;
+    }
     if (opts.hooks.logitLens) b.output(head(arch.finalNorm(b, w, b.gather(h, logitsAt, 0))), logitLensName(l), F, ['n', config.vocabSize]);
   }
   if (seg.to <= config.numLayers) {

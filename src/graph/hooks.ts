@@ -103,14 +103,28 @@ export interface HookOptions {
    * Build only blocks [from, to) (a segment of a graph cut at residual-stream hook points, for
    * `runWithHooks`), the final norm and LM head counting as block numLayers: `residIn` reads the
    * residual stream from the input `RESID_IN` instead of embedding the tokens (every segment but the
-   * first); to ≤ numLayers outputs it as `RESID_OUT` instead of the logits.
+   * first); to ≤ numLayers outputs it as `RESID_OUT` instead of the logits. A cut inside a block:
+   * `fromPoint` starts inside block `from` after that point, reading its value from `POINT_IN` and the
+   * residual the rest of the block adds to from `RESID_IN`; `toPoint` ends inside block `to` at that
+   * point, outputting its value as `POINT_OUT` and that residual as `RESID_OUT` (`SEGMENT_POINTS`).
    */
-  segment?: { from: number; to: number; residIn: boolean };
+  segment?: { from: number; to: number; residIn: boolean; fromPoint?: SegmentPoint; toPoint?: SegmentPoint };
 }
+
+/**
+ * Cut points inside a block, in block order. The residual crossing with the value is the block's
+ * input for `attn.hook_z` and `hook_attn_out`, and for `hook_mlp_out` the residual the MLP output is
+ * added to (resid_mid; in a parallel block, resid_pre plus the attention output).
+ */
+export const SEGMENT_POINTS = ['attn.hook_z', 'hook_attn_out', 'hook_mlp_out'] as const;
+export type SegmentPoint = (typeof SEGMENT_POINTS)[number];
 
 /** Segment graphs: the residual stream [q, d] entering the first block built, and leaving the last. */
 export const RESID_IN = 'segment.resid_in';
 export const RESID_OUT = 'segment.resid_out';
+/** Segment graphs cut inside a block: the value at `fromPoint` read, and at `toPoint` returned. */
+export const POINT_IN = 'segment.point_in';
+export const POINT_OUT = 'segment.point_out';
 
 export const NO_HOOKS: HookOptions = { capturePattern: [], captureZ: [], headHooks: false, scoreBias: [], act: [] };
 
@@ -118,7 +132,10 @@ export function hookKey(h: HookOptions): string {
   const base: unknown[] = [h.capturePattern, h.captureZ, h.headHooks, h.scoreBias, h.act];
   // Graphs without the read-only points keep the keys (and cached files) they had before these existed.
   if (h.capture?.length || h.logitLens) base.push([...(h.capture ?? [])].sort(), h.logitLens ?? false);
-  if (h.segment) base.push(['segment', h.segment.from, h.segment.to, h.segment.residIn]);
+  if (h.segment) {
+    const { from, to, residIn, fromPoint, toPoint } = h.segment;
+    base.push(fromPoint || toPoint ? ['segment', from, to, residIn, fromPoint ?? null, toPoint ?? null] : ['segment', from, to, residIn]);
+  }
   return JSON.stringify(base);
 }
 

@@ -6,7 +6,7 @@
  */
 import type * as ortTypes from 'onnxruntime-node';
 import { HeadwiseError } from '../errors.js';
-import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, logitLensName, POSITION_IDS, RESID_IN, RESID_OUT, scoresOutput } from '../graph/hooks.js';
+import { hookNames as N, INPUT_IDS, LOGITS, LOGITS_AT, logitLensName, POINT_IN, POINT_OUT, POSITION_IDS, RESID_IN, RESID_OUT, scoresOutput } from '../graph/hooks.js';
 import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
 import { presentPastFeeds, takePresent } from './deviceKv.js';
 import { COMPENSATION_POSITION, KvCache, SELECTED_POSITION } from './kvCache.js';
@@ -62,6 +62,8 @@ export interface ForwardOptions {
   branches?: number;
   /** Segment graphs (`HookOptions.segment` with `residIn`): the residual stream [q, hidden] entering the segment. */
   residIn?: Float32Array;
+  /** Segment graphs starting inside a block (`segment.fromPoint`): the value at that point. */
+  pointIn?: Float32Array;
 }
 
 export interface ForwardResult {
@@ -210,6 +212,11 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
       if (!opts.residIn || opts.residIn.length !== q * c.hiddenSize) throw new HeadwiseError(`forward: a segment from block ${segment.from} needs residIn [${q}, ${c.hiddenSize}]`);
       feeds[RESID_IN] = new ort.Tensor('float32', opts.residIn, [q, c.hiddenSize]);
     }
+    if (segment.fromPoint) {
+      const dims = segment.fromPoint === 'attn.hook_z' ? [q, H, D] : [q, c.hiddenSize];
+      if (!opts.pointIn || opts.pointIn.length !== dims.reduce((a, n) => a * n, 1)) throw new HeadwiseError(`forward: a segment from blocks.${segment.from}.${segment.fromPoint} needs pointIn [${dims.join(', ')}]`);
+      feeds[POINT_IN] = new ort.Tensor('float32', opts.pointIn, dims);
+    }
     const wanted = new Set(gs.session.inputNames);
     for (const name of Object.keys(feeds)) if (!wanted.has(name)) delete feeds[name];
   }
@@ -235,6 +242,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   });
   const captured = new Map<string, Float32Array>();
   if (segment && segment.to <= c.numLayers) captured.set(RESID_OUT, out[RESID_OUT].data as Float32Array);
+  if (segment?.toPoint) captured.set(POINT_OUT, out[POINT_OUT].data as Float32Array);
   for (const name of hooks.capture ?? []) {
     if (name.endsWith('.attn.hook_attn_scores')) {
       const l = Number(name.split('.')[1]);
