@@ -14,17 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
 import { PACKAGE_ROOT } from '../cli/common.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../eval/random.js';
 
 interface Shape {
   layers: number;
@@ -91,7 +81,7 @@ async function main(): Promise<void> {
       child.once('exit', (code) => reject(new Error(`serve exited with ${code} before listening`)));
     });
     const info = (await (await fetch(`${url}/api/model`)).json()) as Shape;
-    const next = rng(flags.seed);
+    const next = mulberry32(flags.seed);
     const statuses: Record<number, number> = {};
     const send = async (n: number) => {
       for (let i = 0; i < n; i++) {

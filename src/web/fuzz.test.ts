@@ -18,6 +18,7 @@ import { DEFAULT_MODEL } from '../cli/common.js';
 import { DEFAULT_SESSION_LIMITS, Model } from '../runtime/model.js';
 import { rawRequest, STACK_TRACE, type RawAnswer } from './rawClient.js';
 import { startServer, type TransportTimeouts, type WebServer } from './server.js';
+import { mulberry32 } from '../eval/random.js';
 
 const SEED = Number(process.env.HEADWISE_FUZZ_SEED ?? 20261202);
 const RAW_CASES = 1800;
@@ -26,17 +27,6 @@ const TIMEOUTS: TransportTimeouts = { headersMs: 1000, requestMs: 2000, keepAliv
 /** Longest any raw answer may take: the request timeout, one check interval, and slack for a busy machine. */
 const RAW_BOUND_MS = TIMEOUTS.requestMs + 1000 + 3000;
 const FETCH_BOUND_MS = 30_000;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-fuzz-'));
 let model: Model;
@@ -277,7 +267,7 @@ function jsonCases(next: () => number, shape: { layers: number; heads: number; h
 
 describe('HTTP fuzz (seeded)', () => {
   it(`${RAW_CASES} raw requests: malformed lines, headers, lengths, chunks, oversize and partial requests all get a JSON answer in time`, async () => {
-    const cases = rawCases(rng(SEED));
+    const cases = rawCases(mulberry32(SEED));
     const seen = new Map<number, number>();
     for (let start = 0; start < cases.length; start += 300) {
       await pool(cases.slice(start, start + 300), 24, async (c) => checkRaw(seen, c, await rawRequest(port, c.bytes, { pieces: c.pieces, pieceDelayMs: 300, timeoutMs: RAW_BOUND_MS, head: c.head, readAfterWrite: c.readAfterWrite })));
@@ -289,7 +279,7 @@ describe('HTTP fuzz (seeded)', () => {
 
   it(`${JSON_CASES} JSON requests with mutated fields, types, nesting and intervention specs get 2xx or a 4xx with a message`, async () => {
     const info = (await (await fetch(`${web.url}/api/model`)).json()) as { layers: number; heads: number; headDim: number };
-    const cases = jsonCases(rng(SEED + 1), info);
+    const cases = jsonCases(mulberry32(SEED + 1), info);
     const seen = new Map<number, number>();
     for (let start = 0; start < cases.length; start += 200) {
       await pool(cases.slice(start, start + 200), 4, async (c) => {
