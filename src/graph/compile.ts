@@ -44,6 +44,16 @@ export function weightsFileName(kvMode: KvMode, weights: WeightOptions = F32_WEI
   return `weights${kvMode === 'append' ? '' : '-gpu'}${weights.format === 'f32' ? '' : `-${weightKey(weights)}`}.bin`;
 }
 
+/** The graph's weight lookup: canonical name → checkpoint name, recording every tensor the graph reads in `used`. */
+function trackedWeightRef(ckpt: Checkpoint, names: Map<string, string>, used: Set<string>): (name: string) => string {
+  return (name) => {
+    const actual = names.get(name);
+    if (!actual) throw new Error(`architecture ${ckpt.config.family} reads undeclared weight ${name}`);
+    used.add(actual);
+    return actual;
+  };
+}
+
 export function archFor(ckpt: Checkpoint): Arch {
   return ARCHITECTURES[ckpt.config.family](ckpt.config);
 }
@@ -94,12 +104,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
   // The CPU graphs share weights.bin; present-mode (GPU) graphs read linear weights transposed, from weights-gpu.bin.
   const manifest = kvMode === 'append' ? ensureWeights(ckpt, specs, dir, weightsFileName(kvMode)) : null;
   const used = new Set<string>();
-  const builder = buildDecoderGraph(ckpt.config, arch, (name) => {
-    const actual = names.get(name);
-    if (!actual) throw new Error(`architecture ${ckpt.config.family} reads undeclared weight ${name}`);
-    used.add(actual);
-    return actual;
-  }, { layout, hooks, kvMode, fusedAttention });
+  const builder = buildDecoderGraph(ckpt.config, arch, trackedWeightRef(ckpt, names, used), { layout, hooks, kvMode, fusedAttention });
   if (manifest) {
     for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
   } else {
@@ -129,12 +134,7 @@ function buildCompact(
   // Without quantizeEmbeddings the [vocab, hidden] matrices (embedding, LM head) stay float32.
   const keepF32 = new Set(weights.quantizeEmbeddings ? [] : specs.filter((s) => s.shape.length === 2 && s.shape[0] === ckpt.config.vocabSize).map((s) => s.name));
   const used = new Set<string>();
-  const builder = buildDecoderGraph(ckpt.config, arch, (name) => {
-    const actual = names.get(name);
-    if (!actual) throw new Error(`architecture ${ckpt.config.family} reads undeclared weight ${name}`);
-    used.add(actual);
-    return actual;
-  }, { ...opts, weightPlan: { options: weights, shapes, keepF32, accuracyLevel } });
+  const builder = buildDecoderGraph(ckpt.config, arch, trackedWeightRef(ckpt, names, used), { ...opts, weightPlan: { options: weights, shapes, keepF32, accuracyLevel } });
   const bits = formatBits(weights.format);
   const encode = (gatherView: boolean): StoredWeightSpec['encode'] =>
     bits === null ? { kind: 'f16' } : { kind: 'blocks', bits, blockSize: weights.blockSize, gatherView };
