@@ -5,25 +5,19 @@
  * - streaming harm, per KV head: that KV head's query heads see only the sink + window keys; the eight
  *   (or however many) KV heads of a layer run as branches of one graph run (`forward`'s `branches`),
  *   each with its own score bias;
- * - ablation importance, per query head: the head's output is zeroed (head scale 0), one run per head.
+ * - ablation importance, per query head: the head's output is zeroed (head scale 0); the heads of a
+ *   layer run as branches of one graph run, each zeroing its own head on its own rows.
  * Only the answer rows are changed; the prompt keeps its full-attention, unablated cache. That is the
  * approximation the atlas documents in its metric descriptions.
  */
 import { kvHeadOf } from '../runtime/capture.js';
 import { forward, type HookProvider } from '../runtime/forward.js';
-import { combineHookProviders, zeroHeads } from '../runtime/hookSet.js';
+import { combineHookProviders, zeroHeadPerBranch, zeroHeads } from '../runtime/hookSet.js';
 import type { KvCache } from '../runtime/kvCache.js';
 import type { GraphSession, Model } from '../runtime/model.js';
 import { klFromLogProbs, logSoftmax } from '../heads/index.js';
 
 const MASKED = -1e30;
-
-let zeroBuffer = new Float32Array(0);
-/** A shared all-zero bias (never written), so layers without a change cost no allocation per run. */
-function zeros(n: number): Float32Array {
-  if (zeroBuffer.length < n) zeroBuffer = new Float32Array(n);
-  return zeroBuffer.subarray(0, n);
-}
 
 /** Log-probabilities of each base row, computed once per prompt. */
 export function baseLogProbs(baseLogits: Float32Array, vocab: number): Float64Array[] {
@@ -47,7 +41,7 @@ export function streamingBranchBias(targets: { layer: number; kvHead: number }[]
     scoreBias(l, heads, queryPositions, keyPositions) {
       const q = queryPositions.length;
       const K = keyPositions.length;
-      if (!targets.some((t) => t.layer === l)) return zeros(heads.length * q * K);
+      if (!targets.some((t) => t.layer === l)) return null;
       const out = new Float32Array(heads.length * q * K);
       targets.forEach((target, b) => {
         if (target.layer !== l) return;
@@ -103,19 +97,26 @@ export async function streamingHarm(ctx: VariantContext, sink: number, window: n
   return out;
 }
 
-/** [layer][head] mean KL over the tail rows with that head's output zeroed on the tail rows. */
-export async function ablationKl(ctx: VariantContext): Promise<number[][]> {
+/**
+ * [layer][head] mean KL over the tail rows with that head's output zeroed on the tail rows. The heads
+ * of a layer run as branches of one graph run (`zeroHeadPerBranch`), up to `maxRows` rows per run —
+ * one run per head only when the caller's hooks add to head outputs (which a per-row scale cannot
+ * follow).
+ */
+export async function ablationKl(ctx: VariantContext, maxRows = 512): Promise<number[][]> {
   const { model, session, cache, tail, base } = ctx;
   const c = model.config;
-  const rows = tail.map((_, i) => i);
+  const n = tail.length;
+  const perRun = ctx.hooks?.headAdd ? 1 : Math.max(1, Math.min(c.numHeads, Math.floor(maxRows / n)));
   const out: number[][] = [];
   for (let l = 0; l < c.numLayers; l++) {
-    const row: number[] = [];
-    for (let h = 0; h < c.numHeads; h++) {
-      const zero = zeroHeads([{ layer: l, head: h }], c.numHeads);
-      const hooks = combineHookProviders(ctx.hooks, { ...zero, scoreBias: (_l, heads, q, k) => zeros(heads.length * q.length * k.length) });
-      const r = await forward(model, session, cache, tail, { commit: false, logitsAt: rows, hooks });
-      row.push(meanKlVs(base, r.logits, 0, c.vocabSize));
+    const row = new Array<number>(c.numHeads).fill(NaN);
+    for (let h0 = 0; h0 < c.numHeads; h0 += perRun) {
+      const heads = Array.from({ length: Math.min(perRun, c.numHeads - h0) }, (_, i) => h0 + i);
+      const zero = heads.length === 1 ? zeroHeads([{ layer: l, head: heads[0] }], c.numHeads) : zeroHeadPerBranch(l, heads, n, c.numHeads);
+      const ids = heads.flatMap(() => tail);
+      const r = await forward(model, session, cache, ids, { commit: false, branches: heads.length, logitsAt: ids.map((_, i) => i), hooks: combineHookProviders(ctx.hooks, zero) });
+      heads.forEach((h, b) => (row[h] = meanKlVs(base, r.logits, b * n, c.vocabSize)));
     }
     out.push(row);
   }

@@ -81,6 +81,8 @@ interface Speed {
   prefillTokensPerSecond: number;
   prefillOneCallTokensPerSecond?: number;
   decodeMsPerToken: number;
+  /** Process CPU time (user + system, all threads) per decode step. */
+  decodeCpuMsPerToken?: number;
   decodeTokensPerSecond: number;
   kvBytes: number;
 }
@@ -194,9 +196,13 @@ async function measure(model: Model, device: Device, loadMs: number, o: Opts): P
   const steps = gpu ? o.steps : o.cpuSteps;
   for (let i = 0; i < 2; i++) await forward(model, gs, cache!, [7 + i]);
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
   for (let i = 0; i < steps; i++) await forward(model, gs, cache!, [11 + (i % 100)]);
   const decodeMs = (performance.now() - t) / steps;
-  log(`  ${device} decode at ${o.context}: ${decodeMs.toFixed(2)} ms/token`);
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time of this process per step (all threads): near the wall time means the host side is the bound.
+  const decodeCpuMs = (cpu.user + cpu.system) / 1000 / steps;
+  log(`  ${device} decode at ${o.context}: ${decodeMs.toFixed(2)} ms/token (process CPU ${decodeCpuMs.toFixed(2)} ms/token)`);
   const kvBytes = cache!.kvBytesUsed;
   disposeDeviceKv(cache!);
   return {
@@ -206,6 +212,7 @@ async function measure(model: Model, device: Device, loadMs: number, o: Opts): P
     prefillTokensPerSecond: o.context / (best / 1000),
     prefillOneCallTokensPerSecond: oneCall,
     decodeMsPerToken: decodeMs,
+    decodeCpuMsPerToken: decodeCpuMs,
     decodeTokensPerSecond: 1000 / decodeMs,
     kvBytes,
   };

@@ -283,7 +283,7 @@ export function attentionZ(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w
     z = b.gather(z, b.constI64(inverse), 0);
   }
   if (hooks.headHooks) {
-    z = b.mul(z, b.reshape(b.input(N.headScale(l), F, [H]), [H, 1, 1]));
+    z = b.mul(z, b.reshape(b.input(N.headScale(l), F, ['head_scale']), [H, -1, 1])); // [H] or [H, q]
     z = b.add(z, b.reshape(b.input(N.headAdd(l), F, [H, D]), [H, 1, D]));
   }
   let zq = b.transpose(z, [1, 0, 2]);

@@ -20,7 +20,7 @@ import { transposedName, type GraphBuilder } from './builder.js';
 import { F32_WEIGHTS, formatBits, weightKey, type WeightOptions } from './quant.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
 
-const GRAPH_VERSION = 11;
+const GRAPH_VERSION = 12;
 
 export interface CompiledGraph {
   file: string;

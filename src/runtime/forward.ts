@@ -20,6 +20,8 @@ const NEG = -1e30;
 export interface HookProvider {
   /** [numHeads] output scale of each head. */
   headScale?(layer: number): Float32Array | null;
+  /** [numHeads, rows] (head-major) output scale of each head on each row of this call, times `headScale`. */
+  rowScale?(layer: number): Float32Array | null;
   /** [numHeads * headDim] added to each head's output. */
   headAdd?(layer: number): Float32Array | null;
   /** [heads.length * queries * keys] additive pre-softmax bias for the listed query heads. */
@@ -189,7 +191,10 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
       const K = keys.length + sh.pad + sh.slack;
       if (hooks.scoreBias.includes(l)) {
         const bias = opts.hooks?.scoreBias?.(l, heads, queryPos, keys) ?? null;
-        feeds[N.scoreBias(l, g)] = new ort.Tensor('float32', widenColumns(bias, heads.length * q, sh, keys.length), [heads.length, q, K]);
+        // No bias on this layer: one zero per head, broadcast by the graph's Add (not [heads, q, keys] zeros to upload).
+        feeds[N.scoreBias(l, g)] = bias
+          ? new ort.Tensor('float32', widenColumns(bias, heads.length * q, sh, keys.length), [heads.length, q, K])
+          : new ort.Tensor('float32', new Float32Array(heads.length), [heads.length, 1, 1]);
       }
       if (hooks.act.includes(l)) {
         const act = opts.hooks?.act?.(l, heads, keys) ?? { mask: null, beta: new Float32Array(heads.length).fill(1) };
@@ -199,7 +204,11 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     });
     if (hooks.capturePattern.includes(l)) feeds[N.captureRows(l)] = i64(captureRows, [captureRows.length]);
     if (hooks.headHooks) {
-      feeds[N.headScale(l)] = new ort.Tensor('float32', opts.hooks?.headScale?.(l) ?? new Float32Array(H).fill(1), [H]);
+      const perHead = opts.hooks?.headScale?.(l) ?? null;
+      const perRow = opts.hooks?.rowScale?.(l) ?? null;
+      if (perRow && perRow.length !== H * q) throw new HeadwiseError(`forward: row scale of layer ${l} has ${perRow.length} values, expected ${H} heads × ${q} rows`);
+      const scale = perRow ? (perHead ? perRow.map((x, i) => x * perHead[Math.floor(i / q)]) : perRow) : (perHead ?? new Float32Array(H).fill(1));
+      feeds[N.headScale(l)] = new ort.Tensor('float32', scale, [scale.length]);
       feeds[N.headAdd(l)] = new ort.Tensor('float32', opts.hooks?.headAdd?.(l) ?? new Float32Array(H * D), [H, D]);
     }
   });

@@ -42,10 +42,19 @@ export function combineHookProviders(first: HookProvider | undefined, second: Ho
       if (!a || !b) return a ?? b;
       return a.map((x, h) => x * b[h]);
     },
+    rowScale(layer) {
+      const a = first.rowScale?.(layer) ?? null;
+      const b = second.rowScale?.(layer) ?? null;
+      if (!a || !b) return a ?? b;
+      if (a.length !== b.length) throw new HeadwiseError(`row scales of layer ${layer} cover different rows (${a.length} and ${b.length} values)`);
+      return a.map((x, i) => x * b[i]);
+    },
     headAdd(layer) {
       const a = first.headAdd?.(layer) ?? null;
       const b = second.headAdd?.(layer) ?? null;
       if (!a) return b;
+      // s₂·a₁ would differ per row: not an [heads, headDim] addition.
+      if (second.rowScale?.(layer)) throw new HeadwiseError(`layer ${layer}: an addition to head outputs cannot be followed by a per-row head scale`);
       const s = second.headScale?.(layer) ?? null;
       const headDim = a.length / (s?.length ?? 1);
       const out = a.map((x, i) => (s ? s[Math.floor(i / headDim)] : 1) * x);
@@ -76,6 +85,17 @@ export function zeroHeads(heads: readonly { layer: number; head: number }[], num
     s[head] = 0;
   }
   return { headScale: (layer) => byLayer.get(layer) ?? null };
+}
+
+/**
+ * Branch b of a `forward` call with `branches` (rows b·n .. b·n+n−1) zeroes head `heads[b]` of
+ * `layer`: one graph run ablates many heads, each on its own copy of the rows. Needs `headHooks`.
+ */
+export function zeroHeadPerBranch(layer: number, heads: readonly number[], n: number, numHeads: number): HookProvider {
+  const q = heads.length * n;
+  const scale = new Float32Array(numHeads * q).fill(1);
+  heads.forEach((h, b) => scale.fill(0, h * q + b * n, h * q + (b + 1) * n));
+  return { rowScale: (l) => (l === layer ? scale : null) };
 }
 
 /** Hook points and the provider that feeds them, for one prompt. */

@@ -76,10 +76,30 @@ export function defaultThreads(): number {
   return Math.max(1, os.availableParallelism?.() ?? os.cpus().length);
 }
 
+/**
+ * WebGPU EP options from `HEADWISE_WEBGPU_OPTIONS` (a JSON object of string values, e.g.
+ * `{"validationMode":"disabled"}`; the keys onnxruntime-node passes on: validationMode,
+ * storageBufferCacheMode, …) — a tuning knob for benchmarks; none are set by default.
+ */
+function webgpuProviderOptions(): Record<string, string> {
+  const raw = process.env.HEADWISE_WEBGPU_OPTIONS;
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new HeadwiseError('HEADWISE_WEBGPU_OPTIONS: not JSON (expected an object of strings, e.g. {"validationMode":"disabled"})');
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
+    throw new HeadwiseError('HEADWISE_WEBGPU_OPTIONS: expected a JSON object of strings, e.g. {"validationMode":"disabled"}');
+  }
+  return parsed as Record<string, string>;
+}
+
 export async function createSession(file: string | Uint8Array, opts: CreateSessionOptions = {}): Promise<ort.InferenceSession> {
   const device = opts.device ?? 'cpu';
   const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: [device],
+    executionProviders: [device === 'webgpu' ? { name: 'webgpu', ...webgpuProviderOptions() } : device],
     graphOptimizationLevel: 'all',
     intraOpNumThreads: opts.threads ?? defaultThreads(),
     interOpNumThreads: 1,
@@ -88,6 +108,12 @@ export async function createSession(file: string | Uint8Array, opts: CreateSessi
     enableMemPattern: false,
     logSeverityLevel: 3,
   };
+  // HEADWISE_ORT_PROFILE=PREFIX: ONNX Runtime's own per-node profile of every session, written as
+  // PREFIX_<date>.json when the session is released (a benchmark knob; off by default).
+  if (process.env.HEADWISE_ORT_PROFILE) {
+    options.enableProfiling = true;
+    options.profileFilePrefix = process.env.HEADWISE_ORT_PROFILE;
+  }
   if (device === 'webgpu') {
     // KV caches stay on the GPU; logits and hook outputs (read by the runtime) come back as CPU tensors.
     // (A gpu-buffer tensor cannot be downloaded in onnxruntime-node 1.30: getData() aborts the process.)

@@ -1,0 +1,64 @@
+/**
+ * The atlas's causal variants batched as branches give what one run per variant gives: ablation of
+ * every head of a layer in one run (per-row head scale) against one run per head, and a layer
+ * without a score bias fed as a broadcast zero against [heads, q, keys] zeros.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forward, newCache } from '../runtime/forward.js';
+import { Model } from '../runtime/model.js';
+import { FULL_HISTORY } from '../kv/classPolicy.js';
+import { ablationKl, baseLogProbs, streamingHarm } from './variants.js';
+
+process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
+
+const full = new Map([['full', FULL_HISTORY]]);
+
+describe('atlas variants', () => {
+  let model: Model;
+  beforeAll(async () => {
+    model = await Model.load(path.resolve('test/fixtures/models/tiny-llama'));
+  });
+  afterAll(async () => model?.dispose());
+
+  it('ablation of a layer\'s heads as branches of one run equals one run per head', async () => {
+    const c = model.config;
+    const all = Array.from({ length: c.numLayers }, (_, l) => l);
+    const session = await model.session(model.fullLayout(), { capturePattern: [], captureZ: [], headHooks: true, scoreBias: all, act: [] });
+    const cache = newCache(model, session, full);
+    await forward(model, session, cache, [1, 5, 9, 13, 17, 21, 25, 29, 2, 6]);
+    const tail = [3, 4, 5, 8];
+    const baseRun = await forward(model, session, cache, tail, { commit: false, logitsAt: [0, 1, 2, 3] });
+    const ctx = { model, session, cache, tail, base: baseLogProbs(baseRun.logits, c.vocabSize) };
+    const perHead = await ablationKl(ctx, tail.length); // maxRows = one branch: one run per head
+    const batched = await ablationKl(ctx);
+    expect(cache.seen).toBe(10);
+    let worst = 0;
+    let largest = 0;
+    for (let l = 0; l < c.numLayers; l++) for (let h = 0; h < c.numHeads; h++) {
+      worst = Math.max(worst, Math.abs(perHead[l][h] - batched[l][h]));
+      largest = Math.max(largest, perHead[l][h]);
+    }
+    expect(largest).toBeGreaterThan(1e-4); // the ablations change something
+    expect(worst).toBeLessThan(1e-5 + 1e-4 * largest);
+  });
+
+  it('streaming harm is unchanged by broadcast zero biases on untouched layers', async () => {
+    const c = model.config;
+    const all = Array.from({ length: c.numLayers }, (_, l) => l);
+    const session = await model.session(model.fullLayout(), { capturePattern: [], captureZ: [], headHooks: true, scoreBias: all, act: [] });
+    const cache = newCache(model, session, full);
+    await forward(model, session, cache, Array.from({ length: 24 }, (_, i) => 1 + ((i * 7) % 50)));
+    const tail = [3, 4, 5];
+    const baseRun = await forward(model, session, cache, tail, { commit: false, logitsAt: [0, 1, 2] });
+    const ctx = { model, session, cache, tail, base: baseLogProbs(baseRun.logits, c.vocabSize) };
+    const oneLayer = await streamingHarm(ctx, 1, 4, 1);
+    const twoLayers = await streamingHarm(ctx, 1, 4, 2);
+    let worst = 0;
+    for (let l = 0; l < c.numLayers; l++) for (let g = 0; g < c.numKvHeads; g++) worst = Math.max(worst, Math.abs(oneLayer[l][g] - twoLayers[l][g]));
+    expect(Math.max(...oneLayer.flat())).toBeGreaterThan(0);
+    expect(worst).toBeLessThan(1e-5);
+  });
+});
