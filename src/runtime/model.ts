@@ -161,11 +161,14 @@ export class Model {
     return this.sessions.stats();
   }
 
-  /** A small helper graph (e.g. device-side KV eviction) on this model's device, built once per key; `gpuOutputs` stay on the GPU. */
-  auxSession(key: string, build: () => GraphBuilder, gpuOutputs: string[] = []): Promise<ortTypes.InferenceSession> {
+  /**
+   * A small helper graph (e.g. device-side KV eviction, the atlas's KL) on this model's device, built
+   * once per key; `gpuOutputs` stay on the GPU. One CPU thread unless `threads` says otherwise.
+   */
+  auxSession(key: string, build: () => GraphBuilder, gpuOutputs: string[] = [], threads = 1): Promise<ortTypes.InferenceSession> {
     let s = this.aux.get(key);
     if (!s) {
-      s = createSession(build().toBytes(key), { ...this.options, threads: 1, gpuOutputs });
+      s = createSession(build().toBytes(key), { ...this.options, threads, gpuOutputs });
       s.catch(() => this.aux.delete(key));
       this.aux.set(key, s);
     }
