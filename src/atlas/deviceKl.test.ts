@@ -93,4 +93,4 @@ function suite(title: string, options: ModelOptions | null): void {
 suite('device KL, CPU EP', { threads: 2 });
 const webgpu = await probeWebgpu();
 if (!webgpu.ok) console.info(`[headwise tests] device KL, webgpu: skipped (${webgpu.reason})`);
-suite('device KL, webgpu', webgpu.ok ? { device: 'webgpu' } : null);
+suite('device KL, webgpu', webgpu.ok ? { device: 'webgpu', strictDevice: true } : null);

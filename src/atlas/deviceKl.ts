@@ -89,7 +89,9 @@ export async function deviceKl(model: Model, base: KlBase, logits: ortTypes.Tens
   if (logits.dims.length !== 2 || vocab !== base.vocab || rows % base.rows !== 0) {
     throw new HeadwiseError(`KL: logits [${logits.dims.join(', ')}] do not match ${base.rows} base rows of ${base.vocab}`);
   }
-  const session = await model.auxSession('kl', klGraph, [], model.options.threads ?? defaultThreads());
+  // One session per tail length (and vocabulary): the branches' reshape is then a constant (no Shape node, which webgpu
+  // would place on the CPU).
+  const session = await model.auxSession(`kl-${base.rows}-${base.vocab}`, () => klGraph(base.rows, base.vocab), [], model.options.threads ?? defaultThreads());
   const out = await session.run({ q: logits, ...base.feeds });
   const kl = out.kl.data as Float32Array;
   for (let r = 0; r < kl.length; r++) if (Number.isNaN(kl[r])) throw new HeadwiseError(`KL: variant row ${r} has a non-finite logit`);
@@ -115,8 +117,8 @@ function factorial(k: number): number {
   return k <= 1 ? 1 : k * factorial(k - 1);
 }
 
-/** The KL graph: q [R, V], xb/lp/p/poly [n, V] → kl [R]. */
-export function klGraph(): GraphBuilder {
+/** The KL graph for `n` base rows of `vocab` logits: q [R, V], xb/lp/p/poly [n, V] → kl [R]. */
+export function klGraph(n: number, vocab: number): GraphBuilder {
   const b = new GraphBuilder('headwise-kl');
   const q = b.input('q', DataType.FLOAT, ['r', 'v']);
   const xb = b.input('xb', DataType.FLOAT, ['n', 'v']);
@@ -124,8 +126,7 @@ export function klGraph(): GraphBuilder {
   const p = b.input('p', DataType.FLOAT, ['n', 'v']);
   const poly = b.input('poly', DataType.FLOAT, ['n', 'v']);
   // q as [branches, n, V], broadcast against the [n, V] base rows.
-  const shape = b.concat([b.constI64([-1]), b.op('Shape', [xb])], 0);
-  const q3 = b.op('Reshape', [q, shape]);
+  const q3 = b.op('Reshape', [q, b.constI64([-1, n, vocab])]);
   const d = b.sub(xb, q3);
   const m = b.reduceSum(b.mul(p, d), [-1]);
   const e = b.sub(d, m);

@@ -31,7 +31,8 @@ import { KvCache } from '../runtime/kvCache.js';
 import type { Model } from '../runtime/model.js';
 import { ATLAS_FORMAT, ATLAS_VERSION, type AtlasFile, type MetricInfo } from './file.js';
 import { pickRows, probeStats, retrievalCopies, rowStats } from './gather.js';
-import { ablationKl, baseLogProbs, streamingHarm } from './variants.js';
+import { ablationKl, streamingHarm } from './variants.js';
+import { klBase } from './deviceKl.js';
 
 export interface AtlasOptions {
   /** Prompt length in tokens (default 1024, or the model's context if shorter). */
@@ -177,8 +178,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     return {
       ...h,
       capture: await model.session(setup.layout, unionHookOptions(h.hookOptions, captureHooks)),
-      variants: harmSamples + (ownAblationSession ? 0 : ablationSamples) > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks)) : null,
-      ablation: ownAblationSession ? await model.session(setup.layout, unionHookOptions(h.hookOptions, ablationHooks)) : null,
+      // The variant runs' logits stay on the GPU for the KL session (`deviceKl.ts`).
+      variants: harmSamples + (ownAblationSession ? 0 : ablationSamples) > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks), { deviceLogits: true }) : null,
+      ablation: ownAblationSession ? await model.session(setup.layout, unionHookOptions(h.hookOptions, ablationHooks), { deviceLogits: true }) : null,
     };
   };
 
@@ -250,11 +252,17 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     const tTailEnd = performance.now();
     timing.tailMs += tTailEnd - tPrefillEnd;
 
-    const ctx = { model, session: variants!, cache, tail, base: reruns ? baseLogProbs(tailLogits, V) : [], hooks };
-    if (i < harmSamples) harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window, o.harmLayersPerRun));
-    const tHarmEnd = performance.now();
-    timing.harmMs += tHarmEnd - tTailEnd;
-    if (i < ablationSamples) ablationAcc.addAll(await ablationKl({ ...ctx, session: ablation ?? variants! }));
+    const base = reruns ? await klBase(model, tailLogits, V) : null;
+    let tHarmEnd = tTailEnd;
+    try {
+      const ctx = { model, session: variants!, cache, tail, base: base!, hooks };
+      if (i < harmSamples) harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window, o.harmLayersPerRun));
+      tHarmEnd = performance.now();
+      timing.harmMs += tHarmEnd - tTailEnd;
+      if (i < ablationSamples) ablationAcc.addAll(await ablationKl({ ...ctx, session: ablation ?? variants! }));
+    } finally {
+      base?.dispose();
+    }
     const tAblEnd = performance.now();
     timing.ablationMs += tAblEnd - tHarmEnd;
 

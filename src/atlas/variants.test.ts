@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forward, newCache } from '../runtime/forward.js';
 import { Model } from '../runtime/model.js';
 import { FULL_HISTORY } from '../kv/classPolicy.js';
-import { ablationKl, baseLogProbs, streamingHarm } from './variants.js';
+import { klBase } from './deviceKl.js';
+import { ablationKl, streamingHarm } from './variants.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -31,7 +32,7 @@ describe('atlas variants', () => {
     await forward(model, session, cache, [1, 5, 9, 13, 17, 21, 25, 29, 2, 6]);
     const tail = [3, 4, 5, 8];
     const baseRun = await forward(model, session, cache, tail, { commit: false, logitsAt: [0, 1, 2, 3] });
-    const ctx = { model, session, cache, tail, base: baseLogProbs(baseRun.logits, c.vocabSize) };
+    const ctx = { model, session, cache, tail, base: await klBase(model, baseRun.logits, c.vocabSize) };
     const perHead = await ablationKl(ctx, tail.length); // maxRows = one branch: one run per head
     const batched = await ablationKl(ctx);
     expect(cache.seen).toBe(10);
@@ -53,7 +54,7 @@ describe('atlas variants', () => {
     await forward(model, session, cache, Array.from({ length: 24 }, (_, i) => 1 + ((i * 7) % 50)));
     const tail = [3, 4, 5];
     const baseRun = await forward(model, session, cache, tail, { commit: false, logitsAt: [0, 1, 2] });
-    const ctx = { model, session, cache, tail, base: baseLogProbs(baseRun.logits, c.vocabSize) };
+    const ctx = { model, session, cache, tail, base: await klBase(model, baseRun.logits, c.vocabSize) };
     const oneLayer = await streamingHarm(ctx, 1, 4, 1);
     const twoLayers = await streamingHarm(ctx, 1, 4, 2);
     let worst = 0;

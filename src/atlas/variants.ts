@@ -8,27 +8,29 @@
  * - ablation importance, per query head: the head's output is zeroed (head scale 0); the heads of a
  *   layer run as branches of one graph run, each zeroing its own head on its own rows.
  * Only the answer rows are changed; the prompt keeps its full-attention, unablated cache. That is the
- * approximation the atlas documents in its metric descriptions.
+ * approximation the atlas documents in its metric descriptions. A variant run's logits stay on the
+ * device and are scored there (`deviceKl.ts`): only one KL per row comes back to the host.
  */
 import { kvHeadOf } from '../runtime/capture.js';
 import { forward, type HookProvider } from '../runtime/forward.js';
 import { combineHookProviders, zeroHeadPerBranch, zeroHeads } from '../runtime/hookSet.js';
 import type { KvCache } from '../runtime/kvCache.js';
 import type { GraphSession, Model } from '../runtime/model.js';
-import { klFromLogProbs, logSoftmax } from '../heads/index.js';
+import { branchMeans, deviceKl, type KlBase } from './deviceKl.js';
 
 const MASKED = -1e30;
 
-/** Log-probabilities of each base row, computed once per prompt. */
-export function baseLogProbs(baseLogits: Float32Array, vocab: number): Float64Array[] {
-  return Array.from({ length: baseLogits.length / vocab }, (_, r) => logSoftmax(baseLogits.subarray(r * vocab, (r + 1) * vocab)));
-}
-
-/** Mean KL over rows `from..from+n−1` of `logits` against base rows 0..n−1. */
-function meanKlVs(base: Float64Array[], logits: Float32Array, from: number, vocab: number): number {
-  let s = 0;
-  for (let r = 0; r < base.length; r++) s += klFromLogProbs(base[r], logits.subarray((from + r) * vocab, (from + r + 1) * vocab));
-  return s / base.length;
+/**
+ * One variant run of `ids` (`branches` equal branches) on top of the cache, every row's logits kept
+ * on the device and scored there against the base rows: the mean KL of each branch.
+ */
+async function branchKl(ctx: VariantContext, ids: number[], branches: number, hooks: HookProvider | undefined): Promise<number[]> {
+  const r = await forward(ctx.model, ctx.session, ctx.cache, ids, { commit: false, branches, logitsAt: ids.map((_, i) => i), hooks, logitsOnDevice: true });
+  try {
+    return branchMeans(await deviceKl(ctx.model, ctx.base, r.logitsTensor!), ctx.tail.length);
+  } finally {
+    r.logitsTensor!.dispose();
+  }
 }
 
 /**
@@ -64,13 +66,13 @@ export function streamingBranchBias(targets: { layer: number; kvHead: number }[]
 
 export interface VariantContext {
   model: Model;
-  /** A session on the cache's layout with score bias on every layer and head hooks. */
+  /** A session on the cache's layout with score bias on every layer and head hooks (best made with `deviceLogits`). */
   session: GraphSession;
   cache: KvCache;
   /** Tokens whose rows are scored: the last prompt token and the answer tokens but the last. */
   tail: number[];
-  /** Base log-probabilities of the tail rows (`baseLogProbs`). */
-  base: Float64Array[];
+  /** The tail rows' base logits, prepared for the KL session (`klBase`). */
+  base: KlBase;
   /** The caller's own hooks (an intervention), applied in every run. */
   hooks?: HookProvider;
 }
@@ -81,18 +83,15 @@ export interface VariantContext {
  * but makes the score-bias inputs larger).
  */
 export async function streamingHarm(ctx: VariantContext, sink: number, window: number, layersPerRun = 2): Promise<number[][]> {
-  const { model, session, cache, tail, base } = ctx;
-  const c = model.config;
-  const n = tail.length;
+  const c = ctx.model.config;
+  const n = ctx.tail.length;
   const out: number[][] = Array.from({ length: c.numLayers }, () => new Array<number>(c.numKvHeads).fill(NaN));
   for (let l0 = 0; l0 < c.numLayers; l0 += layersPerRun) {
     const targets: { layer: number; kvHead: number }[] = [];
     for (let l = l0; l < Math.min(c.numLayers, l0 + layersPerRun); l++) for (let g = 0; g < c.numKvHeads; g++) targets.push({ layer: l, kvHead: g });
-    const ids = targets.flatMap(() => tail);
-    const rows = ids.map((_, i) => i);
     const hooks = combineHookProviders(ctx.hooks, streamingBranchBias(targets, n, c.numHeads, c.numKvHeads, sink, window));
-    const r = await forward(model, session, cache, ids, { commit: false, branches: targets.length, logitsAt: rows, hooks });
-    targets.forEach((t, b) => (out[t.layer][t.kvHead] = meanKlVs(base, r.logits, b * n, c.vocabSize)));
+    const kl = await branchKl(ctx, targets.flatMap(() => ctx.tail), targets.length, hooks);
+    targets.forEach((t, b) => (out[t.layer][t.kvHead] = kl[b]));
   }
   return out;
 }
@@ -104,9 +103,8 @@ export async function streamingHarm(ctx: VariantContext, sink: number, window: n
  * follow).
  */
 export async function ablationKl(ctx: VariantContext, maxRows = 512): Promise<number[][]> {
-  const { model, session, cache, tail, base } = ctx;
-  const c = model.config;
-  const n = tail.length;
+  const c = ctx.model.config;
+  const n = ctx.tail.length;
   const perRun = ctx.hooks?.headAdd ? 1 : Math.max(1, Math.min(c.numHeads, Math.floor(maxRows / n)));
   const out: number[][] = [];
   for (let l = 0; l < c.numLayers; l++) {
@@ -114,9 +112,8 @@ export async function ablationKl(ctx: VariantContext, maxRows = 512): Promise<nu
     for (let h0 = 0; h0 < c.numHeads; h0 += perRun) {
       const heads = Array.from({ length: Math.min(perRun, c.numHeads - h0) }, (_, i) => h0 + i);
       const zero = heads.length === 1 ? zeroHeads([{ layer: l, head: heads[0] }], c.numHeads) : zeroHeadPerBranch(l, heads, n, c.numHeads);
-      const ids = heads.flatMap(() => tail);
-      const r = await forward(model, session, cache, ids, { commit: false, branches: heads.length, logitsAt: ids.map((_, i) => i), hooks: combineHookProviders(ctx.hooks, zero) });
-      heads.forEach((h, b) => (row[h] = meanKlVs(base, r.logits, b * n, c.vocabSize)));
+      const kl = await branchKl(ctx, heads.flatMap(() => ctx.tail), heads.length, combineHookProviders(ctx.hooks, zero));
+      heads.forEach((h, b) => (row[h] = kl[b]));
     }
     out.push(row);
   }

@@ -66,11 +66,19 @@ export interface ForwardOptions {
   residIn?: Float32Array;
   /** Segment graphs starting inside a block (`segment.fromPoint`): the value at that point. */
   pointIn?: Float32Array;
+  /**
+   * Return the logits as the session's output tensor (`ForwardResult.logitsTensor`, which the caller
+   * must dispose) instead of a host array: on a session made with `deviceLogits` (webgpu) it stays a
+   * GPU buffer, to be fed to another session (the atlas's KL) without a download.
+   */
+  logitsOnDevice?: boolean;
 }
 
 export interface ForwardResult {
-  /** [logitsAt.length, vocab] */
+  /** [logitsAt.length, vocab]; empty with `logitsOnDevice`. */
   logits: Float32Array;
+  /** With `logitsOnDevice`: the logits [logitsAt.length, vocab] as ONNX Runtime returned them (the caller disposes it). */
+  logitsTensor?: ortTypes.Tensor;
   vocab: number;
   patterns: GroupPattern[];
   /** [layer] -> [queries, heads, headDim] where compiled. */
@@ -264,7 +272,14 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   if (hooks.logitLens) for (let l = 0; l < c.numLayers; l++) captured.set(logitLensName(l), out[logitLensName(l)].data as Float32Array);
   if (present) await takePresent(model, gs, cache, out, newPositions, opts.commit ?? true);
   else if (opts.commit ?? true) cache.update(news, newPositions);
-  return { logits: out[LOGITS] ? (out[LOGITS].data as Float32Array) : new Float32Array(0), vocab: c.vocabSize, patterns, z, captured };
+  const logits = out[LOGITS];
+  if (opts.logitsOnDevice) return { logits: new Float32Array(0), logitsTensor: logits, vocab: c.vocabSize, patterns, z, captured };
+  if (logits && logits.location !== 'cpu') {
+    // A session made with `deviceLogits`: its GPU logits cannot be read here (never download them).
+    logits.dispose();
+    throw new HeadwiseError('forward: this session leaves its logits on the device; pass logitsOnDevice');
+  }
+  return { logits: logits ? (logits.data as Float32Array) : new Float32Array(0), vocab: c.vocabSize, patterns, z, captured };
 }
 
 interface PastShape {

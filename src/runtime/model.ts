@@ -18,7 +18,7 @@ import type { GraphBuilder } from '../graph/builder.js';
 import { compileGraph, weightsFileName } from '../graph/compile.js';
 import { F32_WEIGHTS, weightKey, type WeightOptions } from '../graph/quant.js';
 import type { KvMode } from '../graph/decoder.js';
-import { hookKey, hookNames, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
+import { hookKey, hookNames, LOGITS, NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { uniformLayout, type KvLayout } from '../graph/layout.js';
 import { UsageError } from '../errors.js';
 import { createSession, type Device, type SessionOptions } from './ort.js';
@@ -120,10 +120,12 @@ export class Model {
 
   /**
    * The session for a KV layout and hook set, compiled and created on first use. Inside `withSessions`
-   * it is held until that task settles; outside, for the model's lifetime.
+   * it is held until that task settles; outside, for the model's lifetime. With `deviceLogits` (webgpu)
+   * its logits stay on the GPU: `forward` then needs `logitsOnDevice` (on the CPU it changes nothing).
    */
-  session(layout: KvLayout = this.fullLayout(), hooks: HookOptions = NO_HOOKS): Promise<GraphSession> {
-    const key = JSON.stringify(layout) + hookKey(hooks);
+  session(layout: KvLayout = this.fullLayout(), hooks: HookOptions = NO_HOOKS, outputs: { deviceLogits?: boolean } = {}): Promise<GraphSession> {
+    const deviceLogits = !!outputs.deviceLogits && this.device === 'webgpu';
+    const key = JSON.stringify(layout) + hookKey(hooks) + (deviceLogits ? '|device-logits' : '');
     const s = this.sessions.acquire(key, async () => {
       const kvMode = this.kvMode;
       const c = this.config;
@@ -131,6 +133,7 @@ export class Model {
       const fused = this.options.fusedAttention ?? (this.device === 'webgpu' && kvMode === 'present' && (await fusedAttentionAgrees(c.numHeads, c.numKvHeads, c.headDim)));
       const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, { fusedAttention: fused, weights: this.weights, accuracyLevel: this.options.accuracyLevel });
       const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
+      if (deviceLogits) gpuOutputs.push(LOGITS);
       const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
       return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present' }, bytes: graphBytes(compiled.file, weightsFileName(kvMode, this.weights)) };
     });
