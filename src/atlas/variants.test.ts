@@ -1,7 +1,8 @@
 /**
  * The atlas's causal variants batched as branches give what one run per variant gives: ablation of
  * every head of a layer in one run (per-row head scale) against one run per head, and a layer
- * without a score bias fed as a broadcast zero against [heads, q, keys] zeros.
+ * without a score bias fed as a broadcast zero against [heads, q, keys] zeros; and the KL scored on the
+ * device against the float64 KL (`heads/kl.ts`) of host logits.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forward, newCache } from '../runtime/forward.js';
 import { Model } from '../runtime/model.js';
 import { FULL_HISTORY } from '../kv/classPolicy.js';
+import { klFromLogProbs, logSoftmax } from '../heads/kl.js';
+import { zeroHeads } from '../runtime/hookSet.js';
 import { klBase } from './deviceKl.js';
 import { ablationKl, streamingHarm } from './variants.js';
 
@@ -44,6 +47,28 @@ describe('atlas variants', () => {
     }
     expect(largest).toBeGreaterThan(1e-4); // the ablations change something
     expect(worst).toBeLessThan(1e-5 + 1e-4 * largest);
+  });
+
+  it('ablation KL scored on the device equals the float64 KL of the same run\'s host logits', async () => {
+    const c = model.config;
+    const session = await model.session(model.fullLayout(), { capturePattern: [], captureZ: [], headHooks: true, scoreBias: [], act: [] });
+    const cache = newCache(model, session, full);
+    await forward(model, session, cache, [1, 5, 9, 13, 17, 21, 25, 29, 2, 6]);
+    const tail = [3, 4, 5, 8];
+    const rows = tail.map((_, i) => i);
+    const baseRun = await forward(model, session, cache, tail, { commit: false, logitsAt: rows });
+    const device = await ablationKl({ model, session, cache, tail, base: await klBase(model, baseRun.logits, c.vocabSize) });
+    const V = c.vocabSize;
+    const lp = rows.map((r) => logSoftmax(baseRun.logits.subarray(r * V, (r + 1) * V)));
+    let worst = 0;
+    for (const [l, h] of [[0, 0], [c.numLayers - 1, c.numHeads - 1]]) {
+      const r = await forward(model, session, cache, tail, { commit: false, logitsAt: rows, hooks: zeroHeads([{ layer: l, head: h }], c.numHeads) });
+      const host = rows.reduce((s, i) => s + klFromLogProbs(lp[i], r.logits.subarray(i * V, (i + 1) * V)), 0) / rows.length;
+      expect(host).toBeGreaterThan(1e-6);
+      worst = Math.max(worst, Math.abs(device[l][h] - host) / host);
+    }
+    console.info(`[headwise tests] ablation KL, device vs float64 host: worst relative difference ${worst.toExponential(2)}`);
+    expect(worst).toBeLessThan(1e-4); // float32 graph-run noise between the batched and the single run included
   });
 
   it('streaming harm is unchanged by broadcast zero biases on untouched layers', async () => {
