@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { GroupPattern } from '../runtime/forward.js';
+import { meanEntropy, meanReach, meanWaad, previousTokenScore, sinkScore } from '../heads/index.js';
+import { mulberry32 } from '../eval/random.js';
 import { pickRows, probeStats, retrievalCopies, rowStats } from './gather.js';
 
 /** A group pattern from per-head rows (each row over keys 0..K−1). */
@@ -59,6 +61,35 @@ describe('rowStats on strided rows', () => {
     expect(rowStats([p], 1, 2, 3).hiddenSinks[0][0]).toBe(0);
     // Head 1: uniform rows give at most 0.1 per key: never above τ.
     expect(s.hiddenSinks[0][1]).toBe(0);
+  });
+  it('gives exactly what the heads/ metrics give on each row as a one-row matrix (random rows, rows before the sink query)', () => {
+    const rand = mulberry32(3);
+    const Kr = 40;
+    const qs = [0, 1, 5, 8, 17, 39];
+    const rows = [0, 1].map(() => qs.map((t) => {
+      const r = new Array<number>(Kr).fill(0);
+      for (let k = 0; k <= t; k++) r[k] = rand() < 0.2 ? 0 : rand();
+      const sum = r.reduce((a, b) => a + b, 0);
+      return r.map((v) => (sum > 0 ? v / sum : 0));
+    }));
+    const g = group(0, [1, 0], qs, Kr, rows);
+    const got = rowStats([g], 1, 2);
+    [1, 0].forEach((head, hi) => {
+      const per = qs.map((t, r) => ({ rows: 1, cols: Kr, rowOffset: t, data: g.data.subarray((hi * qs.length + r) * Kr, (hi * qs.length + r + 1) * Kr) }));
+      const mean = (f: (a: (typeof per)[number]) => number) => {
+        const v = per.map(f).filter((x) => !Number.isNaN(x));
+        return v.reduce((a, b) => a + b, 0) / v.length;
+      };
+      expect(got.sink[0][head]).toBe(mean((a) => sinkScore(a)));
+      expect(got.previousToken[0][head]).toBe(mean((a) => previousTokenScore(a)));
+      expect(got.reach[0][head]).toBe(mean((a) => meanReach(a)));
+      expect(got.waad[0][head]).toBe(mean((a) => meanWaad(a)));
+      expect(got.entropy[0][head]).toBe(mean((a) => meanEntropy(a)));
+    });
+  });
+  it('refuses a captured row past its keys', () => {
+    const bad = group(0, [0], [20], K, [[new Array<number>(K).fill(0)]]);
+    expect(() => rowStats([bad], 1, 1)).toThrow(/need keys up to that position/);
   });
   it('leaves NaN for heads without captured rows', () => {
     const empty = group(0, [0, 1], [], K, [[], []]);

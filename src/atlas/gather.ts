@@ -7,15 +7,14 @@
 import type { GroupPattern } from '../runtime/forward.js';
 import type { AttentionMatrix } from '../runtime/capture.js';
 import {
+  checkAttention,
   copiesToken,
   duplicateTokenScore,
   HIDDEN_SINK_TAU,
   inductionScore,
-  meanEntropy,
-  meanReach,
-  meanWaad,
   previousTokenScore,
-  sinkScore,
+  SINK_MIN_QUERY,
+  WAAD_WINDOW,
   type TokenSpan,
 } from '../heads/index.js';
 
@@ -66,6 +65,37 @@ export function retrievalCopies(
   return copies;
 }
 
+/**
+ * One pass over a captured row (query position t, keys 0..t) giving what `sinkScore`,
+ * `previousTokenScore`, `meanReach`, `meanWaad` and `meanEntropy` give on it as a one-row matrix, in
+ * the same order of summation (so the same float64 values; gather.test.ts checks it), and adding the
+ * row to the hidden-sink column sums. Five separate passes (and a closure call per key) made this the
+ * largest host cost of the atlas's prefill at the 1B shape.
+ */
+function rowPass(row: Float32Array, t: number, received: Float64Array, seen: Int32Array): { sink: number; previousToken: number; reach: number; waad: number; entropy: number } {
+  let total = 0;
+  let reach = 0;
+  let waad = 0;
+  let entropy = 0;
+  for (let s = 0; s <= t; s++) {
+    const v = row[s];
+    const d = t - s;
+    total += v;
+    reach += v * d;
+    waad += v * (d < WAAD_WINDOW ? d : WAAD_WINDOW);
+    if (v > 0) entropy -= v * Math.log(v);
+    received[s] += v;
+    seen[s]++;
+  }
+  return {
+    sink: t >= SINK_MIN_QUERY ? row[0] : NaN,
+    previousToken: total > 0 ? (t >= 1 ? row[t - 1] : 0) / total : NaN,
+    reach,
+    waad,
+    entropy,
+  };
+}
+
 /** Per-head row statistics of one prompt, each a mean over the captured rows (NaN without rows). */
 export interface RowStats {
   sink: number[][];
@@ -80,8 +110,8 @@ export interface RowStats {
 /**
  * Row statistics from captured rows that need not be contiguous (e.g. every 16th row of a prompt,
  * captured over several prefill chunks: `patterns` may hold several captures of one layer, each with
- * its own rows and keys). Each row is a one-row `AttentionMatrix` for the `heads/` metrics, and means
- * run over rows. Hidden sinks average each column over the captured rows that can see it and count
+ * its own rows and keys). Each row gives what the `heads/` metrics give on it as a one-row
+ * `AttentionMatrix` (computed in one pass, `rowPass`), and means run over rows. Hidden sinks average each column over the captured rows that can see it and count
  * columns seen by at least `minRows` rows (the last keys are seen by too few to judge).
  */
 export function rowStats(patterns: GroupPattern[], numLayers: number, numHeads: number, minRows = 4, tau = HIDDEN_SINK_TAU): RowStats {
@@ -109,17 +139,13 @@ export function rowStats(patterns: GroupPattern[], numLayers: number, numHeads: 
       };
       for (let r = 0; r < R; r++) {
         const t = p.queryPositions[r];
-        const row = rowOf(p, index, r);
-        const a: AttentionMatrix = { rows: 1, cols: K, rowOffset: t, data: row };
-        add(sums.sink, sinkScore(a));
-        add(sums.previousToken, previousTokenScore(a));
-        add(sums.reach, meanReach(a));
-        add(sums.waad, meanWaad(a));
-        add(sums.entropy, meanEntropy(a));
-        for (let k = 0; k <= t; k++) {
-          sums.received[k] += row[k];
-          sums.seen[k]++;
-        }
+        if (!(t >= 0 && t < K)) checkAttention({ rows: 1, cols: K, rowOffset: t, data: rowOf(p, index, r) });
+        const s = rowPass(rowOf(p, index, r), t, sums.received, sums.seen);
+        add(sums.sink, s.sink);
+        add(sums.previousToken, s.previousToken);
+        add(sums.reach, s.reach);
+        add(sums.waad, s.waad);
+        add(sums.entropy, s.entropy);
       }
     });
   }
