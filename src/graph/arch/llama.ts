@@ -1,9 +1,10 @@
 /**
  * Llama: RMSNorm, q/k/v/o projections (biases only if `attention_bias`; q|k|v run as one stacked
- * projection, as do gate|up), RoPE, SwiGLU MLP, optionally tied embeddings. Also the base of the families that keep Llama's tensor names and differ
- * in declared features (`LlamaVariant`): norm kind, where the norms sit, fused projections, the MLP
- * (gated with another activation, plain, mixture of experts), q/k norm. Each such family's file says
- * only which variant it is.
+ * projection, as do gate|up: `projection.ts`), RoPE, SwiGLU MLP, optionally tied embeddings. Also the
+ * base of the families that keep Llama's tensor names and differ in declared features
+ * (`LlamaVariant`): norm kind, where the norms sit, checkpoint-fused projections, the MLP (gated with
+ * another activation, plain, mixture of experts), q/k norm. Each such family's file says only which
+ * variant it is.
  */
 import type { ModelConfig } from '../../hf/config.js';
 import { type Arch, type AttentionSpec, type WeightRef } from './arch.js';
