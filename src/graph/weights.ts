@@ -3,8 +3,8 @@
  * model points at (ONNX external data): float32, or with the linear layers as half floats or block
  * codes + scales (`quant.ts`). Written once per checkpoint and format into the cache folder, tensor by
  * tensor (one tensor — or one layer's stack of q|k|v or gate|up rows — is read, converted, written and
- * dropped before the next: the checkpoint is never held in memory whole, in any precision), page-aligned so ONNX Runtime can map it, and renamed into
- * place only when complete. Reused while the checkpoint's files are unchanged.
+ * dropped before the next: the checkpoint is never held in memory whole, in any precision),
+ * page-aligned so ONNX Runtime can map it, and renamed into place only when complete. Reused while the checkpoint's files are unchanged.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
