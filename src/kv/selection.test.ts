@@ -80,7 +80,7 @@ describe('selection policies on ref-llama-7m', () => {
   });
   afterAll(async () => model?.dispose());
 
-  const setupOf = (policy: 'snapkv' | 'headkv' | 'longheads', budget: number) =>
+  const setupOf = (policy: 'snapkv' | 'headkv' | 'longheads-static', budget: number) =>
     cacheSetup(model.config, { policy, budget, kvHeadScores: scores, window: 32, observe: 32 });
 
   it('each policy is bit-identical to full attention when its budget covers the whole context', async () => {
@@ -88,7 +88,7 @@ describe('selection policies on ref-llama-7m', () => {
     const opts = { maxNewTokens: 12, stopAtEos: false, prefillChunk: 128 };
     const full = await prefill(model, ids, opts);
     const ref = await generate(model, ids, opts);
-    for (const policy of ['snapkv', 'headkv', 'longheads'] as const) {
+    for (const policy of ['snapkv', 'headkv', 'longheads-static'] as const) {
       const setup = setupOf(policy, 1);
       const p = await prefill(model, ids, { ...opts, cache: setup });
       expect(Array.from(p.logits)).toEqual(Array.from(full.logits));
@@ -104,7 +104,7 @@ describe('selection policies on ref-llama-7m', () => {
     const room = 7;
     const opts = { maxNewTokens: room + 1, prefillChunk: 256 };
     const rowBytes = 2 * c.headDim * 4;
-    for (const policy of ['snapkv', 'headkv', 'longheads'] as const) {
+    for (const policy of ['snapkv', 'headkv', 'longheads-static'] as const) {
       const { cache } = await prefill(model, ids, { ...opts, cache: setupOf(policy, 0.25) });
       const held = cache.buffers.flat().reduce((a, b) => a + b.heads * b.capacity, 0);
       expect(cache.kvBytes).toBe(held * rowBytes);

@@ -150,6 +150,41 @@ export function longheadsRows(scores: Float64Array, n: number, chunk: number, si
   return [...picked].sort((a, b) => a - b).flatMap((c) => Array.from({ length: size(c) }, (_, i) => c * chunk + i));
 }
 
+/**
+ * Mean key of chunks [from, to) of one KV head, written into `reps` [chunks, headDim] at row c:
+ * `keys` holds the head's rows [rows, headDim] (whole chunks only: the chunk's rows must be held).
+ * @example chunkMeans(Float32Array.of(1, 3, 5, 7), 1, 2, 0, 2, reps) // reps → [2, 6]
+ */
+export function chunkMeans(keys: Float32Array, headDim: number, chunk: number, from: number, to: number, reps: Float32Array): void {
+  const D = headDim;
+  for (let c = from; c < to; c++) {
+    const out = reps.subarray(c * D, (c + 1) * D);
+    out.fill(0);
+    for (let r = c * chunk; r < (c + 1) * chunk; r++) for (let d = 0; d < D; d++) out[d] += keys[r * D + d];
+    for (let d = 0; d < D; d++) out[d] /= chunk;
+  }
+}
+
+/**
+ * LongHeads' per-step chunk scores for one KV head: q·rep for each of `chunks` representatives
+ * ([chunks, headDim]), summed over the KV head's query heads (`query`: [queryHeads, headDim]; on an
+ * MHA model one head, the paper's own per-head rule; with GQA the heads share the KV head's rows, so
+ * their scores add, which ranks as the mean query does).
+ * @example repScores(Float32Array.of(1, 0, 0, 1), 2, Float32Array.of(2, 1, 0, 3), 2) // → [3, 3]
+ */
+export function repScores(query: Float32Array, headDim: number, reps: Float32Array, chunks: number): Float64Array {
+  const D = headDim;
+  const q = new Float64Array(D);
+  for (let i = 0; i < query.length; i++) q[i % D] += query[i];
+  const out = new Float64Array(chunks);
+  for (let c = 0; c < chunks; c++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += q[d] * reps[c * D + d];
+    out[c] = s;
+  }
+  return out;
+}
+
 /** Query heads of KV head j of a pattern's group, as rows of its data (KV-head major). */
 function queryRows(p: GroupPattern, nkv: number, j: number): number[] {
   const rep = p.heads.length / nkv;
