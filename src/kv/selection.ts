@@ -147,7 +147,9 @@ export function longheadsRows(scores: Float64Array, n: number, chunk: number, si
     picked.add(c);
     rows += chunk;
   }
-  return [...picked].sort((a, b) => a - b).flatMap((c) => Array.from({ length: size(c) }, (_, i) => c * chunk + i));
+  const out: number[] = [];
+  for (const c of [...picked].sort((a, b) => a - b)) for (let r = c * chunk, end = c * chunk + size(c); r < end; r++) out.push(r);
+  return out;
 }
 
 /**

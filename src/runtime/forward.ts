@@ -11,7 +11,7 @@ import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
 import { presentPastFeeds, takePresent } from './deviceKv.js';
 import { COMPENSATION_POSITION, KvCache, SELECTED_POSITION } from './kvCache.js';
 import { checkModelWindows } from './modelWindow.js';
-import { gatherRows, hasStepClasses, keepLastQueries, planStep } from './stepAttention.js';
+import { hasStepClasses, keepLastQueries, planStep } from './stepAttention.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
 
@@ -124,15 +124,15 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   const shape = new Map<string, { past: number; pad: number; slack: number }>();
   for (const cls of layoutClasses(gs.layout)) {
     const picked = step?.count.get(cls);
-    // Rows gathered for a step: all earlier than the query, so all visible.
-    const held = picked === undefined ? cache.positions.get(cls)! : new Array<number>(picked).fill(SELECTED_POSITION);
+    // Rows gathered for a step: all earlier than the query, so all visible; unused slots are slack.
+    const held = picked === undefined ? cache.positions.get(cls)! : new Array<number>(picked.k).fill(SELECTED_POSITION);
     const past = held.length;
     const keys = new Int32Array(past + q);
     keys.set(held);
     keys.set(newPositions, past);
     keyPos.set(cls, keys);
     const pad = past === 0 && !present ? 1 : 0;
-    const slack = present || past === 0 || picked !== undefined ? 0 : bandSlack(gs, cache, cls, past);
+    const slack = picked !== undefined ? stepSlack(gs, cls, picked) : present || past === 0 ? 0 : bandSlack(gs, cache, cls, past);
     shape.set(cls, { past, pad, slack });
     const policy = cache.policies.get(cls)!;
     const K = pad + past + slack + q;
@@ -175,18 +175,27 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
       const buf = cache.buffers[l][g];
       const nkv = group.kvHeads.length;
       const sh = shape.get(group.cacheClass)!;
-      const stepRows = step?.rows.get(`${l}:${g}`);
+      const gathered = step?.groups.get(`${l}:${g}`);
       cache.kvBytesAttended += 2 * nkv * (sh.past + q) * D * 4;
-      if (stepRows) {
-        const { key, value } = gatherRows(buf, stepRows);
-        const k = stepRows[0].length;
-        if (group.pastInput !== 'head') {
-          feeds[N.pastKey(l, g)] = new ort.Tensor('float32', key, [nkv, k, D]);
-          feeds[N.pastValue(l, g)] = new ort.Tensor('float32', value, [nkv, k, D]);
+      if (gathered) {
+        const { key, value, k, stride } = gathered;
+        if (group.pastInput !== 'head' && sh.slack === stride - k) {
+          feeds[N.pastKey(l, g)] = new ort.Tensor('float32', key, [nkv, stride, D]);
+          feeds[N.pastValue(l, g)] = new ort.Tensor('float32', value, [nkv, stride, D]);
+        } else if (group.pastInput !== 'head') {
+          // A class that also has per-head inputs is fed without slack: compact copies.
+          const ck = new Float32Array(nkv * k * D);
+          const cv = new Float32Array(nkv * k * D);
+          for (let j = 0; j < nkv; j++) {
+            ck.set(key.subarray(j * stride * D, (j * stride + k) * D), j * k * D);
+            cv.set(value.subarray(j * stride * D, (j * stride + k) * D), j * k * D);
+          }
+          feeds[N.pastKey(l, g)] = new ort.Tensor('float32', ck, [nkv, k, D]);
+          feeds[N.pastValue(l, g)] = new ort.Tensor('float32', cv, [nkv, k, D]);
         } else {
           for (let j = 0; j < nkv; j++) {
-            feeds[N.pastKeyHead(l, g, j)] = new ort.Tensor('float32', key.subarray(j * k * D, (j + 1) * k * D), [k, D]);
-            feeds[N.pastValueHead(l, g, j)] = new ort.Tensor('float32', value.subarray(j * k * D, (j + 1) * k * D), [k, D]);
+            feeds[N.pastKeyHead(l, g, j)] = new ort.Tensor('float32', key.subarray(j * stride * D, (j * stride + k) * D), [k, D]);
+            feeds[N.pastValueHead(l, g, j)] = new ort.Tensor('float32', value.subarray(j * stride * D, (j * stride + k) * D), [k, D]);
           }
         }
       } else if (!present && group.pastInput !== 'head') {
@@ -285,6 +294,12 @@ interface PastShape {
   past: number;
   pad: number;
   slack: number;
+}
+
+/** A step class's gathered slots past its `k` rows, fed as slack when no group of the class reads per-head inputs. */
+function stepSlack(gs: GraphSession, cls: string, picked: { k: number; stride: number }): number {
+  const perHead = gs.layout.some((groups) => groups.some((g) => g.cacheClass === cls && g.pastInput === 'head'));
+  return perHead ? 0 : picked.stride - picked.k;
 }
 
 /**
