@@ -74,6 +74,7 @@ interface Flags {
   window: number;
   fullHeads: number;
   kvBudget: number;
+  sizeClasses?: number;
   fill: 'synthetic' | 'model';
   threads?: number;
   seed: number;
@@ -110,7 +111,7 @@ function setupFor(model: Model, policy: KvPolicyName, f: Flags): CacheSetup {
   // Speed does not depend on which heads are full: a seeded random choice.
   const rand = mulberry(f.seed + 1);
   const scores = Array.from({ length: c.numLayers }, () => Array.from({ length: c.numKvHeads }, () => rand()));
-  return cacheSetup(c, { policy, sink: f.sink, window: f.window, fullHeads: f.fullHeads, kvHeadScores: scores, budget: f.kvBudget });
+  return cacheSetup(c, { policy, sink: f.sink, window: f.window, fullHeads: f.fullHeads, kvHeadScores: scores, budget: f.kvBudget, sizeClasses: f.sizeClasses });
 }
 
 /** One random attention row per group over every held key, standing in for the observation window's. */
@@ -267,6 +268,7 @@ async function main(): Promise<void> {
     .option('--sink <n>', 'sink tokens', (v) => Number(v), 4)
     .option('--window <n>', 'window tokens', (v) => Number(v), 64)
     .option('--full-heads <fraction>', 'duo: share of full KV heads', (v) => Number(v), 0.25)
+    .option('--size-classes <n>', 'headkv: budget size classes (default 4; the number of KV heads or more: one budget and one group per head)', (v) => Number(v))
     .option('--kv-budget <share>', 'snapkv/headkv/longheads-static: share of full attention\'s rows held; longheads: share read per step', (v) => Number(v), 0.3)
     .option('--fill <how>', 'synthetic (random keys/values through the cache) or model (real prefill)', 'synthetic')
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', (v) => Number(v))

@@ -11,7 +11,7 @@ import { fullCache, generate, prefill } from '../runtime/generate.js';
 import { SELECTED_POSITION } from '../runtime/kvCache.js';
 import { Model } from '../runtime/model.js';
 import { cacheSetup } from './policy.js';
-import { chunkScores, headBudgets, longheadsRows, snapkvRows, snapkvVotes } from './selection.js';
+import { chunkScores, classBudgets, headBudgets, longheadsRows, scoreClasses, snapkvRows, snapkvVotes } from './selection.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -59,6 +59,29 @@ describe('selection scoring (hand-made attention)', () => {
     const scores = Float64Array.from([0, 1, 5, 2, 4, 0]);
     expect(longheadsRows(scores, 12, 2, 1, 2, 6)).toEqual([0, 1, 4, 5, 10, 11]);
     expect(longheadsRows(scores, 12, 2, 1, 2, 8)).toEqual([0, 1, 4, 5, 8, 9, 10, 11]);
+  });
+});
+
+describe('headkv size classes (hand-made scores)', () => {
+  it('scoreClasses cuts the sorted scores where the squared deviation is least', () => {
+    expect(scoreClasses([[0, 0, 5, 6]], 2)).toEqual([[0, 0, 1, 1]]);
+    expect(scoreClasses([[0, 1, 0], [10, 11, 30]], 3)).toEqual([[0, 0, 0], [1, 1, 2]]);
+    // NaN and negatives count 0; equal scores are not split whatever the class count
+    expect(scoreClasses([[NaN, -1, 0, 0]], 3)).toEqual([[0, 0, 0, 0]]);
+    // no more classes than heads
+    expect(scoreClasses([[3, 1]], 5)).toEqual([[1, 0]]);
+  });
+
+  it('classBudgets gives each head its class\'s mean budget, rounded down: the total never grows', () => {
+    expect(classBudgets([[10, 20, 31]], [[0, 1, 1]])).toEqual([[10, 25, 25]]);
+    const budgets = headBudgets([[0.9, 0.1, 0], [0.5, 0.45, 0.05]], 0.3, 1000, 68);
+    const classes = scoreClasses([[0.9, 0.1, 0], [0.5, 0.45, 0.05]], 3);
+    const shared = classBudgets(budgets, classes);
+    const total = (b: number[][]) => b.flat().reduce((a, x) => a + x, 0);
+    expect(total(shared)).toBeLessThanOrEqual(total(budgets));
+    expect(total(budgets) - total(shared)).toBeLessThan(3);
+    expect(new Set(shared.flat()).size).toBeLessThanOrEqual(3);
+    expect(Math.min(...shared.flat())).toBeGreaterThanOrEqual(68);
   });
 });
 
