@@ -13,7 +13,8 @@
  * 96 prompts (2026-12-02, `tools/kv/measure-selection.mjs`, the same settings): duo 25% 79.2% at 0.302,
  * headkv retrieval 79.2% at 0.297, headkv mix 78.1%, headkv harm 78.1%, longheads-static 72.9% at 0.291,
  * snapkv 69.8% at 0.297 (full attention: 79.2%); longheads per step 71.9%, holding 1.008 of full
- * attention's bytes and reading 0.283 of them per decode step.
+ * attention's bytes and reading 0.283 of them per decode step. With headkv's budgets in 4 size classes
+ * (the default since): headkv retrieval 79.2% and headkv mix 79.2%, both at 0.297.
  */
 import fs from 'node:fs';
 import os from 'node:os';

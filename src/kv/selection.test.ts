@@ -142,9 +142,12 @@ describe('selection policies on ref-llama-7m', () => {
       }
       for (const [, positions] of cache.positions) expect(positions.every((p) => p === SELECTED_POSITION)).toBe(true);
       if (policy === 'headkv') {
-        // budgets follow the scores: heads hold different row counts
+        // budgets follow the scores: heads hold different row counts, one per size class (4), and the
+        // heads of a class in a layer share a group
         const counts = new Set(cache.buffers.flat().map((b) => b.length));
         expect(counts.size).toBeGreaterThan(1);
+        expect(counts.size).toBeLessThanOrEqual(4);
+        expect(cache.layout.some((groups) => groups.some((g) => g.kvHeads.length > 1))).toBe(true);
       }
     }
     // and decoding on the selected cache runs
