@@ -37,6 +37,7 @@ import {
 } from './interventions/index.js';
 import { cacheSetup, type KvPolicyOptions } from './kv/policy.js';
 import { forward, newCache } from './runtime/forward.js';
+import { stepQueryHooks } from './runtime/stepAttention.js';
 import { fullCache, generate as runtimeGenerate, type CacheSetup, type GenerateResult } from './runtime/generate.js';
 import { Model } from './runtime/model.js';
 import type { Device } from './runtime/ort.js';
@@ -201,7 +202,7 @@ export async function run(model: Model, prompt: string | number[], options: RunO
   const rows = positions(options.capture?.rows ?? 'last', T, 'capture.rows');
   const logitsAt = positions(options.logitsAt ?? 'last', T, 'logitsAt');
   const hookOptions: HookOptions = mergeHookOptions(bound?.hookOptions ?? NO_HOOKS, { ...NO_HOOKS, capturePattern: layers, captureZ: zLayers });
-  const gs = await model.session(setup.layout, hookOptions);
+  const gs = await model.session(setup.layout, stepQueryHooks(setup.policies, hookOptions, c.numLayers));
   const cache = newCache(model, gs, setup.policies);
   const maxNew = options.maxNewTokens ?? 0;
   cache.reserve(T + maxNew);

@@ -1,7 +1,8 @@
 /**
  * `npm run bench:kv`: decode speed and KV memory of the head-aware cache policies against context
  * length — full, streaming (sink + window), duo (a share of KV heads full, the rest streaming) and the
- * selection policies snapkv, headkv and longheads (`--kv-budget` of full attention's rows) —
+ * selection policies snapkv, headkv and longheads-static (`--kv-budget` of full attention's rows) and
+ * longheads per step (every row held, `--kv-budget` of them read per step: `kvBytesAttended`) —
  * on a random-weight model of ref-llama-30m's shape with a 32K context (made once by `make-random`
  * into the cache folder: decode speed depends on cache lengths, not on weights).
  *
@@ -29,6 +30,8 @@ import { cacheRoot } from '../graph/weights.js';
 import { cacheSetup, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
 import { forward } from '../runtime/forward.js';
 import type { GroupPattern } from '../runtime/forward.js';
+import { NO_HOOKS } from '../graph/hooks.js';
+import { stepQueryHooks } from '../runtime/stepAttention.js';
 import { kvBytesFull, prefill, type CacheSetup } from '../runtime/generate.js';
 import { groupQueryHeads } from '../graph/layout.js';
 import { KvCache } from '../runtime/kvCache.js';
@@ -45,6 +48,8 @@ export interface KvBenchRow {
   decodeCpuMs: number;
   kvBytes: number;
   kvBytesFull: number;
+  /** Bytes of the key/value rows one decode step reads (the last step's): below `kvBytes` for longheads per step. */
+  kvBytesAttended: number;
   kvRatio: number;
   kvRatioTheoretical: number;
   /** Speed-up over full attention at this context (median of per-round ratios). */
@@ -69,6 +74,7 @@ interface Flags {
   window: number;
   fullHeads: number;
   kvBudget: number;
+  sizeClasses?: number;
   fill: 'synthetic' | 'model';
   threads?: number;
   seed: number;
@@ -105,7 +111,7 @@ function setupFor(model: Model, policy: KvPolicyName, f: Flags): CacheSetup {
   // Speed does not depend on which heads are full: a seeded random choice.
   const rand = mulberry(f.seed + 1);
   const scores = Array.from({ length: c.numLayers }, () => Array.from({ length: c.numKvHeads }, () => rand()));
-  return cacheSetup(c, { policy, sink: f.sink, window: f.window, fullHeads: f.fullHeads, kvHeadScores: scores, budget: f.kvBudget });
+  return cacheSetup(c, { policy, sink: f.sink, window: f.window, fullHeads: f.fullHeads, kvHeadScores: scores, budget: f.kvBudget, sizeClasses: f.sizeClasses });
 }
 
 /** One random attention row per group over every held key, standing in for the observation window's. */
@@ -152,7 +158,7 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
     const sessions = new Map<KvPolicyName, { setup: CacheSetup; gs: Awaited<ReturnType<Model['session']>> }>();
     for (const p of policies) {
       const setup = setupFor(model, p, f);
-      sessions.set(p, { setup, gs: await model.session(setup.layout) });
+      sessions.set(p, { setup, gs: await model.session(setup.layout, stepQueryHooks(setup.policies, NO_HOOKS, c.numLayers)) });
     }
     const rand = mulberry(f.seed);
     const token = () => 1 + Math.floor(rand() * (c.vocabSize - 1));
@@ -199,6 +205,7 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
         const decodeMs = median(wall.get(p)!);
         const fullShare = p === 'full' ? 1 : p === 'streaming' ? 0 : f.fullHeads;
         const selecting = !!sessions.get(p)!.setup.selection;
+        const stepping = p === 'longheads';
         const row: KvBenchRow = {
           policy: p,
           contextTokens: N,
@@ -207,8 +214,9 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
           decodeCpuMs: median(cpu.get(p)!),
           kvBytes: cache.kvBytes,
           kvBytesFull: kvBytesFull(model, cache.seen),
+          kvBytesAttended: cache.kvBytesAttended,
           kvRatio: cache.kvBytes / kvBytesFull(model, cache.seen),
-          kvRatioTheoretical: selecting ? f.kvBudget : theoreticalKvRatio(fullShare, f.sink, f.window, cache.seen),
+          kvRatioTheoretical: stepping ? 1 : selecting ? f.kvBudget : theoreticalKvRatio(fullShare, f.sink, f.window, cache.seen),
           speedupVsFull: fullWall ? median(fullWall.map((w, i) => w / wall.get(p)![i])) : null,
         };
         rows.push(row);
@@ -231,12 +239,12 @@ export async function runKvBench(f: Flags, log: (line: string) => void = () => {
 
 const MiB = 2 ** 20;
 
-export const TABLE_HEADER = 'context  policy      tok/s   ms/step  cpu ms  speedup  KV MiB  full MiB  ratio  theory';
+export const TABLE_HEADER = 'context  policy              tok/s   ms/step  cpu ms  speedup  KV MiB  full MiB  ratio  theory  read MiB';
 
 export function formatRow(r: KvBenchRow): string {
   return [
     String(r.contextTokens).padStart(7),
-    r.policy.padEnd(9),
+    r.policy.padEnd(17),
     r.decodeTokensPerSecond.toFixed(1).padStart(8),
     r.decodeMs.toFixed(1).padStart(8),
     r.decodeCpuMs.toFixed(1).padStart(7),
@@ -245,21 +253,23 @@ export function formatRow(r: KvBenchRow): string {
     (r.kvBytesFull / MiB).toFixed(1).padStart(9),
     r.kvRatio.toFixed(3).padStart(6),
     r.kvRatioTheoretical.toFixed(3).padStart(7),
+    (r.kvBytesAttended / MiB).toFixed(1).padStart(9),
   ].join(' ');
 }
 
 async function main(): Promise<void> {
   const shared = path.resolve(PACKAGE_ROOT, '..', 'shared', 'models', 'ref-llama-30m');
   const program = new Command('bench:kv')
-    .description('decode tokens/s and KV bytes vs context length for the full, streaming, duo, snapkv, headkv and longheads KV policies')
+    .description('decode tokens/s and KV bytes vs context length for the full, streaming, duo, snapkv, headkv, longheads and longheads-static KV policies')
     .option('--like <dir>', 'model whose shape the random-weight model copies', shared)
     .option('--contexts <list>', 'context lengths', '1024,2048,4096,8192,16384,32768')
-    .option('--policies <list>', 'policies', 'full,streaming,duo,snapkv,headkv,longheads')
+    .option('--policies <list>', 'policies', 'full,streaming,duo,snapkv,headkv,longheads,longheads-static')
     .option('--steps <n>', 'decode steps per policy and context', (v) => Number(v), 32)
     .option('--sink <n>', 'sink tokens', (v) => Number(v), 4)
     .option('--window <n>', 'window tokens', (v) => Number(v), 64)
     .option('--full-heads <fraction>', 'duo: share of full KV heads', (v) => Number(v), 0.25)
-    .option('--kv-budget <share>', 'snapkv/headkv/longheads: share of full attention\'s rows held', (v) => Number(v), 0.3)
+    .option('--size-classes <n>', 'headkv: budget size classes (default 4; the number of KV heads or more: one budget and one group per head)', (v) => Number(v))
+    .option('--kv-budget <share>', 'snapkv/headkv/longheads-static: share of full attention\'s rows held; longheads: share read per step', (v) => Number(v), 0.3)
     .option('--fill <how>', 'synthetic (random keys/values through the cache) or model (real prefill)', 'synthetic')
     .option('--threads <n>', 'ONNX Runtime threads (default: all cores)', (v) => Number(v))
     .option('--seed <n>', 'seed', (v) => Number(v), 0)

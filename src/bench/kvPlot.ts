@@ -34,7 +34,7 @@ let sectionId = 0;
 export function kvBenchSection(result: KvBenchResult): string {
   const id = `kv-bench-${++sectionId}`;
   const data = result.rows.map((r) => ({
-    policy: r.policy === 'duo' ? `duo ${Math.round(result.settings.fullHeads * 100)}%` : r.policy === 'streaming' ? `streaming S${result.settings.sink}+W${result.settings.window}` : ['snapkv', 'headkv', 'longheads'].includes(r.policy) ? `${r.policy} ${result.settings.kvBudget ?? ''}` : r.policy,
+    policy: r.policy === 'duo' ? `duo ${Math.round(result.settings.fullHeads * 100)}%` : r.policy === 'streaming' ? `streaming S${result.settings.sink}+W${result.settings.window}` : ['snapkv', 'headkv', 'longheads', 'longheads-static'].includes(r.policy) ? `${r.policy} ${result.settings.kvBudget ?? ''}` : r.policy,
     context: r.contextTokens,
     tokensPerSecond: r.decodeTokensPerSecond,
     kvMiB: r.kvBytes / 2 ** 20,

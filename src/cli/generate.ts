@@ -64,7 +64,7 @@ export function generateCommand(): Command {
           kv: cache.describe,
           interventions: flagSpec ? flagSpec.describe.split('\n') : [],
           // bytes held by the KV buffers (measured), full attention's for the same tokens, and r + (1 − r)(S + W)/N
-          ...kvReport(model, flags, cache.setup, result.kvBytes, result.promptTokens + Math.max(0, result.tokens.length - 1), result.kvBytesFull),
+          ...kvReport(model, flags, cache.setup, result.kvBytes, result.promptTokens + Math.max(0, result.tokens.length - 1), result.kvBytesFull, { bytes: result.kvBytesAttended }),
           prefillMs: Math.round(result.prefillMs),
           decodeMs: Math.round(result.decodeMs),
           decodeTokensPerSecond: result.tokens.length > 1 ? (result.tokens.length - 1) / (result.decodeMs / 1000) : null,

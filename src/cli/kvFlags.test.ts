@@ -57,8 +57,11 @@ describe('KV flags (tiny-llama: 2 layers × 2 KV heads)', () => {
     const lh = await resolveCacheSetup(model, { ...base, kv: 'longheads', kvChunk: 8 });
     expect(lh.describe).toMatchObject({ policy: 'longheads', chunk: 8 });
     const hk = await resolveCacheSetup(model, { ...base, kv: 'headkv', atlas: atlasFile, kvMetric: 'mix', kvBudget: 0.3 });
-    expect(hk.setup.layout.flat()).toHaveLength(4); // one group per KV head
-    expect(hk.describe).toMatchObject({ policy: 'headkv', metric: 'mix', source: atlasFile });
+    expect(hk.setup.layout.flat().length).toBeLessThanOrEqual(4); // one group per size class and layer
+    expect(hk.describe).toMatchObject({ policy: 'headkv', metric: 'mix', source: atlasFile, sizeClasses: 4 });
+    const two = await resolveCacheSetup(model, { ...base, kv: 'headkv', atlas: atlasFile, kvMetric: 'mix', kvBudget: 0.3, kvSizeClasses: 2 });
+    expect(new Set(two.setup.layout.flat().map((g) => g.cacheClass)).size).toBeLessThanOrEqual(2);
+    await expect(resolveCacheSetup(model, { ...base, kv: 'headkv', atlas: atlasFile, kvSizeClasses: 0.5 })).rejects.toThrow(/^--kv-size-classes must be a positive integer/);
     await expect(resolveCacheSetup(model, { ...base, kv: 'snapkv', kvBudget: 0 })).rejects.toThrow(/^--kv-budget must be in \(0, 1\]/);
     await expect(resolveCacheSetup(model, { ...base, kv: 'streaming', pattern: tmp })).rejects.toThrow(/--pattern applies to --kv duo/);
     await expect(resolveCacheSetup(model, { ...base, kv: 'snapkv', headScores: 'x.json' })).rejects.toThrow(/--head-scores applies to --kv duo or headkv/);

@@ -1,7 +1,7 @@
 /**
  * The KV-cache flags shared by `generate`, `niah` and `serve`: --kv full|streaming|duo|snapkv|headkv|
- * longheads, --sink, --window, --full-heads, --kv-budget, --kv-chunk, --atlas FILE, --kv-metric,
- * --pattern DIR (a DuoAttention folder), --head-scores FILE (Retrieval_Head / HeadKV JSON), --razor
+ * longheads|longheads-static, --sink, --window, --full-heads, --kv-budget, --kv-chunk, --kv-size-classes, --atlas FILE,
+ * --kv-metric, --pattern DIR (a DuoAttention folder), --head-scores FILE (Retrieval_Head / HeadKV JSON), --razor
  * and --export-duo DIR. For duo and headkv without scores, per-KV-head scores are computed on the fly
  * from a quick atlas run on needle prompts. `kvReport` is the KV part of a command's --json output:
  * bytes measured from the buffers next to full attention's and the theory.
@@ -15,7 +15,7 @@ import { checkDuoPatternDir, duoFullHeads, readDuoPattern, writeDuoPattern } fro
 import { readAtlas, kvHeadScores, type AtlasFile, type KvScoreMetric } from '../atlas/file.js';
 import { foldToKvHeads, readHeadScores } from '../atlas/headScores.js';
 import { computeKvHeadScores } from '../atlas/kvScores.js';
-import { cacheSetup, checkPolicyFitsModel, DEFAULT_BUDGET, DEFAULT_CHUNK, DEFAULT_OBSERVE, DEFAULT_SINK, DEFAULT_WINDOW, fullHeadShare, KV_POLICIES, SELECTION_POLICIES, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
+import { cacheSetup, CHUNK_POLICIES, checkPolicyFitsModel, DEFAULT_BUDGET, DEFAULT_CHUNK, DEFAULT_OBSERVE, DEFAULT_SINK, DEFAULT_SIZE_CLASSES, DEFAULT_WINDOW, fullHeadShare, KV_POLICIES, SELECTION_POLICIES, theoreticalKvRatio, type KvPolicyName } from '../kv/policy.js';
 import { mixScores } from '../kv/selection.js';
 import { kvBytesFull } from '../runtime/generate.js';
 import { baseClass } from '../runtime/modelWindow.js';
@@ -36,6 +36,7 @@ export interface KvFlags {
   kvBudget?: number;
   kvChunk?: number;
   kvObserve?: number;
+  kvSizeClasses?: number;
   pattern?: string;
   headScores?: string;
   exportDuo?: string;
@@ -43,12 +44,13 @@ export interface KvFlags {
 
 export function kvOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--kv <policy>', 'KV cache policy').choices(KV_POLICIES as unknown as string[]).default('full'))
-    .option('--sink <n>', 'sink tokens kept by streaming heads (snapkv/headkv/longheads: by every head)', intArg(0), DEFAULT_SINK)
-    .option('--window <n>', 'recent tokens kept by streaming heads (longheads: the recent tokens whose chunks are always kept)', intArg(1), DEFAULT_WINDOW)
+    .addOption(new Option('--kv <policy>', 'KV cache policy (longheads: chunks picked per head at every decode step, the full KV held; longheads-static: picked once at the end of the prompt, the rest freed)').choices(KV_POLICIES as unknown as string[]).default('full'))
+    .option('--sink <n>', 'sink tokens kept by streaming heads (snapkv/headkv/longheads*: by every head)', intArg(0), DEFAULT_SINK)
+    .option('--window <n>', 'recent tokens kept by streaming heads (longheads*: the recent tokens whose chunks are always attended)', intArg(1), DEFAULT_WINDOW)
     .option('--full-heads <fraction>', 'duo: share of KV heads that keep the full cache', floatArg(0, 1), 0.25)
-    .option('--kv-budget <share>', 'snapkv/headkv/longheads: share of full attention\'s KV bytes to hold', floatArg(0, 1, { exclusiveMin: true }), DEFAULT_BUDGET)
-    .option('--kv-chunk <n>', 'longheads: tokens per chunk', intArg(1), DEFAULT_CHUNK)
+    .option('--kv-budget <share>', 'snapkv/headkv/longheads-static: share of full attention\'s KV bytes to hold; longheads: share of the context each decode step attends to', floatArg(0, 1, { exclusiveMin: true }), DEFAULT_BUDGET)
+    .option('--kv-chunk <n>', 'longheads/longheads-static: tokens per chunk', intArg(1), DEFAULT_CHUNK)
+    .option('--kv-size-classes <n>', 'headkv: budgets in this many size classes of similar scores, the heads of a class in a layer one group (one matmul); the number of KV heads or more: one budget per head', intArg(1), DEFAULT_SIZE_CLASSES)
     .option('--kv-observe <n>', 'snapkv/headkv: observation window (the last prompt tokens whose attention picks the keys; kept)', intArg(1), DEFAULT_OBSERVE)
     .option('--atlas <file>', 'duo/headkv: atlas JSON whose scores choose the full heads / share out the budgets')
     .addOption(new Option('--kv-metric <metric>', 'duo/headkv: score that ranks KV heads (mix: retrieval and streaming harm, each scaled to sum 1)').choices(['retrieval', 'streamingHarm', 'mix']).default('retrieval'))
@@ -64,7 +66,7 @@ export interface ResolvedCache {
 }
 
 /** Library option → flag, for errors raised by `kv/`. */
-const FLAG_OF: Record<string, string> = { observe: '--kv-observe', sink: '--sink', window: '--window', fullHeads: '--full-heads', budget: '--kv-budget', chunk: '--kv-chunk', compensate: '--razor', policy: '--kv' };
+const FLAG_OF: Record<string, string> = { observe: '--kv-observe', sink: '--sink', window: '--window', fullHeads: '--full-heads', budget: '--kv-budget', chunk: '--kv-chunk', sizeClasses: '--kv-size-classes', compensate: '--razor', policy: '--kv' };
 
 function withFlagNames<T>(f: () => T): T {
   try {
@@ -140,12 +142,14 @@ export async function resolveCacheSetup(model: Model, flags: KvFlags): Promise<R
     budget: flags.kvBudget,
     chunk: flags.kvChunk,
     observe: flags.kvObserve,
+    sizeClasses: flags.kvSizeClasses,
   }));
   const describe: Record<string, unknown> = { policy: flags.kv };
   if (flags.kv !== 'full') Object.assign(describe, { sink, window, razor: !!flags.razor });
   if (SELECTION_POLICIES.includes(flags.kv)) Object.assign(describe, { budget: flags.kvBudget ?? DEFAULT_BUDGET });
-  if (flags.kv === 'longheads') Object.assign(describe, { chunk: flags.kvChunk ?? DEFAULT_CHUNK });
+  if (CHUNK_POLICIES.includes(flags.kv)) Object.assign(describe, { chunk: flags.kvChunk ?? DEFAULT_CHUNK });
   if (flags.kv === 'snapkv' || flags.kv === 'headkv') Object.assign(describe, { observe: flags.kvObserve ?? DEFAULT_OBSERVE });
+  if (flags.kv === 'headkv') Object.assign(describe, { sizeClasses: flags.kvSizeClasses ?? DEFAULT_SIZE_CLASSES });
   if (flags.kv === 'headkv') Object.assign(describe, { metric: flags.headScores ? 'file' : flags.kvMetric, source });
   if (flags.kv === 'duo') {
     const full = setup.layout.map((groups) => groups.filter((g) => baseClass(g.cacheClass) === 'full').flatMap((g) => g.kvHeads));
@@ -167,16 +171,24 @@ export interface KvReport {
   kvRatio: number;
   /** r + (1 − r)(S + W)/N for this setup's share r of full KV heads at N tokens; the budget for selection policies. */
   kvRatioTheoretical: number;
+  /** Policies that attend to part of what they hold (`longheads`): bytes the last decode step read, and their share of full attention's. */
+  kvBytesAttended?: number;
+  kvAttendedRatio?: number;
 }
 
 /** The KV numbers a command prints with --json, for a run that held `tokens` tokens. */
-export function kvReport(model: Model, flags: Pick<KvFlags, 'sink' | 'window' | 'razor' | 'kv' | 'kvBudget'>, setup: CacheSetup, kvBytes: number, tokens: number, fullBytes = kvBytesFull(model, tokens)): KvReport {
+export function kvReport(model: Model, flags: Pick<KvFlags, 'sink' | 'window' | 'razor' | 'kv' | 'kvBudget'>, setup: CacheSetup, kvBytes: number, tokens: number, fullBytes = kvBytesFull(model, tokens), attended?: { bytes?: number; ratio?: number }): KvReport {
   const r = fullHeadShare(setup);
-  const theory = setup.selection ? Math.min(1, flags.kvBudget ?? DEFAULT_BUDGET) : r === 1 ? 1 : theoreticalKvRatio(r, flags.sink, flags.window, tokens, !!flags.razor);
-  return {
+  const steps = [...setup.policies.values()].some((p) => p.kind === 'step');
+  // A step policy holds everything (its budget is what a step reads).
+  const theory = steps ? 1 : setup.selection ? Math.min(1, flags.kvBudget ?? DEFAULT_BUDGET) : r === 1 ? 1 : theoreticalKvRatio(r, flags.sink, flags.window, tokens, !!flags.razor);
+  const report: KvReport = {
     kvBytes,
     kvBytesFull: fullBytes,
     kvRatio: fullBytes ? kvBytes / fullBytes : 0,
     kvRatioTheoretical: theory,
   };
+  if (steps && attended?.bytes !== undefined) Object.assign(report, { kvBytesAttended: attended.bytes, kvAttendedRatio: fullBytes ? attended.bytes / fullBytes : 0 });
+  if (steps && attended?.ratio !== undefined) report.kvAttendedRatio = attended.ratio;
+  return report;
 }

@@ -100,7 +100,7 @@ export function niahCommand(): Command {
           samples: result.samples,
           // per prompt (means): bytes the KV buffers allocate and hold (measured), full attention's for the
           // same tokens, their ratio and r + (1 − r)(S + W)/N at the mean prompt length
-          ...kvReport(model, flags, cache.setup, result.kvBytes, meanTokens(model, result.kvBytesFull), result.kvBytesFull),
+          ...kvReport(model, flags, cache.setup, result.kvBytes, meanTokens(model, result.kvBytesFull), result.kvBytesFull, { ratio: result.kvAttendedRatio }),
           kvBytesHeld: result.kvBytesHeld,
           kv: cache.describe,
           interventions: intervention?.describe ?? [],

@@ -6,14 +6,17 @@
  *
  * KV memory is measured from the real cache buffers at the end of each sample: `kvBytes` is what the
  * buffers allocate, `kvBytesHeld` what the tokens they hold take, and `kvBytesFull` what full attention
- * holds for the same tokens; the result reports the mean of each over the samples.
+ * holds for the same tokens; the result reports the mean of each over the samples. Where a policy
+ * attends to fewer rows than it holds (`longheads` per step), `kvAttendedRatio` is the share of full
+ * attention's rows a decode step reads, averaged over the decode steps.
  *
  * Unlike the rest of `eval/` (pure), this file runs a model; the atlas (`atlas/`), the CLI and the web
  * app call it.
  */
-import type { HookOptions } from '../graph/hooks.js';
+import { NO_HOOKS, type HookOptions } from '../graph/hooks.js';
 import { disposeDeviceKv } from '../runtime/deviceKv.js';
 import { forward, type HookProvider } from '../runtime/forward.js';
+import { stepQueryHooks } from '../runtime/stepAttention.js';
 import { DEFAULT_PREFILL_CHUNK, fullCache, kvBytesFull, prefill, type CacheSetup } from '../runtime/generate.js';
 import { withBound, type HookBinder } from '../runtime/hookSet.js';
 import type { Model } from '../runtime/model.js';
@@ -58,6 +61,8 @@ export interface NiahOutcomeDetail {
   kvBytes: number;
   kvBytesHeld: number;
   kvBytesFull: number;
+  /** Decode steps: mean of (bytes attended / full attention's at that step); absent without decode steps. */
+  kvAttendedRatio?: number;
 }
 
 export interface NiahRunResult {
@@ -71,6 +76,8 @@ export interface NiahRunResult {
   kvBytesHeld: number;
   /** Mean over samples of what full attention would hold for the same tokens. */
   kvBytesFull: number;
+  /** Mean over the samples with decode steps of their `kvAttendedRatio` (absent when none has). */
+  kvAttendedRatio?: number;
   outcomes: NiahOutcomeDetail[];
 }
 
@@ -92,20 +99,22 @@ export async function answerSample(model: Model, item: NiahItem, opts: NiahRunOp
   }
   const gen = { cache: setup, hookOptions, hooks, maxNewTokens: maxNew, prefillChunk: opts.prefillChunk };
   const { cache, logits } = await prefill(model, sample.inputIds, gen);
-  const gs = await model.session(setup.layout, hookOptions);
+  const gs = await model.session(setup.layout, stepQueryHooks(setup.policies, hookOptions ?? NO_HOOKS, model.config.numLayers));
   const eos = new Set(model.config.eosTokenIds);
   const V = model.config.vocabSize;
   const tokens: number[] = [];
   let text = '';
   let next = argmax(logits, 0, V);
+  const attended: number[] = [];
   for (let step = 0; step < maxNew && !eos.has(next); step++) {
     tokens.push(next);
     text = model.tokenizer ? model.tokenizer.decode(tokens) : '';
     if (answerVerdict(text, sample.value) !== 'open' || step === maxNew - 1 || cache.seen >= model.config.maxPositions) break;
     const r = await forward(model, gs, cache, [next], { hooks });
+    attended.push(cache.kvBytesAttended / kvBytesFull(model, cache.seen));
     next = argmax(r.logits, 0, V);
   }
-  const kv = { kvBytes: cache.kvBytes, kvBytesHeld: cache.kvBytesUsed, kvBytesFull: kvBytesFull(model, cache.seen) };
+  const kv = { kvBytes: cache.kvBytes, kvBytesHeld: cache.kvBytesUsed, kvBytesFull: kvBytesFull(model, cache.seen), ...(attended.length ? { kvAttendedRatio: attended.reduce((a, x) => a + x, 0) / attended.length } : {}) };
   disposeDeviceKv(cache);
   return {
     contextTokens: item.contextTokens,
@@ -161,7 +170,7 @@ export async function decodeOn(
   maxNewTokens = 12,
 ): Promise<{ text: string; verdict: 'correct' | 'wrong' }> {
   const tok = model.tokenizer!;
-  const gs = await model.session(cache.layout, hookOptions);
+  const gs = await model.session(cache.layout, stepQueryHooks(cache.policies, hookOptions ?? NO_HOOKS, model.config.numLayers));
   const V = model.config.vocabSize;
   const eos = new Set(model.config.eosTokenIds);
   if (feed.length) await forward(model, gs, cache, feed, { hooks });
@@ -194,7 +203,7 @@ async function teacherForcedAnswer(
   const A = sample.answerIds.length;
   const prefix = sample.inputIds.slice(0, P - 1);
   const tail = [sample.inputIds[P - 1], ...sample.answerIds.slice(0, A - 1)];
-  const gs = await model.session(setup.layout, hookOptions);
+  const gs = await model.session(setup.layout, stepQueryHooks(setup.policies, hookOptions ?? NO_HOOKS, model.config.numLayers));
   const cache = new KvCache(setup.layout, setup.policies, c.headDim);
   if (model.kvMode === 'append') cache.reserve(P + maxNew);
   let logits: Float32Array = new Float32Array(0);
@@ -243,6 +252,7 @@ export async function runNiah(model: Model, items: NiahItem[], opts: NiahRunOpti
 export function summarizeNiah(outcomes: NiahOutcomeDetail[]): NiahRunResult {
   const mean = (f: (o: NiahOutcomeDetail) => number) => (outcomes.length ? Math.round(outcomes.reduce((s, o) => s + f(o), 0) / outcomes.length) : NaN);
   const grid = niahAccuracy(outcomes);
+  const stepped = outcomes.filter((o) => o.kvAttendedRatio !== undefined);
   return {
     accuracy: grid.overall,
     samples: outcomes.length,
@@ -250,6 +260,7 @@ export function summarizeNiah(outcomes: NiahOutcomeDetail[]): NiahRunResult {
     kvBytes: mean((o) => o.kvBytes),
     kvBytesHeld: mean((o) => o.kvBytesHeld),
     kvBytesFull: mean((o) => o.kvBytesFull),
+    ...(stepped.length ? { kvAttendedRatio: stepped.reduce((a, o) => a + o.kvAttendedRatio!, 0) / stepped.length } : {}),
     outcomes,
   };
 }

@@ -13,14 +13,16 @@ import type { Checkpoint } from '../hf/checkpoint.js';
 import { HeadwiseError } from '../errors.js';
 import { ARCHITECTURES } from './arch/index.js';
 import type { Arch } from './arch/arch.js';
+import { stackName } from './arch/projection.js';
 import { buildDecoderGraph, type KvMode } from './decoder.js';
 import { hookKey, type HookOptions } from './hooks.js';
 import type { KvLayout } from './layout.js';
 import { transposedName, type GraphBuilder } from './builder.js';
 import { F32_WEIGHTS, formatBits, weightKey, type WeightOptions } from './quant.js';
-import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
+import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec, type WeightSpec } from './weights.js';
 
-const GRAPH_VERSION = 12;
+// 12: per-row head scale input ([H] or [H, q]). 13: q|k|v and gate|up as one projection each (stacked weights, `arch/projection.ts`).
+const GRAPH_VERSION = 13;
 
 export interface CompiledGraph {
   file: string;
@@ -58,7 +60,7 @@ export function archFor(ckpt: Checkpoint): Arch {
   return ARCHITECTURES[ckpt.config.family](ckpt.config);
 }
 
-/** Maps the architecture's canonical weight names to the checkpoint's (some add a prefix). */
+/** Maps the architecture's canonical weight names to the checkpoint's (some add a prefix); a stack maps to its parts' stack. */
 function resolveNames(ckpt: Checkpoint, arch: Arch): Map<string, string> {
   const prefixes = arch.namePrefixes ?? [''];
   const map = new Map<string, string>();
@@ -67,7 +69,27 @@ function resolveNames(ckpt: Checkpoint, arch: Arch): Map<string, string> {
     if (!found) throw new HeadwiseError(`${ckpt.dir}: missing tensor "${prefixes[prefixes.length - 1]}${name}" needed by the ${ckpt.config.family} architecture`);
     map.set(name, found);
   }
+  for (const stack of arch.stacks ?? []) map.set(stack.name, stackName(stack.parts.map((p) => map.get(p)!)));
   return map;
+}
+
+/** The model's weights by checkpoint name: the checkpoint's tensors, then the stacks, each stack with the parts it is read from (`rows`). */
+function weightSpecs(arch: Arch, names: Map<string, string>): StoredWeightSpec[] {
+  const specs: StoredWeightSpec[] = arch.weights.map((w) => ({ name: names.get(w.name)!, shape: w.shape }));
+  const shapes = new Map(arch.weights.map((w) => [w.name, w.shape]));
+  for (const stack of arch.stacks ?? []) {
+    const rows = stack.parts.map((p) => ({ name: names.get(p)!, shape: shapes.get(p)! }));
+    const shape = [rows.reduce((n, r) => n + r.shape[0], 0), ...rows[0].shape.slice(1)];
+    if (rows.some((r) => r.shape.length !== shape.length || r.shape.slice(1).some((d, i) => d !== shape[i + 1]))) throw new Error(`stack ${stack.name}: parts differ in row width`);
+    specs.push({ name: names.get(stack.name)!, shape, rows });
+  }
+  return specs;
+}
+
+/** What to store for a tensor the graph reads (`name`, or `source` transposed): with its stack's parts where it is one. */
+function withRows(spec: StoredWeightSpec, rowsOf: Map<string, WeightSpec[]>): StoredWeightSpec {
+  const rows = rowsOf.get(spec.source ?? spec.name);
+  return rows ? { ...spec, rows } : spec;
 }
 
 /** What else a compiled graph varies by, beyond layout, hooks and KV mode. */
@@ -95,25 +117,32 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
 
   const arch = archFor(ckpt);
   const names = resolveNames(ckpt, arch);
-  const specs = arch.weights.map((w) => ({ name: names.get(w.name)!, shape: w.shape }));
+  const specs = weightSpecs(arch, names);
   if (weights.format !== 'f32') {
     const builder = buildCompact(ckpt, arch, names, specs, { layout, hooks, kvMode, fusedAttention }, weights, accuracyLevel);
     writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)} ${weightKey(weights)}`));
     return compiled;
   }
-  // The CPU graphs share weights.bin; present-mode (GPU) graphs read linear weights transposed, from weights-gpu.bin.
-  const manifest = kvMode === 'append' ? ensureWeights(ckpt, specs, dir, weightsFileName(kvMode)) : null;
+  // The CPU graphs share weights.bin (every tensor but the parts of stacks, which the graph reads stacked);
+  // present-mode (GPU) graphs read linear weights transposed, from weights-gpu.bin.
+  const stacked = new Set(specs.flatMap((s) => s.rows?.map((r) => r.name) ?? []));
+  const manifest = kvMode === 'append' ? ensureWeights(ckpt, specs.filter((s) => !stacked.has(s.name)), dir, weightsFileName(kvMode)) : null;
   const used = new Set<string>();
   const builder = buildDecoderGraph(ckpt.config, arch, trackedWeightRef(ckpt, names, used), { layout, hooks, kvMode, fusedAttention });
   if (manifest) {
-    for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
+    for (const name of used) {
+      const t = manifest.tensors[name];
+      if (!t) throw new Error(`${ckpt.config.family}: the graph reads ${name}, which is stored only stacked`);
+      builder.weight(name, t.shape, t);
+    }
   } else {
     const shapes = new Map(specs.map((s) => [s.name, s.shape]));
+    const rowsOf = new Map(specs.filter((s) => s.rows).map((s) => [s.name, s.rows!]));
     const stored: StoredWeightSpec[] = [];
     for (const name of used) {
       const shape = shapes.get(name)!;
-      if (builder.reads(name)) stored.push({ name, shape });
-      if (builder.transposedWeights.has(name)) stored.push({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true });
+      if (builder.reads(name)) stored.push(withRows({ name, shape }, rowsOf));
+      if (builder.transposedWeights.has(name)) stored.push(withRows({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true }, rowsOf));
     }
     const gpu = ensureWeights(ckpt, stored, dir, weightsFileName(kvMode));
     for (const s of stored) builder.weight(s.name, gpu.tensors[s.name].shape, gpu.tensors[s.name]);
@@ -127,12 +156,13 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
  * compactly, and how), then only the tensors it reads are stored, in `weights-<format>.bin`.
  */
 function buildCompact(
-  ckpt: Checkpoint, arch: Arch, names: Map<string, string>, specs: { name: string; shape: number[] }[],
+  ckpt: Checkpoint, arch: Arch, names: Map<string, string>, specs: StoredWeightSpec[],
   opts: { layout: KvLayout; hooks: HookOptions; kvMode: KvMode; fusedAttention: boolean }, weights: WeightOptions, accuracyLevel: number,
 ): GraphBuilder {
   const shapes = new Map(specs.map((s) => [s.name, s.shape]));
   // Without quantizeEmbeddings the [vocab, hidden] matrices (embedding, LM head) stay float32.
-  const keepF32 = new Set(weights.quantizeEmbeddings ? [] : specs.filter((s) => s.shape.length === 2 && s.shape[0] === ckpt.config.vocabSize).map((s) => s.name));
+  const keepF32 = new Set(weights.quantizeEmbeddings ? [] : specs.filter((s) => !s.rows && s.shape.length === 2 && s.shape[0] === ckpt.config.vocabSize).map((s) => s.name));
+  const rowsOf = new Map(specs.filter((s) => s.rows).map((s) => [s.name, s.rows!]));
   const used = new Set<string>();
   const builder = buildDecoderGraph(ckpt.config, arch, trackedWeightRef(ckpt, names, used), { ...opts, weightPlan: { options: weights, shapes, keepF32, accuracyLevel } });
   const bits = formatBits(weights.format);
@@ -142,10 +172,11 @@ function buildCompact(
   for (const name of used) {
     const shape = shapes.get(name)!;
     const uses = builder.compactWeights.get(name) ?? new Set();
-    if (builder.reads(name)) stored.push({ name, shape });
-    if (builder.transposedWeights.has(name)) stored.push({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true });
-    if (uses.has('rows') || uses.has('gather')) stored.push({ name, shape, encode: encode(uses.has('gather')) });
-    if (uses.has('cols')) stored.push({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true, encode: encode(false) });
+    const store = (spec: StoredWeightSpec) => stored.push(withRows(spec, rowsOf));
+    if (builder.reads(name)) store({ name, shape });
+    if (builder.transposedWeights.has(name)) store({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true });
+    if (uses.has('rows') || uses.has('gather')) store({ name, shape, encode: encode(uses.has('gather')) });
+    if (uses.has('cols')) store({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true, encode: encode(false) });
   }
   const manifest = ensureWeights(ckpt, stored, modelCacheDir(ckpt), weightsFileName(opts.kvMode, weights));
   for (const [name, t] of Object.entries(manifest.tensors)) builder.weight(name, t.shape, t, t.dataType);

@@ -2,9 +2,9 @@
  * Turns a checkpoint's weights into the one file per weight format that every compiled graph of the
  * model points at (ONNX external data): float32, or with the linear layers as half floats or block
  * codes + scales (`quant.ts`). Written once per checkpoint and format into the cache folder, tensor by
- * tensor (one tensor is read, converted, written and dropped before the next: the checkpoint is never
- * held in memory whole, in any precision), page-aligned so ONNX Runtime can map it, and renamed into
- * place only when complete. Reused while the checkpoint's files are unchanged.
+ * tensor (one tensor — or one layer's stack of q|k|v or gate|up rows — is read, converted, written and
+ * dropped before the next: the checkpoint is never held in memory whole, in any precision),
+ * page-aligned so ONNX Runtime can map it, and renamed into place only when complete. Reused while the checkpoint's files are unchanged.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -20,6 +20,12 @@ import { blockCount, quantizeBlocks, toFloat16Bits } from './quant.js';
 export interface WeightSpec {
   name: string;
   shape: number[];
+}
+
+/** A tensor made of the rows of `parts` stacked in order (one matmul for q|k|v or gate|up): read as `name`. */
+export interface WeightStack {
+  name: string;
+  parts: string[];
 }
 
 export interface WeightsManifest {
@@ -45,7 +51,8 @@ export { writeFileAtomic };
 
 /**
  * A tensor to store: by default checkpoint tensor `name`; or `source` ([a, b]) stored transposed
- * ([b, a] = `shape`) as `name`. `encode` stores the (possibly transposed) [N, K] matrix compactly:
+ * ([b, a] = `shape`) as `name`; with `rows`, the source is those checkpoint tensors stacked row-wise
+ * (read one after another into one buffer: one stacked tensor in memory at a time). `encode` stores the (possibly transposed) [N, K] matrix compactly:
  * `f16` as half floats transposed to [K, N] under `compactNames.half(name)`; `blocks` as codes
  * `compactNames.codes(name)` [N, nBlocks, blob] uint8 and scales `compactNames.scales(name)` [N·nBlocks]
  * float32, with `gatherView` also the same bytes as [N, K·bits/8] and [N, K/block] for GatherBlockQuantized.
@@ -53,13 +60,15 @@ export { writeFileAtomic };
 export interface StoredWeightSpec extends WeightSpec {
   source?: string;
   transpose?: boolean;
+  rows?: WeightSpec[];
   encode?: { kind: 'f16' } | { kind: 'blocks'; bits: 4 | 8; blockSize: number; gatherView?: boolean };
 }
 
 const specKey = (s: StoredWeightSpec): string => {
   const e = s.encode;
   const enc = !e ? '' : e.kind === 'f16' ? ':f16' : `:q${e.bits}b${e.blockSize}${e.gatherView ? 'g' : ''}`;
-  return `${s.name}:${s.shape.join('x')}${s.transpose ? `:T(${s.source})` : ''}${enc}`;
+  const rows = s.rows ? `:R(${s.rows.map((r) => `${r.name}:${r.shape.join('x')}`).join(',')})` : '';
+  return `${s.name}:${s.shape.join('x')}${s.transpose ? `:T(${s.source})` : ''}${rows}${enc}`;
 };
 
 /** [rows, cols] -> [cols, rows], in cache-friendly blocks. */
@@ -72,6 +81,18 @@ export function transpose2d(x: Float32Array, rows: number, cols: number): Float3
       const c1 = Math.min(cols, c0 + B);
       for (let r = r0; r < r1; r++) for (let c = c0; c < c1; c++) out[c * rows + r] = x[r * cols + c];
     }
+  }
+  return out;
+}
+
+/** The rows of `parts` (checkpoint tensors of one row width, or 1-D) stacked in order, read straight into one buffer. */
+export function stackRows(ckpt: Checkpoint, parts: WeightSpec[]): Float32Array {
+  const size = (s: WeightSpec) => s.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(parts.reduce((n, p) => n + size(p), 0));
+  let offset = 0;
+  for (const p of parts) {
+    ckpt.read(p.name, p.shape, out.subarray(offset, offset + size(p)));
+    offset += size(p);
   }
   return out;
 }
@@ -104,9 +125,11 @@ export function ensureWeights(ckpt: Checkpoint, specs: StoredWeightSpec[], dir: 
       return ref;
     };
     for (const spec of specs) {
-      const read = (): Float32Array => spec.transpose
-        ? transpose2d(ckpt.read(spec.source ?? spec.name, [spec.shape[1], spec.shape[0]]), spec.shape[1], spec.shape[0])
-        : ckpt.read(spec.source ?? spec.name, spec.shape);
+      const read = (): Float32Array => {
+        const [n, k] = spec.transpose ? [spec.shape[1], spec.shape[0]] : spec.shape;
+        const source = spec.rows ? stackRows(ckpt, spec.rows) : ckpt.read(spec.source ?? spec.name, spec.transpose ? [n, k] : spec.shape);
+        return spec.transpose ? transpose2d(source, n, k) : source;
+      };
       const e = spec.encode;
       if (!e) {
         put(spec.name, read(), spec.shape);

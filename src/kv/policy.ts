@@ -13,10 +13,17 @@
  *   (its observation window) and the keys those queries attended to most (pooled), `budget` of full
  *   attention's rows in all;
  * - `headkv`: the same selection with a budget per KV head, shared out by a per-KV-head score with
- *   the total fixed (each head is then its own group, so it holds only its own rows);
- * - `longheads`: each KV head keeps whole chunks of `chunk` tokens — the first and the last always,
- *   then the chunks whose mean key scores highest against the last prompt query (the last `window`
- *   tokens' chunks are the "last chunks").
+ *   the total fixed, then made one per size class (`sizeClasses` classes of similar scores, each
+ *   head getting its class's mean budget, rounded down): the heads of a class in a layer are one
+ *   group, holding only their class's rows and attending with one matmul;
+ * - `longheads` (LongHeads as the paper runs it): every token stays held; at each decode step each KV
+ *   head attends to whole chunks of `chunk` tokens — the first and the last always (the last `window`
+ *   tokens' chunks are the "last chunks"), then the chunks whose representative (mean key) scores
+ *   highest against the previous token's queries, `budget` of the context in all (`ChunkStepClass`).
+ *   A dropped chunk can come back at a later step, so nothing is freed: it saves attention reads,
+ *   not memory (`KvCache.kvBytesAttended` against `kvBytes`);
+ * - `longheads-static`: the same chunk rule applied once, at the end of the prompt, scored by the last
+ *   prompt query, and the other chunks freed (the memory-saving variant).
  * With `compensate`, streaming heads also keep RazorAttention's compensation token (the mean key and
  * value of what they evicted): one more row each.
  *
@@ -33,13 +40,15 @@ import type { ModelConfig } from '../hf/config.js';
 import type { CacheSetup } from '../runtime/generate.js';
 import type { ClassPolicy } from '../runtime/kvCache.js';
 import { applyModelWindows } from '../runtime/modelWindow.js';
-import { FULL_HISTORY, SelectClass, WindowClass } from './classPolicy.js';
-import { headBudgets, headkvSelection, longheadsSelection, snapkvSelection } from './selection.js';
+import { ChunkStepClass, FULL_HISTORY, SelectClass, WindowClass } from './classPolicy.js';
+import { classBudgets, headBudgets, headkvSelection, longheadsSelection, scoreClasses, snapkvSelection } from './selection.js';
 
-export const KV_POLICIES = ['full', 'streaming', 'duo', 'snapkv', 'headkv', 'longheads'] as const;
+export const KV_POLICIES = ['full', 'streaming', 'duo', 'snapkv', 'headkv', 'longheads', 'longheads-static'] as const;
 export type KvPolicyName = (typeof KV_POLICIES)[number];
-/** Policies that pick rows per head at the end of the prompt (`selection.ts`). */
-export const SELECTION_POLICIES: readonly KvPolicyName[] = ['snapkv', 'headkv', 'longheads'];
+/** Policies that pick rows per head, sized by `budget`: at the end of the prompt (`selection.ts`), or at each step (`longheads`). */
+export const SELECTION_POLICIES: readonly KvPolicyName[] = ['snapkv', 'headkv', 'longheads', 'longheads-static'];
+/** Policies with chunks (`chunk`). */
+export const CHUNK_POLICIES: readonly KvPolicyName[] = ['longheads', 'longheads-static'];
 
 export interface KvPolicyOptions {
   policy: KvPolicyName;
@@ -61,13 +70,21 @@ export interface KvPolicyOptions {
    * key and value of the tokens it evicted, as one more row (`runtime/kvCache.ts`).
    */
   compensate?: boolean;
-  /** snapkv / headkv / longheads: share of full attention's KV rows held (prompt + tokens to come), 0..1. */
+  /**
+   * snapkv / headkv / longheads-static: share of full attention's KV rows held (prompt + tokens to
+   * come); longheads: share of the context each step attends to. 0..1.
+   */
   budget?: number;
   /** snapkv / headkv: the observation window — the last prompt tokens whose attention votes, all kept. */
   observe?: number;
   /** snapkv / headkv: max-pooling kernel over key positions (odd). */
   poolKernel?: number;
-  /** longheads: tokens per chunk. */
+  /** longheads / longheads-static: tokens per chunk. */
+  /**
+   * headkv: size classes of budgets (`DEFAULT_SIZE_CLASSES`); at least the number of KV heads gives
+   * every head its own budget (and its own group).
+   */
+  sizeClasses?: number;
   chunk?: number;
 }
 
@@ -77,6 +94,11 @@ export const DEFAULT_BUDGET = 0.3;
 /** SnapKV's pooling kernel (its code's default is 5–7; max-pooling keeps a needle's neighbours together). */
 export const DEFAULT_POOL_KERNEL = 7;
 export const DEFAULT_CHUNK = 16;
+/**
+ * headkv's size classes: 4 groups at most per layer instead of one per KV head (on the 30M shape at
+ * 8K, 64 attention matmuls a step become at most 32).
+ */
+export const DEFAULT_SIZE_CLASSES = 4;
 /**
  * The observation window: 64, the window streaming and duo heads keep (SnapKV's LongBench settings use
  * 32; on ref-llama-30m's needles at 1024 tokens, 96 prompts, 32 gave snapkv 71.9% vs 69.8% and headkv
@@ -151,7 +173,8 @@ function policySetup(config: ModelConfig, opts: KvPolicyOptions): CacheSetup {
     }
     case 'snapkv':
     case 'headkv':
-    case 'longheads': {
+    case 'longheads':
+    case 'longheads-static': {
       const budget = opts.budget ?? DEFAULT_BUDGET;
       if (!(budget > 0 && budget <= 1)) throw new HeadwiseError(`budget must be in (0, 1] (got ${opts.budget})`);
       const kernel = opts.poolKernel ?? DEFAULT_POOL_KERNEL;
@@ -162,16 +185,22 @@ function policySetup(config: ModelConfig, opts: KvPolicyOptions): CacheSetup {
       if (!Number.isInteger(chunk) || chunk < 1) throw new HeadwiseError(`chunk must be a positive integer (got ${opts.chunk})`);
       if (opts.policy === 'headkv' && budget < 1) {
         const scores = checkScores(config, opts.kvHeadScores, 'headkv');
-        // One group and class per KV head: each holds its own number of rows.
-        const layout: KvLayout = Array.from({ length: L }, (_, l) => Array.from({ length: G }, (_, g) => ({ kvHeads: [g], cacheClass: `sel.${l}.${g}` })));
+        const sizes = opts.sizeClasses ?? DEFAULT_SIZE_CLASSES;
+        if (!Number.isInteger(sizes) || sizes < 1) throw new HeadwiseError(`sizeClasses must be a positive integer (got ${opts.sizeClasses})`);
+        // One class per size class; the heads of a class in a layer are one group (one buffer, one matmul).
+        const classes = sizes >= L * G ? scores.map((row, l) => row.map((_, g) => l * G + g)) : scoreClasses(scores, sizes);
+        const layout: KvLayout = classes.map((row) => [...new Set(row)].sort((a, b) => a - b).map((c) => ({ kvHeads: row.flatMap((x, g) => (x === c ? [g] : [])), cacheClass: `sel.${c}` })));
         const policies = new Map<string, ClassPolicy>(layout.flat().map((gr) => [gr.cacheClass, new SelectClass()]));
-        return { layout, policies, selection: headkvSelection({ sink, window: observe, kernel, budgets: (n, room) => headBudgets(scores, budget, n + room, sink + observe + room) }) };
+        return { layout, policies, selection: headkvSelection({ sink, window: observe, kernel, budgets: (n, room) => classBudgets(headBudgets(scores, budget, n + room, sink + observe + room), classes) }) };
+      }
+      if (opts.policy === 'longheads') {
+        return { layout: uniformLayout(L, G, 'chunks'), policies: new Map<string, ClassPolicy>([['chunks', new ChunkStepClass({ sink, window, chunk, budget })]]) };
       }
       // A budget of 1 holds everything: headkv's heads then all hold the prompt, one group per layer.
       if (opts.policy === 'headkv') checkScores(config, opts.kvHeadScores, 'headkv');
       const layout = uniformLayout(L, G, 'select');
       const policies = new Map<string, ClassPolicy>([['select', new SelectClass()]]);
-      const selection = opts.policy !== 'longheads' ? snapkvSelection({ sink, window: observe, kernel, budget }) : longheadsSelection({ sink, window, chunk, budget });
+      const selection = opts.policy !== 'longheads-static' ? snapkvSelection({ sink, window: observe, kernel, budget }) : longheadsSelection({ sink, window, chunk, budget });
       return { layout, policies, selection };
     }
     default:

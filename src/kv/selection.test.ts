@@ -11,7 +11,7 @@ import { fullCache, generate, prefill } from '../runtime/generate.js';
 import { SELECTED_POSITION } from '../runtime/kvCache.js';
 import { Model } from '../runtime/model.js';
 import { cacheSetup } from './policy.js';
-import { chunkScores, headBudgets, longheadsRows, snapkvRows, snapkvVotes } from './selection.js';
+import { chunkScores, classBudgets, headBudgets, longheadsRows, scoreClasses, snapkvRows, snapkvVotes } from './selection.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -62,6 +62,29 @@ describe('selection scoring (hand-made attention)', () => {
   });
 });
 
+describe('headkv size classes (hand-made scores)', () => {
+  it('scoreClasses cuts the sorted scores where the squared deviation is least', () => {
+    expect(scoreClasses([[0, 0, 5, 6]], 2)).toEqual([[0, 0, 1, 1]]);
+    expect(scoreClasses([[0, 1, 0], [10, 11, 30]], 3)).toEqual([[0, 0, 0], [1, 1, 2]]);
+    // NaN and negatives count 0; equal scores are not split whatever the class count
+    expect(scoreClasses([[NaN, -1, 0, 0]], 3)).toEqual([[0, 0, 0, 0]]);
+    // no more classes than heads
+    expect(scoreClasses([[3, 1]], 5)).toEqual([[1, 0]]);
+  });
+
+  it('classBudgets gives each head its class\'s mean budget, rounded down: the total never grows', () => {
+    expect(classBudgets([[10, 20, 31]], [[0, 1, 1]])).toEqual([[10, 25, 25]]);
+    const budgets = headBudgets([[0.9, 0.1, 0], [0.5, 0.45, 0.05]], 0.3, 1000, 68);
+    const classes = scoreClasses([[0.9, 0.1, 0], [0.5, 0.45, 0.05]], 3);
+    const shared = classBudgets(budgets, classes);
+    const total = (b: number[][]) => b.flat().reduce((a, x) => a + x, 0);
+    expect(total(shared)).toBeLessThanOrEqual(total(budgets));
+    expect(total(budgets) - total(shared)).toBeLessThan(3);
+    expect(new Set(shared.flat()).size).toBeLessThanOrEqual(3);
+    expect(Math.min(...shared.flat())).toBeGreaterThanOrEqual(68);
+  });
+});
+
 function tokens(model: Model, n: number, seed = 3): number[] {
   let a = seed;
   return Array.from({ length: n }, () => {
@@ -80,7 +103,7 @@ describe('selection policies on ref-llama-7m', () => {
   });
   afterAll(async () => model?.dispose());
 
-  const setupOf = (policy: 'snapkv' | 'headkv' | 'longheads', budget: number) =>
+  const setupOf = (policy: 'snapkv' | 'headkv' | 'longheads-static', budget: number) =>
     cacheSetup(model.config, { policy, budget, kvHeadScores: scores, window: 32, observe: 32 });
 
   it('each policy is bit-identical to full attention when its budget covers the whole context', async () => {
@@ -88,7 +111,7 @@ describe('selection policies on ref-llama-7m', () => {
     const opts = { maxNewTokens: 12, stopAtEos: false, prefillChunk: 128 };
     const full = await prefill(model, ids, opts);
     const ref = await generate(model, ids, opts);
-    for (const policy of ['snapkv', 'headkv', 'longheads'] as const) {
+    for (const policy of ['snapkv', 'headkv', 'longheads-static'] as const) {
       const setup = setupOf(policy, 1);
       const p = await prefill(model, ids, { ...opts, cache: setup });
       expect(Array.from(p.logits)).toEqual(Array.from(full.logits));
@@ -104,7 +127,7 @@ describe('selection policies on ref-llama-7m', () => {
     const room = 7;
     const opts = { maxNewTokens: room + 1, prefillChunk: 256 };
     const rowBytes = 2 * c.headDim * 4;
-    for (const policy of ['snapkv', 'headkv', 'longheads'] as const) {
+    for (const policy of ['snapkv', 'headkv', 'longheads-static'] as const) {
       const { cache } = await prefill(model, ids, { ...opts, cache: setupOf(policy, 0.25) });
       const held = cache.buffers.flat().reduce((a, b) => a + b.heads * b.capacity, 0);
       expect(cache.kvBytes).toBe(held * rowBytes);
@@ -119,9 +142,12 @@ describe('selection policies on ref-llama-7m', () => {
       }
       for (const [, positions] of cache.positions) expect(positions.every((p) => p === SELECTED_POSITION)).toBe(true);
       if (policy === 'headkv') {
-        // budgets follow the scores: heads hold different row counts
+        // budgets follow the scores: heads hold different row counts, one per size class (4), and the
+        // heads of a class in a layer share a group
         const counts = new Set(cache.buffers.flat().map((b) => b.length));
         expect(counts.size).toBeGreaterThan(1);
+        expect(counts.size).toBeLessThanOrEqual(4);
+        expect(cache.layout.some((groups) => groups.some((g) => g.kvHeads.length > 1))).toBe(true);
       }
     }
     // and decoding on the selected cache runs

@@ -108,6 +108,66 @@ export function headBudgets(scores: number[][], budget: number, n: number, minim
 }
 
 /**
+ * Size classes of per-KV-head scores: the heads sorted by score and cut into at most `classes`
+ * contiguous runs with the least within-run sum of squared deviations (optimal 1-D k-means, by dynamic
+ * programming); returns [layer][kvHead] → class, 0 for the lowest scores. NaN and negatives count 0.
+ * @example scoreClasses([[0, 0, 5, 6]], 2) // → [[0, 0, 1, 1]]
+ */
+export function scoreClasses(scores: number[][], classes: number): number[][] {
+  const flat = scores.flat().map((s) => (Number.isFinite(s) && s > 0 ? s : 0));
+  const H = flat.length;
+  const order = [...flat.keys()].sort((a, b) => flat[a] - flat[b] || a - b);
+  const v = order.map((i) => flat[i]);
+  const C = Math.max(1, Math.min(classes, H));
+  // cost(i, j): squared deviation of v[i..j) from its mean, by prefix sums.
+  const s1 = [0];
+  const s2 = [0];
+  for (const x of v) {
+    s1.push(s1[s1.length - 1] + x);
+    s2.push(s2[s2.length - 1] + x * x);
+  }
+  const cost = (i: number, j: number) => s2[j] - s2[i] - (s1[j] - s1[i]) ** 2 / (j - i);
+  // best[c][j]: least cost of v[0..j) in c + 1 runs; cut[c][j]: where the last run starts.
+  const best = Array.from({ length: C }, () => new Float64Array(H + 1).fill(Infinity));
+  const cut = Array.from({ length: C }, () => new Int32Array(H + 1));
+  for (let j = 1; j <= H; j++) best[0][j] = cost(0, j);
+  for (let c = 1; c < C; c++) for (let j = c + 1; j <= H; j++) for (let i = c; i < j; i++) {
+    const x = best[c - 1][i] + cost(i, j);
+    // Ties keep the fewer-run answer (a cost of 0 is not improved by splitting equal values).
+    if (x < best[c][j] - 1e-12) {
+      best[c][j] = x;
+      cut[c][j] = i;
+    }
+  }
+  let c = 0;
+  for (let k = 1; k < C; k++) if (best[k][H] < best[c][H] - 1e-12) c = k;
+  const cls = new Int32Array(H);
+  for (let j = H; c >= 0; c--) {
+    const i = c > 0 ? cut[c][j] : 0;
+    for (let r = i; r < j; r++) cls[order[r]] = c;
+    j = i;
+  }
+  let k = 0;
+  return scores.map((row) => row.map(() => cls[k++]));
+}
+
+/**
+ * Per-head budgets made one per size class: every head of a class gets the floor of the class's mean
+ * budget, so the total never exceeds the heads' own (`classes` from `scoreClasses`).
+ * @example classBudgets([[10, 20, 31]], [[0, 1, 1]]) // → [[10, 25, 25]]
+ */
+export function classBudgets(budgets: number[][], classes: number[][]): number[][] {
+  const sum = new Map<number, number>();
+  const count = new Map<number, number>();
+  budgets.forEach((row, l) => row.forEach((b, g) => {
+    const c = classes[l][g];
+    sum.set(c, (sum.get(c) ?? 0) + b);
+    count.set(c, (count.get(c) ?? 0) + 1);
+  }));
+  return budgets.map((row, l) => row.map((_, g) => Math.floor(sum.get(classes[l][g])! / count.get(classes[l][g])!)));
+}
+
+/**
  * LongHeads chunk scores for one KV head: Σ over its query heads of the mean over the chunk of
  * log p[h, row 0, s] (p: attention of the last prompt query), for chunks [c·chunk, (c+1)·chunk).
  */
@@ -147,7 +207,44 @@ export function longheadsRows(scores: Float64Array, n: number, chunk: number, si
     picked.add(c);
     rows += chunk;
   }
-  return [...picked].sort((a, b) => a - b).flatMap((c) => Array.from({ length: size(c) }, (_, i) => c * chunk + i));
+  const out: number[] = [];
+  for (const c of [...picked].sort((a, b) => a - b)) for (let r = c * chunk, end = c * chunk + size(c); r < end; r++) out.push(r);
+  return out;
+}
+
+/**
+ * Mean key of chunks [from, to) of one KV head, written into `reps` [chunks, headDim] at row c:
+ * `keys` holds the head's rows [rows, headDim] (whole chunks only: the chunk's rows must be held).
+ * @example chunkMeans(Float32Array.of(1, 3, 5, 7), 1, 2, 0, 2, reps) // reps → [2, 6]
+ */
+export function chunkMeans(keys: Float32Array, headDim: number, chunk: number, from: number, to: number, reps: Float32Array): void {
+  const D = headDim;
+  for (let c = from; c < to; c++) {
+    const out = reps.subarray(c * D, (c + 1) * D);
+    out.fill(0);
+    for (let r = c * chunk; r < (c + 1) * chunk; r++) for (let d = 0; d < D; d++) out[d] += keys[r * D + d];
+    for (let d = 0; d < D; d++) out[d] /= chunk;
+  }
+}
+
+/**
+ * LongHeads' per-step chunk scores for one KV head: q·rep for each of `chunks` representatives
+ * ([chunks, headDim]), summed over the KV head's query heads (`query`: [queryHeads, headDim]; on an
+ * MHA model one head, the paper's own per-head rule; with GQA the heads share the KV head's rows, so
+ * their scores add, which ranks as the mean query does).
+ * @example repScores(Float32Array.of(1, 0, 0, 1), 2, Float32Array.of(2, 1, 0, 3), 2) // → [3, 3]
+ */
+export function repScores(query: Float32Array, headDim: number, reps: Float32Array, chunks: number): Float64Array {
+  const D = headDim;
+  const q = new Float64Array(D);
+  for (let i = 0; i < query.length; i++) q[i % D] += query[i];
+  const out = new Float64Array(chunks);
+  for (let c = 0; c < chunks; c++) {
+    let s = 0;
+    for (let d = 0; d < D; d++) s += q[d] * reps[c * D + d];
+    out[c] = s;
+  }
+  return out;
 }
 
 /** Query heads of KV head j of a pattern's group, as rows of its data (KV-head major). */

@@ -11,6 +11,7 @@ import { groupQueryHeads, layoutClasses } from '../graph/layout.js';
 import { presentPastFeeds, takePresent } from './deviceKv.js';
 import { COMPENSATION_POSITION, KvCache, SELECTED_POSITION } from './kvCache.js';
 import { checkModelWindows } from './modelWindow.js';
+import { hasStepClasses, keepLastQueries, planStep } from './stepAttention.js';
 import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
 
@@ -123,21 +124,25 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   // KV mode `present` (webgpu): the cache is device tensors fed back as they came out (`deviceKv.ts`).
   const present = gs.kvMode === 'present';
   if (present && cache.compensated.size) throw new HeadwiseError('the RazorAttention compensation token is not supported in KV mode present (webgpu) yet');
-  if (present && [...cache.policies.values()].some((p) => p.kind === 'select')) throw new HeadwiseError('selection KV policies (snapkv, headkv, longheads) are not supported in KV mode present (webgpu) yet');
+  if (present && [...cache.policies.values()].some((p) => p.kind === 'select' || p.kind === 'step')) throw new HeadwiseError('selection KV policies (snapkv, headkv, longheads, longheads-static) are not supported in KV mode present (webgpu) yet');
+  // Step classes (LongHeads per step): the rows each KV head attends to in this call (`stepAttention.ts`).
+  const step = present ? null : planStep(c, gs.layout, cache, gs.hooks.capture, q);
   // How each class's past reaches the graph: `pad` — ONNX Runtime's matmul does not take an empty past,
   // so a class with nothing cached is fed one zero row; then the held rows; then `slack` unfilled rows
   // of banded buffers read in place (kvCache.ts); then the new tokens. Pad and slack columns are masked,
   // dropped from captures and given zeros in hook inputs. (Present mode concatenates first: no pad.)
   const shape = new Map<string, { past: number; pad: number; slack: number }>();
   for (const cls of layoutClasses(gs.layout)) {
-    const held = cache.positions.get(cls)!;
+    const picked = step?.count.get(cls);
+    // Rows gathered for a step: all earlier than the query, so all visible; unused slots are slack.
+    const held = picked === undefined ? cache.positions.get(cls)! : new Array<number>(picked.k).fill(SELECTED_POSITION);
     const past = held.length;
     const keys = new Int32Array(past + q);
     keys.set(held);
     keys.set(newPositions, past);
     keyPos.set(cls, keys);
     const pad = past === 0 && !present ? 1 : 0;
-    const slack = present || past === 0 ? 0 : bandSlack(gs, cache, cls, past);
+    const slack = picked !== undefined ? stepSlack(gs, cls, picked) : present || past === 0 ? 0 : bandSlack(gs, cache, cls, past);
     shape.set(cls, { past, pad, slack });
     const policy = cache.policies.get(cls)!;
     const K = pad + past + slack + q;
@@ -173,13 +178,37 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   const D = c.headDim;
   const hooks = gs.hooks;
   const captureRows = opts.captureRows ?? [];
+  cache.kvBytesAttended = 0;
   if (present) Object.assign(feeds, presentPastFeeds(cache, D));
   gs.layout.forEach((groups, l) => {
     groups.forEach((group, g) => {
       const buf = cache.buffers[l][g];
       const nkv = group.kvHeads.length;
       const sh = shape.get(group.cacheClass)!;
-      if (!present && group.pastInput !== 'head') {
+      const gathered = step?.groups.get(`${l}:${g}`);
+      cache.kvBytesAttended += 2 * nkv * (sh.past + q) * D * 4;
+      if (gathered) {
+        const { key, value, k, stride } = gathered;
+        if (group.pastInput !== 'head' && sh.slack === stride - k) {
+          feeds[N.pastKey(l, g)] = new ort.Tensor('float32', key, [nkv, stride, D]);
+          feeds[N.pastValue(l, g)] = new ort.Tensor('float32', value, [nkv, stride, D]);
+        } else if (group.pastInput !== 'head') {
+          // A class that also has per-head inputs is fed without slack: compact copies.
+          const ck = new Float32Array(nkv * k * D);
+          const cv = new Float32Array(nkv * k * D);
+          for (let j = 0; j < nkv; j++) {
+            ck.set(key.subarray(j * stride * D, (j * stride + k) * D), j * k * D);
+            cv.set(value.subarray(j * stride * D, (j * stride + k) * D), j * k * D);
+          }
+          feeds[N.pastKey(l, g)] = new ort.Tensor('float32', ck, [nkv, k, D]);
+          feeds[N.pastValue(l, g)] = new ort.Tensor('float32', cv, [nkv, k, D]);
+        } else {
+          for (let j = 0; j < nkv; j++) {
+            feeds[N.pastKeyHead(l, g, j)] = new ort.Tensor('float32', key.subarray(j * stride * D, (j * stride + k) * D), [k, D]);
+            feeds[N.pastValueHead(l, g, j)] = new ort.Tensor('float32', value.subarray(j * stride * D, (j * stride + k) * D), [k, D]);
+          }
+        }
+      } else if (!present && group.pastInput !== 'head') {
         const rows = sh.past + sh.slack;
         // In place where the blocks are exactly the rows fed (banded, or a full window buffer), else a compact copy.
         const inPlace = buf.capacity === rows;
@@ -271,7 +300,10 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   }
   if (hooks.logitLens) for (let l = 0; l < c.numLayers; l++) captured.set(logitLensName(l), out[logitLensName(l)].data as Float32Array);
   if (present) await takePresent(model, gs, cache, out, newPositions, opts.commit ?? true);
-  else if (opts.commit ?? true) cache.update(news, newPositions);
+  else if (opts.commit ?? true) {
+    cache.update(news, newPositions);
+    if (hasStepClasses(cache.policies) && !segment) keepLastQueries(c, cache, out, q);
+  }
   const logits = out[LOGITS];
   if (opts.logitsOnDevice) return { logits: new Float32Array(0), logitsTensor: logits, vocab: c.vocabSize, patterns, z, captured };
   if (logits && logits.location !== 'cpu') {
@@ -286,6 +318,12 @@ interface PastShape {
   past: number;
   pad: number;
   slack: number;
+}
+
+/** A step class's gathered slots past its `k` rows, fed as slack when no group of the class reads per-head inputs. */
+function stepSlack(gs: GraphSession, cls: string, picked: { k: number; stride: number }): number {
+  const perHead = gs.layout.some((groups) => groups.some((g) => g.cacheClass === cls && g.pastInput === 'head'));
+  return perHead ? 0 : picked.stride - picked.k;
 }
 
 /**

@@ -13,6 +13,7 @@ import { FULL_HISTORY, type KvCache, type ClassPolicy } from './kvCache.js';
 import type { Model } from './model.js';
 import { applyModelWindows } from './modelWindow.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
+import { stepQueryHooks } from './stepAttention.js';
 
 /** The KV cache a run uses: how heads are grouped, and what each cache class keeps. */
 export interface CacheSetup {
@@ -63,6 +64,11 @@ export interface GenerateResult {
   kvBytes: number;
   /** What full attention would hold for the same tokens. */
   kvBytesFull: number;
+  /**
+   * Bytes of the key/value rows the last decode step read (held rows fed + the new token): below
+   * `kvBytes` where a policy attends to part of what it holds (`longheads` per step).
+   */
+  kvBytesAttended: number;
   prefillMs: number;
   decodeMs: number;
   stoppedBy: 'eos' | 'length' | 'context';
@@ -75,7 +81,7 @@ export async function prefill(model: Model, ids: number[], opts: GenerateOptions
     throw new HeadwiseError(`prompt of ${ids.length} tokens is longer than the model's context of ${model.config.maxPositions} tokens`);
   }
   const setup = opts.cache ?? fullCache(model);
-  const gs = await model.session(setup.layout, opts.hookOptions);
+  const gs = await model.session(setup.layout, stepQueryHooks(setup.policies, opts.hookOptions ?? NO_HOOKS, model.config.numLayers));
   const cache = newCache(model, gs, setup.policies);
   // Room for the prompt and the new tokens that will be fed back (the last one never is) up front: one
   // allocation, no regrowth copies. Never past the model's context; window classes cap it at what
@@ -115,7 +121,7 @@ export async function generate(model: Model, promptIds: number[], opts: Generate
   const t0 = performance.now();
   const { cache, logits } = await prefill(model, promptIds, opts);
   const t1 = performance.now();
-  const gs = await model.session(cache.layout, opts.hookOptions);
+  const gs = await model.session(cache.layout, stepQueryHooks(cache.policies, opts.hookOptions ?? NO_HOOKS, model.config.numLayers));
   const sampler = new Sampler(opts);
   const eos = new Set(model.config.eosTokenIds);
   const tokens: number[] = [];
@@ -146,6 +152,7 @@ export async function generate(model: Model, promptIds: number[], opts: Generate
   }
   if (model.tokenizer) text = model.tokenizer.decode(tokens);
   const kvBytes = cache.kvBytes;
+  const kvBytesAttended = cache.kvBytesAttended;
   disposeDeviceKv(cache);
   return {
     tokens,
@@ -153,6 +160,7 @@ export async function generate(model: Model, promptIds: number[], opts: Generate
     promptTokens: promptIds.length,
     kvBytes,
     kvBytesFull: kvBytesFull(model, cache.seen),
+    kvBytesAttended,
     prefillMs: t1 - t0,
     decodeMs: performance.now() - t1,
     stoppedBy,

@@ -23,8 +23,12 @@ import type { KvLayout } from '../graph/layout.js';
  * is `kv/classPolicy.ts`.
  */
 export interface ClassPolicy {
-  /** `full`: every token; `window`: sinks + recent; `select`: rows picked per head by a selection (`KvCache.keepRows`). */
-  readonly kind: 'full' | 'window' | 'select';
+  /**
+   * `full`: every token; `window`: sinks + recent; `select`: rows picked per head by a selection
+   * (`KvCache.keepRows`); `step`: every token held, each one-token step attending to the rows
+   * `stepRows` picks per head (`stepAttention.ts`).
+   */
+  readonly kind: 'full' | 'window' | 'select' | 'step';
   /** Most rows a head of the class ever holds (Infinity: grows with the history). */
   readonly maxRows: number;
   /** Whether the class keeps a RazorAttention compensation row. */
@@ -39,6 +43,13 @@ export interface ClassPolicy {
   keeps(p: number, last: number): boolean;
   /** Whether a query at position `t` sees a held key at position `s` (compensation rows aside). */
   sees(t: number, s: number): boolean;
+  /**
+   * `step` classes: the buffer rows (ascending, as many for every head) each KV head of group `g` of
+   * layer `l` attends to at a one-token step, given `query` ([groupHeads, headDim], the previous
+   * token's queries after RoPE, KV-head major); null: every row. State the rule keeps between steps
+   * lives in `cache.stepState` (cleared by `reset`).
+   */
+  stepRows?(cache: KvCache, l: number, g: number, query: Float32Array): number[][] | null;
 }
 
 /** Full history: keeps every token, a query sees every earlier one. */
@@ -282,6 +293,18 @@ export class KvCache {
    * buffer order (the class's `positions` then read `SELECTED_POSITION`).
    */
   readonly headPositions = new Map<string, number[][]>();
+  /**
+   * `step` classes: per-group state of their rule by `layer:group` (e.g. LongHeads' chunk means),
+   * owned by the class policy (`ClassPolicy.stepRows`).
+   */
+  readonly stepState = new Map<string, unknown>();
+  /**
+   * `step` classes: each layer's queries [heads, headDim] of the last token committed, read from the
+   * graph's `attn.hook_q` (`stepAttention.ts`); the next one-token step scores rows with them.
+   */
+  lastQuery: Float32Array[] | null = null;
+  /** Bytes of the key and value rows the last forward call attended to (held rows fed + new tokens). */
+  kvBytesAttended = 0;
   /** Compensating classes, [layer][group]: running sums of evicted keys and values, [heads, headDim]. */
   private readonly sums: ({ key: Float64Array; value: Float64Array } | null)[][];
 
@@ -340,6 +363,8 @@ export class KvCache {
     if (this.compensated.size > 0) throw new Error('KvCache.reset: caches with compensation rows cannot be reset');
     this.seen = 0;
     this.headPositions.clear();
+    this.stepState.clear();
+    this.lastQuery = null;
     if (this.deviceBytes !== null) this.deviceBytes = 0;
     for (const cls of this.positions.keys()) this.positions.set(cls, []);
     for (const groups of this.buffers) for (const b of groups) b.clear();
@@ -369,7 +394,7 @@ export class KvCache {
     const keep = new Map<string, { old: number[] | null; add: number[] | null }>();
     for (const [cls, policy] of this.policies) {
       const before = this.positions.get(cls)!;
-      if (policy.kind === 'full') {
+      if (policy.kind === 'full' || policy.kind === 'step') {
         keep.set(cls, { old: null, add: null });
         for (const p of newPositions) before.push(p);
         continue;

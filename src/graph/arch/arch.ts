@@ -7,12 +7,14 @@
  * the KV cache groups; `graph/decoder.ts` wires blocks from the layout.
  *
  * Every linear layer is written `b.linear(x, w(name), bias)` (fused ones too), so how weights are
- * stored and multiplied is decided in one place (`builder.ts`) for every family.
+ * stored and multiplied is decided in one place (`builder.ts`) for every family. Projections of one
+ * input (q|k|v, gate|up) are one linear layer split after the matmul (`projection.ts`); the tensors
+ * the compiler stacks for them are declared in `stacks`.
  */
 import type { ModelConfig } from '../../hf/config.js';
 import type { GraphBuilder, Value } from '../builder.js';
 import type { RopeFrequencies } from '../rope.js';
-import type { WeightSpec } from '../weights.js';
+import type { WeightSpec, WeightStack } from '../weights.js';
 
 /** Looks up a weight by Hugging Face tensor name, as an ONNX value. */
 export type WeightRef = (name: string) => Value;
@@ -68,6 +70,8 @@ export interface BlockParts {
 export interface Arch extends BlockParts {
   /** Every tensor the graph reads, with the shape the checkpoint must have. */
   weights: WeightSpec[];
+  /** Tensors the graph reads as several of `weights` stacked row-wise (fused projections, `projection.ts`). */
+  stacks?: WeightStack[];
   /** Prefixes a checkpoint may put before the names in `weights` (tried in order). */
   namePrefixes?: string[];
   block: BlockLayout;

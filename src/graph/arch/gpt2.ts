@@ -5,6 +5,7 @@
 import type { ModelConfig } from '../../hf/config.js';
 import { PRE_NORM, type Arch } from './arch.js';
 import { activation, layerNorm } from './ops.js';
+import { project } from './projection.js';
 import type { WeightSpec } from '../weights.js';
 
 export function gpt2Arch(c: ModelConfig): Arch {
@@ -36,8 +37,7 @@ export function gpt2Arch(c: ModelConfig): Arch {
     embed: (b, w, ids, pos) => b.add(b.gather(w('wte.weight'), ids), b.gather(w('wpe.weight'), pos)),
     attnNorm: (b, w, x, l) => layerNorm(b, x, w(`${L(l)}.ln_1.weight`), w(`${L(l)}.ln_1.bias`), c.normEps),
     qkv: (b, w, x, l) => {
-      const fused = b.gemm(x, w(`${L(l)}.attn.c_attn.weight`), w(`${L(l)}.attn.c_attn.bias`));
-      const [q, k, v] = b.split(fused, [H, H, H], 1);
+      const [q, k, v] = project(b, w, x, { weights: [`${L(l)}.attn.c_attn.weight`], biases: [`${L(l)}.attn.c_attn.bias`], sizes: [H, H, H], conv1d: true });
       return { q, k, v };
     },
     attnOut: (b, w, z, l) => b.gemm(z, w(`${L(l)}.attn.c_proj.weight`), w(`${L(l)}.attn.c_proj.bias`)),

@@ -7,6 +7,7 @@ import type { ModelConfig } from '../../hf/config.js';
 import type { Arch } from './arch.js';
 import { configAttention } from './llama.js';
 import { layerNorm, plainMlp } from './ops.js';
+import { project } from './projection.js';
 import type { WeightSpec } from '../weights.js';
 
 export function gptNeoxArch(c: ModelConfig): Arch {
@@ -39,8 +40,7 @@ export function gptNeoxArch(c: ModelConfig): Arch {
     attnNorm: (b, w, x, l) => norm(b, w, x, `${L(l)}.input_layernorm`),
     qkv: (b, w, x, l) => {
       const a = `${L(l)}.attention.query_key_value`;
-      const perHead = b.reshape(b.linear(x, w(`${a}.weight`), w(`${a}.bias`)), [0, c.numHeads, 3 * D]);
-      const [q, k, v] = b.split(perHead, [D, D, D], 2).map((t) => b.reshape(t, [0, H]));
+      const [q, k, v] = project(b, w, x, { weights: [`${a}.weight`], biases: [`${a}.bias`], sizes: [D, D, D], perHead: c.numHeads });
       return { q, k, v };
     },
     attnOut: (b, w, z, l) => b.linear(z, w(`${L(l)}.attention.dense.weight`), w(`${L(l)}.attention.dense.bias`)),

@@ -1,16 +1,18 @@
 /**
- * Llama: RMSNorm, separate q/k/v/o projections (biases only if `attention_bias`), RoPE, SwiGLU MLP,
- * optionally tied embeddings. Also the base of the families that keep Llama's tensor names and differ
- * in declared features (`LlamaVariant`): norm kind, where the norms sit, fused projections, the MLP
- * (gated with another activation, plain, mixture of experts), q/k norm. Each such family's file says
- * only which variant it is.
+ * Llama: RMSNorm, q/k/v/o projections (biases only if `attention_bias`; q|k|v run as one stacked
+ * projection, as do gate|up: `projection.ts`), RoPE, SwiGLU MLP, optionally tied embeddings. Also the
+ * base of the families that keep Llama's tensor names and differ in declared features
+ * (`LlamaVariant`): norm kind, where the norms sit, checkpoint-fused projections, the MLP (gated with
+ * another activation, plain, mixture of experts), q/k norm. Each such family's file says only which
+ * variant it is.
  */
 import type { ModelConfig } from '../../hf/config.js';
 import { type Arch, type AttentionSpec, type WeightRef } from './arch.js';
-import { activation, gatedMlp, layerNorm, layerNormPartial, moeMlp, plainMlp, rmsNorm, rmsNormOffset } from './ops.js';
+import { gatedMlp, gatedWeights, layerNorm, layerNormPartial, moeMlp, plainMlp, rmsNorm, rmsNormOffset, type GatedMlpWeights } from './ops.js';
+import { project, projectionStacks, type Projection } from './projection.js';
 import type { GraphBuilder, Value } from '../builder.js';
 import { ropeFrequencies } from '../rope.js';
-import type { WeightSpec } from '../weights.js';
+import type { WeightSpec, WeightStack } from '../weights.js';
 
 export interface LlamaVariant {
   /** `rms` (default), `rms1p` (gemma: x̂·(1 + w)), `layer` (LayerNorm with bias), `none` (olmo: no affine terms). */
@@ -71,11 +73,37 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
   const postMlp = norms === 'pre' ? null : 'post_feedforward_layernorm';
   const mlpKind = v.mlp ?? 'gated';
   const moe = mlpKind === 'moe' ? c.moe! : null;
+  // The projections of one input, each one matmul (`projection.ts`); their stacked tensors are declared below.
+  const qkvProj = (l: number): Projection => {
+    const a = `${L(l)}.self_attn`;
+    if (v.fused) return { weights: [`${a}.qkv_proj.weight`], sizes: [qDim, kvDim, kvDim] };
+    const p = ['q_proj', 'k_proj', 'v_proj'].map((n) => `${a}.${n}`);
+    return { weights: p.map((n) => `${n}.weight`), biases: c.qkvBias ? p.map((n) => `${n}.bias`) : undefined, sizes: [qDim, kvDim, kvDim] };
+  };
+  const denseMlp = (l: number): GatedMlpWeights => {
+    const m = `${L(l)}.mlp`;
+    if (v.fused) return { gateUp: { weights: [`${m}.gate_up_proj.weight`], sizes: [I, I] }, down: `${m}.down_proj.weight` };
+    const biases = c.mlpBias ? ([`${m}.gate_proj.bias`, `${m}.up_proj.bias`, `${m}.down_proj.bias`] as [string, string, string]) : undefined;
+    return gatedWeights(`${m}.gate_proj.weight`, `${m}.up_proj.weight`, `${m}.down_proj.weight`, I, biases);
+  };
+  const moeMlps = (l: number): { experts: GatedMlpWeights[]; shared?: { mlp: GatedMlpWeights; gate: string } } => {
+    const n = v.moeNames!;
+    const sub = (s: string) => s.replace('{l}', String(l));
+    const experts = Array.from({ length: moe!.experts }, (_, e) => {
+      const [g, u, d] = n.expert(e).map(sub);
+      return gatedWeights(g, u, d, moe!.intermediateSize);
+    });
+    if (!n.shared || moe!.sharedIntermediateSize <= 0) return { experts };
+    const [g, u, d] = n.shared.names.map(sub);
+    return { experts, shared: { mlp: gatedWeights(g, u, d, moe!.sharedIntermediateSize), gate: sub(n.shared.gate) } };
+  };
+  const stacks: WeightStack[] = [];
 
   for (let l = 0; l < c.numLayers; l++) {
     const p = L(l);
     const a = `${p}.self_attn`;
     for (const n of new Set([preAttn, postAttn, preMlp, postMlp])) if (n) normWeights(`${p}.${n}`);
+    stacks.push(...projectionStacks(qkvProj(l)));
     if (v.fused) weights.push({ name: `${a}.qkv_proj.weight`, shape: [qDim + 2 * kvDim, H] });
     else {
       weights.push({ name: `${a}.q_proj.weight`, shape: [qDim, H] }, { name: `${a}.k_proj.weight`, shape: [kvDim, H] }, { name: `${a}.v_proj.weight`, shape: [kvDim, H] });
@@ -91,6 +119,8 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
     }
     const m = `${p}.mlp`;
     if (moe && moe.sparseLayers[l]) {
+      const { experts, shared } = moeMlps(l);
+      for (const e of [...experts, ...(shared ? [shared.mlp] : [])]) stacks.push(...projectionStacks(e.gateUp));
       const names = v.moeNames!;
       weights.push({ name: names.router.replace('{l}', String(l)), shape: [moe.experts, H] });
       for (let e = 0; e < moe.experts; e++) {
@@ -108,6 +138,7 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
     } else if (v.fused) {
       weights.push({ name: `${m}.gate_up_proj.weight`, shape: [2 * I, H] }, { name: `${m}.down_proj.weight`, shape: [H, I] });
     } else {
+      stacks.push(...projectionStacks(denseMlp(l).gateUp));
       weights.push({ name: `${m}.gate_proj.weight`, shape: [I, H] }, { name: `${m}.up_proj.weight`, shape: [I, H] }, { name: `${m}.down_proj.weight`, shape: [H, I] });
       if (c.mlpBias) weights.push({ name: `${m}.gate_proj.bias`, shape: [I] }, { name: `${m}.up_proj.bias`, shape: [I] }, { name: `${m}.down_proj.bias`, shape: [H] });
     }
@@ -123,6 +154,7 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
 
   return {
     weights,
+    stacks,
     // Multipliers and the logit soft-cap are config fields (1 / null except for granite and gemma2/3).
     block: {
       residual: v.parallel ? 'parallel' : 'sequential',
@@ -135,16 +167,8 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
     embed: (b, w, ids) => b.gather(w('model.embed_tokens.weight'), ids),
     attnNorm: at(preAttn),
     qkv: (b, w, x, l) => {
-      const a = `${L(l)}.self_attn`;
-      if (v.fused) {
-        const [q, k, vv] = b.split(b.linear(x, w(`${a}.qkv_proj.weight`)), [qDim, kvDim, kvDim], 1);
-        return { q, k, v: vv };
-      }
-      return {
-        q: clip(b, b.linear(x, w(`${a}.q_proj.weight`), bias(c.qkvBias, w, `${a}.q_proj.bias`))),
-        k: clip(b, b.linear(x, w(`${a}.k_proj.weight`), bias(c.qkvBias, w, `${a}.k_proj.bias`))),
-        v: clip(b, b.linear(x, w(`${a}.v_proj.weight`), bias(c.qkvBias, w, `${a}.v_proj.bias`))),
-      };
+      const [q, k, vv] = project(b, w, x, qkvProj(l)).map((t) => clip(b, t));
+      return { q, k, v: vv };
     },
     qkNorm: v.qkNorm
       ? (b, w, q, k, l) => {
@@ -168,18 +192,11 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
     mlp: (b, w, x, l) => {
       const m = `${L(l)}.mlp`;
       if (moe && moe.sparseLayers[l]) {
-        const n = v.moeNames!;
-        const sub = (s: string) => s.replace('{l}', String(l));
-        const shared = n.shared && moe.sharedIntermediateSize > 0 ? { names: n.shared.names.map(sub) as [string, string, string], gate: sub(n.shared.gate) } : undefined;
-        return moeMlp(b, w, x, moe, sub(n.router), (e) => n.expert(e).map(sub) as [string, string, string], c.hiddenAct, shared);
+        const { experts, shared } = moeMlps(l);
+        return moeMlp(b, w, x, moe, v.moeNames!.router.replace('{l}', String(l)), experts, c.hiddenAct, shared);
       }
       if (mlpKind === 'plain') return plainMlp(b, x, w(`${m}.c_fc.weight`), w(`${m}.c_proj.weight`), c.hiddenAct, bias(c.mlpBias, w, `${m}.c_fc.bias`), bias(c.mlpBias, w, `${m}.c_proj.bias`));
-      if (v.fused) {
-        const [gate, up] = b.split(b.linear(x, w(`${m}.gate_up_proj.weight`)), [I, I], 1);
-        return b.linear(b.mul(up, activation(b, gate, c.hiddenAct)), w(`${m}.down_proj.weight`));
-      }
-      const biases = c.mlpBias ? ([w(`${m}.gate_proj.bias`), w(`${m}.up_proj.bias`), w(`${m}.down_proj.bias`)] as [Value, Value, Value]) : undefined;
-      return gatedMlp(b, x, w(`${m}.gate_proj.weight`), w(`${m}.up_proj.weight`), w(`${m}.down_proj.weight`), c.hiddenAct, biases);
+      return gatedMlp(b, w, x, denseMlp(l), c.hiddenAct);
     },
     postMlpNorm: at(postMlp),
     finalNorm: (b, w, x) => norm(b, w, x, 'model.norm'),

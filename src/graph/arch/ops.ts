@@ -1,12 +1,13 @@
 /**
  * Building blocks shared by architecture files: norms (RMSNorm, Gemma's RMSNorm with 1 + w,
- * LayerNorm with or without affine terms), activations, gated and plain MLPs, and the mixture of
- * experts. ONNX Runtime's fused normalization kernels where it has them (CPU and WebGPU), the rest
+ * LayerNorm with or without affine terms), activations, gated (gate|up fused) and plain MLPs, and the
+ * mixture of experts. ONNX Runtime's fused normalization kernels where it has them (CPU and WebGPU), the rest
  * written in the order of operations Hugging Face uses, so fp32 results match to ~1e-5.
  */
 import type { Activation, MoeConfig } from '../../hf/config.js';
 import type { GraphBuilder, Value } from '../builder.js';
 import type { WeightRef } from './arch.js';
+import { project, type Projection } from './projection.js';
 
 /** x / sqrt(mean(x²) + eps) · w over the last axis: ONNX Runtime's SimplifiedLayerNormalization (fp32), one node. */
 export function rmsNorm(b: GraphBuilder, x: Value, weight: Value, eps: number): Value {
@@ -49,24 +50,28 @@ export function activation(b: GraphBuilder, x: Value, act: Activation): Value {
   return act === 'gelu' ? geluErf(b, x) : geluTanh(b, x);
 }
 
-/** down(act(gate(x)) · up(x)): SwiGLU (silu), GeGLU (gemma). */
-export function gatedMlp(b: GraphBuilder, x: Value, gate: Value, up: Value, down: Value, act: Activation = 'silu', biases?: [Value, Value, Value]): Value {
-  const g = activation(b, b.linear(x, gate, biases?.[0]), act);
-  return b.linear(b.mul(g, b.linear(x, up, biases?.[1])), down, biases?.[2]);
+/** A gated MLP's weights: gate|up as one projection (`projection.ts`), then down. */
+export interface GatedMlpWeights {
+  gateUp: Projection;
+  down: string;
+  downBias?: string;
 }
 
-/** down(silu(gate(x)) · up(x)). */
-export function swiglu(b: GraphBuilder, x: Value, gate: Value, up: Value, down: Value, biases?: [Value, Value, Value]): Value {
-  return gatedMlp(b, x, gate, up, down, 'silu', biases);
+/** The weights of a gated MLP with separate gate, up and down tensors (gate|up stacked), biases optional. */
+export function gatedWeights(gate: string, up: string, down: string, size: number, biases?: [string, string, string]): GatedMlpWeights {
+  return { gateUp: { weights: [gate, up], biases: biases && [biases[0], biases[1]], sizes: [size, size] }, down, downBias: biases?.[2] };
+}
+
+/** down(act(gate(x)) · up(x)): SwiGLU (silu), GeGLU (gemma); gate and up from one matmul. */
+export function gatedMlp(b: GraphBuilder, w: WeightRef, x: Value, m: GatedMlpWeights, act: Activation = 'silu'): Value {
+  const [gate, up] = project(b, w, x, m.gateUp);
+  return b.linear(b.mul(activation(b, gate, act), up), w(m.down), m.downBias === undefined ? undefined : w(m.downBias));
 }
 
 /** fc2(act(fc1(x))) with biases (gpt2, phi, gpt_neox, starcoder2). */
 export function plainMlp(b: GraphBuilder, x: Value, fc1: Value, fc2: Value, act: Activation, bias1?: Value, bias2?: Value): Value {
   return b.linear(activation(b, b.linear(x, fc1, bias1), act), fc2, bias2);
 }
-
-/** Weight names of one expert (or the shared expert): gate, up, down. */
-export type ExpertNames = (expert: number) => [string, string, string];
 
 /**
  * Mixture of experts as Hugging Face routes it: softmax over the router logits, the top-k experts per
@@ -75,21 +80,19 @@ export type ExpertNames = (expert: number) => [string, string, string];
  * Dense form: every expert runs on every token and the unchosen get weight 0 (E/k times the MLP
  * compute of a sparse dispatch; exact, and simple on both CPU and WebGPU).
  */
-export function moeMlp(b: GraphBuilder, w: WeightRef, x: Value, moe: MoeConfig, router: string, expert: ExpertNames, act: Activation, shared?: { names: [string, string, string]; gate: string }): Value {
+export function moeMlp(b: GraphBuilder, w: WeightRef, x: Value, moe: MoeConfig, router: string, experts: GatedMlpWeights[], act: Activation, shared?: { mlp: GatedMlpWeights; gate: string }): Value {
   const probs = b.softmax(b.linear(x, w(router)), -1);
   const [top, idx] = b.node('TopK', [probs, b.constI64([moe.topK])], { axis: { int: -1 }, largest: { int: 1 }, sorted: { int: 1 } }, { outputs: 2 });
   const weights = moe.normTopK ? b.div(top, b.reduceSum(top, [-1])) : top;
   // [q, experts]: the routing weight of each expert, 0 where not chosen.
   const dense = b.op('ScatterElements', [b.mul(probs, b.scalar(0)), idx, weights], { axis: { int: 1 } });
   let out: Value | null = null;
-  for (let e = 0; e < moe.experts; e++) {
-    const [g, u, d] = expert(e);
-    const y = b.mul(gatedMlp(b, x, w(g), w(u), w(d), act), b.slice(dense, [e], [e + 1], [1]));
+  experts.forEach((expert, e) => {
+    const y = b.mul(gatedMlp(b, w, x, expert, act), b.slice(dense, [e], [e + 1], [1]));
     out = out === null ? y : b.add(out, y);
-  }
+  });
   if (shared) {
-    const [g, u, d] = shared.names;
-    const s = b.mul(b.op('Sigmoid', [b.linear(x, w(shared.gate))]), gatedMlp(b, x, w(g), w(u), w(d), act));
+    const s = b.mul(b.op('Sigmoid', [b.linear(x, w(shared.gate))]), gatedMlp(b, w, x, shared.mlp, act));
     out = b.add(out!, s);
   }
   return out!;
