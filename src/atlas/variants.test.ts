@@ -14,7 +14,7 @@ import { FULL_HISTORY } from '../kv/classPolicy.js';
 import { klFromLogProbs, logSoftmax } from '../heads/kl.js';
 import { zeroHeads } from '../runtime/hookSet.js';
 import { klBase } from './deviceKl.js';
-import { ablationKl, streamingHarm } from './variants.js';
+import { ablationKl, streamingBranchBias, streamingHarm } from './variants.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -69,6 +69,32 @@ describe('atlas variants', () => {
     }
     console.info(`[headwise tests] ablation KL, device vs float64 host: worst relative difference ${worst.toExponential(2)}`);
     expect(worst).toBeLessThan(1e-4); // float32 graph-run noise between the batched and the single run included
+  });
+
+  it('streaming branch bias masks, for each branch\'s KV head on its rows, the keys outside sink + window', () => {
+    // 2 layers × 2 KV heads of 2 query heads each; branches: (layer 1, KV head 0), (layer 0, KV head 1), (layer 1, KV head 1); n = 2.
+    const targets = [{ layer: 1, kvHead: 0 }, { layer: 0, kvHead: 1 }, { layer: 1, kvHead: 1 }];
+    const n = 2;
+    const sink = 1;
+    const window = 2;
+    const queryPositions = Int32Array.from([5, 6, 5, 6, 5, 6]);
+    const keyPositions = Int32Array.from([0, 1, 2, 3, 4, 5, 6, 5, 6, 5, 6]);
+    const bias = streamingBranchBias(targets, n, 4, 2, sink, window);
+    expect(bias.scoreBias!(2, [0, 1, 2, 3], queryPositions, keyPositions)).toBeNull();
+    for (const l of [0, 1]) {
+      const heads = [3, 0, 2]; // any order, any subset
+      const got = bias.scoreBias!(l, heads, queryPositions, keyPositions)!;
+      const K = keyPositions.length;
+      expect(got.length).toBe(heads.length * 6 * K);
+      heads.forEach((head, hi) => {
+        for (let t = 0; t < 6; t++) for (let s = 0; s < K; s++) {
+          const tg = targets[Math.floor(t / n)];
+          const kp = keyPositions[s];
+          const masked = tg.layer === l && Math.floor(head / 2) === tg.kvHead && kp >= sink && queryPositions[t] - kp >= window;
+          expect(got[(hi * 6 + t) * K + s], `layer ${l} head ${head} row ${t} key ${s}`).toBe(masked ? Math.fround(-1e30) : 0);
+        }
+      });
+    }
   });
 
   it('streaming harm is unchanged by broadcast zero biases on untouched layers', async () => {
