@@ -91,7 +91,7 @@ export async function deviceKl(model: Model, base: KlBase, logits: ortTypes.Tens
   }
   // One session per tail length (and vocabulary): the branches' reshape is then a constant (no Shape node, which webgpu
   // would place on the CPU).
-  const session = await model.auxSession(`kl-${base.rows}-${base.vocab}`, () => klGraph(base.rows, base.vocab), [], model.options.threads ?? defaultThreads());
+  const session = await model.auxSession(`kl-${base.rows}-${base.vocab}`, () => klGraph(base.rows, base.vocab), [], { threads: model.options.threads ?? defaultThreads(), noSpin: true });
   const out = await session.run({ q: logits, ...base.feeds });
   const kl = out.kl.data as Float32Array;
   for (let r = 0; r < kl.length; r++) if (Number.isNaN(kl[r])) throw new HeadwiseError(`KL: variant row ${r} has a non-finite logit`);

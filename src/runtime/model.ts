@@ -166,12 +166,13 @@ export class Model {
 
   /**
    * A small helper graph (e.g. device-side KV eviction, the atlas's KL) on this model's device, built
-   * once per key; `gpuOutputs` stay on the GPU. One CPU thread unless `threads` says otherwise.
+   * once per key; `gpuOutputs` stay on the GPU. One CPU thread unless `cpu.threads` says otherwise;
+   * `cpu.noSpin`: its threads sleep between runs (they would compete with the model session's).
    */
-  auxSession(key: string, build: () => GraphBuilder, gpuOutputs: string[] = [], threads = 1): Promise<ortTypes.InferenceSession> {
+  auxSession(key: string, build: () => GraphBuilder, gpuOutputs: string[] = [], cpu: { threads?: number; noSpin?: boolean } = {}): Promise<ortTypes.InferenceSession> {
     let s = this.aux.get(key);
     if (!s) {
-      s = createSession(build().toBytes(key), { ...this.options, threads, gpuOutputs });
+      s = createSession(build().toBytes(key), { ...this.options, threads: cpu.threads ?? 1, noSpin: cpu.noSpin, gpuOutputs });
       s.catch(() => this.aux.delete(key));
       this.aux.set(key, s);
     }

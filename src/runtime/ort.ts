@@ -24,6 +24,11 @@ export interface CreateSessionOptions extends SessionOptions {
   gpuOutputs?: string[];
   /** webgpu: fail instead of running any node on the CPU (ORT `disable_cpu_ep_fallback`). */
   strictDevice?: boolean;
+  /**
+   * cpu: the session's worker threads sleep when idle instead of spinning (ORT `intra_op.allow_spinning`
+   * 0) — for a helper session run between a model session's runs, whose threads would otherwise compete.
+   */
+  noSpin?: boolean;
 }
 
 /**
@@ -114,6 +119,7 @@ export async function createSession(file: string | Uint8Array, opts: CreateSessi
     options.enableProfiling = true;
     options.profileFilePrefix = process.env.HEADWISE_ORT_PROFILE;
   }
+  if (opts.noSpin && device === 'cpu') options.extra = { session: { intra_op: { allow_spinning: '0' } } };
   if (device === 'webgpu') {
     // KV caches stay on the GPU; logits and hook outputs (read by the runtime) come back as CPU tensors.
     // (A gpu-buffer tensor cannot be downloaded in onnxruntime-node 1.30: getData() aborts the process.)
