@@ -9,10 +9,12 @@
  * and m = Σ p·d:
  *   KL = log Σ p·exp(−(d − m)) = log1p(Σ p·φ(d − m)),  φ(e) = e^{−e} − 1 + e ≥ 0,
  * where φ is a Taylor polynomial for |e| < ½ (no cancellation) and p·e^{−e} = exp(log p − e) beyond
-(the variant's own mass on tokens the base masks enters the same sum, `KlBase.feeds`);
- * log1p is Goldberg's log(u)·S/(u − 1). An error δ in m changes the result only by a factor 1 − δ
- * (first order), and identical rows give exactly 0. Against the float64 reference the relative error
- * is ~1e-6 (test: ≤ 1e-5), far below the model's own float32 noise in the logits.
+ * (the variant's own mass on tokens the base masks enters the same sum, `KlBase.feeds`); log1p is
+ * Goldberg's log(u)·S/(u − 1). A rounding error δ in m scales the result by ~(1 − δ) only (the
+ * first-order terms cancel), and identical rows give exactly 0. Against the float64 reference the
+ * relative error is < 1e-6 on hand-made rows (test: ≤ 1e-5; CPU EP and lavapipe webgpu), far below
+ * the model's own float32 noise in the logits. The absolute error is ~1e-7·|d − m|·√KL: a variant
+ * that shifts every logit by a large constant is the worst case (the shift itself cancels exactly).
  *
  * The base rows (log-probabilities in float64, then float32) are prepared once per prompt
  * (`klBase`) and, on webgpu, uploaded once into GPU buffers that every variant's KL run reads.
