@@ -13,8 +13,9 @@
  * Goldberg's log(u)·S/(u − 1). A rounding error δ in m scales the result by ~(1 − δ) only (the
  * first-order terms cancel), and identical rows give exactly 0. Against the float64 reference the
  * relative error is < 1e-6 on hand-made rows (test: ≤ 1e-5; CPU EP and lavapipe webgpu), far below
- * the model's own float32 noise in the logits. The absolute error is ~1e-7·|d − m|·√KL: a variant
- * that shifts every logit by a large constant is the worst case (the shift itself cancels exactly).
+ * the model's own float32 noise in the logits. The absolute error is ~1e-7·|d|·√KL, |d| the size of
+ * the logit differences (d rounds relative to itself): a variant that shifts every logit by a large
+ * constant while changing the distribution little is the worst case.
  *
  * The base rows (log-probabilities in float64, then float32) are prepared once per prompt
  * (`klBase`) and, on webgpu, uploaded once into GPU buffers that every variant's KL run reads.
