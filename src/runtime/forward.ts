@@ -163,7 +163,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   const D = c.headDim;
   const hooks = gs.hooks;
   const captureRows = opts.captureRows ?? [];
-  if (present) Object.assign(feeds, presentPastFeeds(cache, D));
+  if (present) Object.assign(feeds, presentPastFeeds(cache, D, gs.kvType));
   gs.layout.forEach((groups, l) => {
     groups.forEach((group, g) => {
       const buf = cache.buffers[l][g];
