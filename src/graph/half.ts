@@ -69,8 +69,8 @@ function castTo(n: NodeRecord): number {
   return Number(attrOf(n, 'to')?.i);
 }
 
-/** Element types of every value of the original graph (the builder's ops only). */
-function elementTypes(g: GraphParts): Map<string, number> {
+/** Element types of every value of a graph (the builder's ops only; before or after the pass). */
+export function elementTypes(g: GraphParts): Map<string, number> {
   const types = new Map<string, number>();
   for (const i of g.input) types.set(i.name, i.type.tensorType.elemType);
   for (const t of g.initializer) types.set(t.name, t.dataType);
