@@ -15,7 +15,8 @@
  * same --random shapes first, in this process's call, and prints headwise webgpu / PyTorch ratios.
  * Half precision (`--weights f16` on webgpu: f16 weights and activations, `graph/half.ts`) runs
  * beside fp32 on webgpu unless --no-half: its own speed row, and its logits against webgpu fp32 in the
- * same run (max |Δ|, mean and max KL, argmax agreement) on every check-policy trace.
+ * same run (max |Δ|, mean and max KL, argmax agreement) on every check-policy trace; with
+ * --half-residual16 also the variant whose residual stream (and norms) are half (`halfResidual: 'f16'`).
  * --explicit-attention adds a webgpu row with the explicit attention graph (fused GroupQueryAttention
  * off); --atlas times `runAtlas` (--atlas-samples prompts of --atlas-context tokens) of each random
  * model on webgpu (and with --atlas-cpu on the CPU EP), its tokenizer copied from --tokenizer-from.
@@ -68,6 +69,7 @@ interface Opts {
   tokenizerFrom: string;
   speed: boolean;
   half: boolean;
+  halfResidual16?: boolean;
 }
 
 interface Check {
@@ -76,6 +78,8 @@ interface Check {
   maxAbsRef: number;
   argmaxAgree: number;
   rows: number;
+  /** Half checks: `f16` or `f16 (f16 residual)`. */
+  variant?: string;
   /** KL(reference ‖ other) per logits row, nats. */
   klMean: number;
   klMax: number;
@@ -87,6 +91,8 @@ interface Speed {
   attention?: 'fused' | 'explicit';
   /** webgpu: `fp32`, or `f16` (f16 weights and activations, KV cache float16). */
   precision?: 'fp32' | 'f16';
+  /** f16: the residual stream in half too. */
+  halfResidual?: 'f16';
   loadMs: number;
   prefillMs: number;
   prefillTokensPerSecond: number;
@@ -234,17 +240,18 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
   const traces = new Map<string, Float32Array[][]>();
   const speeds: Speed[] = [];
   let report: ModelReport | null = null;
-  type Engine = { device: Device; attention?: 'fused' | 'explicit'; precision?: 'fp32' | 'f16' };
+  type Engine = { device: Device; attention?: 'fused' | 'explicit'; precision?: 'fp32' | 'f16'; halfResidual?: 'f16' };
   const engines: Engine[] = [{ device: 'webgpu', attention: 'fused', precision: 'fp32' }];
   if (o.half) engines.push({ device: 'webgpu', attention: 'fused', precision: 'f16' });
+  if (o.half && o.halfResidual16) engines.push({ device: 'webgpu', attention: 'fused', precision: 'f16', halfResidual: 'f16' });
   if (o.explicitAttention && speed) engines.push({ device: 'webgpu', attention: 'explicit', precision: 'fp32' });
   engines.push({ device: 'cpu' });
-  const traceKey = (e: Engine) => `${e.device}${e.precision === 'f16' ? '-f16' : ''}`;
+  const traceKey = (e: Engine) => `${e.device}${e.precision === 'f16' ? '-f16' : ''}${e.halfResidual ? '-r16' : ''}`;
   for (const engine of engines) {
-    const { device, attention, precision } = engine;
+    const { device, attention, precision, halfResidual } = engine;
     const explicit = attention === 'explicit';
     const opts: ModelOptions = device === 'webgpu'
-      ? { device, strictDevice: true, fusedAttention: !explicit, ...(precision === 'f16' ? { weights: weightOptions('f16') } : {}) }
+      ? { device, strictDevice: true, fusedAttention: !explicit, ...(precision === 'f16' ? { weights: weightOptions('f16'), halfResidual } : {}) }
       : { device, threads: defaultThreads() };
     const t0 = performance.now();
     const model = await Model.load(dir, opts);
@@ -252,7 +259,7 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
       await model.session(); // converts weights, compiles, creates the session
       const loadMs = performance.now() - t0;
       const c = model.config;
-      log(`${path.basename(dir)} on ${device}${attention ? ` (${attention} attention${precision === 'f16' ? ', f16' : ''})` : ''}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);
+      log(`${path.basename(dir)} on ${device}${attention ? ` (${attention} attention${precision === 'f16' ? `, f16${halfResidual ? ', f16 residual' : ''}` : ''})` : ''}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);
       report ??= {
         name: path.basename(dir),
         dir,
@@ -267,7 +274,7 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
         for (const s of setups(model)) tr.push(await checkTrace(model, s.setup, Math.min(o.checkTokens, c.maxPositions - 16)));
         traces.set(traceKey(engine), tr);
       }
-      if (speed) speeds.push({ ...(await measure(model, device, loadMs, o)), attention, precision });
+      if (speed) speeds.push({ ...(await measure(model, device, loadMs, o)), attention, precision, halfResidual });
     } finally {
       await model.dispose();
     }
@@ -275,10 +282,12 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
   const r = report!;
   POLICY_NAMES.forEach((name, i) => r.checks.push(compareTraces(name, traces.get('cpu')![i], traces.get('webgpu')![i], r.config.vocab)));
   for (const ch of r.checks) log(`${r.name} check ${ch.policy}: max |Δlogits| ${ch.maxAbsDiff.toExponential(2)} (max |logit| ${ch.maxAbsRef.toFixed(2)}), argmax agree ${(100 * ch.argmaxAgree).toFixed(1)}% of ${ch.rows} rows`);
-  const half = traces.get('webgpu-f16');
-  if (half) {
-    r.halfChecks = POLICY_NAMES.map((name, i) => compareTraces(name, traces.get('webgpu')![i], half[i], r.config.vocab));
-    for (const ch of r.halfChecks) log(`${r.name} half check ${ch.policy}: webgpu f16 vs fp32 max |Δlogits| ${ch.maxAbsDiff.toExponential(2)}, KL mean ${ch.klMean.toExponential(2)} max ${ch.klMax.toExponential(2)}, argmax agree ${(100 * ch.argmaxAgree).toFixed(1)}% of ${ch.rows} rows`);
+  for (const [key, variant] of [['webgpu-f16', 'f16'], ['webgpu-f16-r16', 'f16 (f16 residual)']]) {
+    const half = traces.get(key);
+    if (!half) continue;
+    const checks = POLICY_NAMES.map((name, i) => ({ ...compareTraces(name, traces.get('webgpu')![i], half[i], r.config.vocab), variant }));
+    r.halfChecks = [...(r.halfChecks ?? []), ...checks];
+    for (const ch of checks) log(`${r.name} half check ${ch.policy}: webgpu ${variant} vs fp32 max |Δlogits| ${ch.maxAbsDiff.toExponential(2)}, KL mean ${ch.klMean.toExponential(2)} max ${ch.klMax.toExponential(2)}, argmax agree ${(100 * ch.argmaxAgree).toFixed(1)}% of ${ch.rows} rows`);
   }
   r.speed = speeds;
   return r;
@@ -325,7 +334,7 @@ function torchTable(reports: ModelReport[], torch: TorchReport, o: Opts): string
     [`decode at ${o.context}`, (s) => s.decodeTokensPerSecond, 'decode_tok_s'],
   ];
   for (const r of reports.filter((m) => m.weights === 'random')) for (const precision of ['fp32', 'f16'] as const) {
-    const gpu = r.speed.find((s) => s.device === 'webgpu' && s.attention !== 'explicit' && (s.precision ?? 'fp32') === precision);
+    const gpu = r.speed.find((s) => s.device === 'webgpu' && s.attention !== 'explicit' && (s.precision ?? 'fp32') === precision && !s.halfResidual);
     const shape = `${r.name.replace(/-random$/, '')}${precision === 'f16' ? ' (f16)' : ''}`;
     if (!gpu) continue;
     for (const [figure, ours, key] of figures) {
@@ -409,9 +418,9 @@ function table(reports: ModelReport[], o: Opts): string {
     const cpu = r.speed.find((s) => s.device === 'cpu');
     const gpu = r.speed.find((s) => s.device === 'webgpu');
     for (const s of r.speed) {
-      lines.push(`| ${r.name} (${(r.params / 1e6).toFixed(0)}M) | ${r.weights} | ${s.device}${s.attention === 'explicit' ? ' (explicit attention)' : ''}${s.precision === 'f16' ? ' f16' : ''} | ${f(s.loadMs / 1000, 1)} | ${f(s.prefillTokensPerSecond)} | ${f(s.prefillOneCallTokensPerSecond)} | ${f(s.decodeTokensPerSecond, 1)} | ${f(s.decodeMsPerToken, 2)} |`);
+      lines.push(`| ${r.name} (${(r.params / 1e6).toFixed(0)}M) | ${r.weights} | ${s.device}${s.attention === 'explicit' ? ' (explicit attention)' : ''}${s.precision === 'f16' ? ` f16${s.halfResidual ? ' (f16 residual)' : ''}` : ''} | ${f(s.loadMs / 1000, 1)} | ${f(s.prefillTokensPerSecond)} | ${f(s.prefillOneCallTokensPerSecond)} | ${f(s.decodeTokensPerSecond, 1)} | ${f(s.decodeMsPerToken, 2)} |`);
     }
-    const half = r.speed.find((s) => s.device === 'webgpu' && s.precision === 'f16');
+    const half = r.speed.find((s) => s.device === 'webgpu' && s.precision === 'f16' && !s.halfResidual);
     if (gpu && half) {
       lines.push(`| ${r.name} | | **webgpu f16 / fp32** | | **${f(half.prefillTokensPerSecond / gpu.prefillTokensPerSecond, 2)}×** | ${half.prefillOneCallTokensPerSecond && gpu.prefillOneCallTokensPerSecond ? f(half.prefillOneCallTokensPerSecond / gpu.prefillOneCallTokensPerSecond, 2) + '×' : ''} | **${f(half.decodeTokensPerSecond / gpu.decodeTokensPerSecond, 2)}×** | |`);
     }
@@ -422,8 +431,8 @@ function table(reports: ModelReport[], o: Opts): string {
   lines.push('', '| model | weights | policy | max \\|Δlogits\\| webgpu vs cpu | max \\|logit\\| | argmax agree |', '| --- | --- | --- | ---: | ---: | ---: |');
   for (const r of reports) for (const c of r.checks) lines.push(`| ${r.name} | ${r.weights} | ${c.policy} | ${c.maxAbsDiff.toExponential(2)} | ${c.maxAbsRef.toFixed(2)} | ${(100 * c.argmaxAgree).toFixed(1)}% of ${c.rows} |`);
   if (reports.some((r) => r.halfChecks)) {
-    lines.push('', '| model | weights | policy | max \\|Δlogits\\| webgpu f16 vs fp32 | KL mean | KL max | argmax agree |', '| --- | --- | --- | ---: | ---: | ---: | ---: |');
-    for (const r of reports) for (const c of r.halfChecks ?? []) lines.push(`| ${r.name} | ${r.weights} | ${c.policy} | ${c.maxAbsDiff.toExponential(2)} | ${c.klMean.toExponential(2)} | ${c.klMax.toExponential(2)} | ${(100 * c.argmaxAgree).toFixed(1)}% of ${c.rows} |`);
+    lines.push('', '| model | weights | variant | policy | max \\|Δlogits\\| webgpu half vs fp32 | KL mean | KL max | argmax agree |', '| --- | --- | --- | --- | ---: | ---: | ---: | ---: |');
+    for (const r of reports) for (const c of r.halfChecks ?? []) lines.push(`| ${r.name} | ${r.weights} | ${c.variant} | ${c.policy} | ${c.maxAbsDiff.toExponential(2)} | ${c.klMean.toExponential(2)} | ${c.klMax.toExponential(2)} | ${(100 * c.argmaxAgree).toFixed(1)}% of ${c.rows} |`);
   }
   return lines.join('\n');
 }
@@ -461,6 +470,7 @@ async function main(): Promise<void> {
     .option('--atlas-context <n>', 'atlas prompt tokens', int, 1024)
     .option('--no-speed', 'random models: logits check (and --atlas) only, no prefill/decode timing')
     .option('--no-half', 'skip the webgpu half-precision variant (f16 weights and activations)')
+    .option('--half-residual16', 'also the half variant with the residual stream and norms in half')
     .option('--tokenizer-from <dir>', 'tokenizer copied into random checkpoints for --atlas', 'models/ref-llama-7m');
   program.parse(process.argv);
   const o = program.opts<Opts>();

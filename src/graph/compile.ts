@@ -105,7 +105,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
   if (kvMode !== 'append') parts.push(kvMode, 2);
   if (fusedAttention && kvMode === 'present') parts.push('fused-gqa', 1);
   if (weights.format !== 'f32') parts.push(weightKey(weights), accuracyLevel);
-  if (half) parts.push('half', 1, halfResidual);
+  if (half) parts.push('half', 3, halfResidual);
   const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
   const compiled: CompiledGraph = { file, layout, hooks, kvMode, weights, cached: false, kvType: half ? 'float16' : 'float32' };

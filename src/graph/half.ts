@@ -3,7 +3,9 @@
  * float32 where precision matters, for the GPU graph of `--weights f16` (compile.ts).
  *
  * What stays float32 (the block list):
- * - normalization nodes (SimplifiedLayerNormalization, LayerNormalization: input, statistics, output)
+ * - normalization nodes (SimplifiedLayerNormalization, LayerNormalization: input, statistics, output;
+ *   with `residual: 'f16'` they take and give half instead — ONNX Runtime's WebGPU kernel sums x and
+ *   x² in float32 whatever the input type, so the statistics stay float32 and no cast is needed)
  *   and Softmax (the explicit attention's probabilities, and everything that follows from them until
  *   the next matmul: ACT, pattern capture, MoE routing);
  * - RoPE tables (nodes in a `rope.*` scope): positions times inverse frequencies overflow half's
@@ -18,7 +20,8 @@
  * What becomes float16: MatMul, Gemm, FusedMatMul, GroupQueryAttention, RotaryEmbedding always (their
  * float inputs cast down); every other node follows its inputs: float32 if any float input is float32
  * (a float32 node's output or a graph input), else float16 if any is a computed half value, else
- * (constants only, which ONNX Runtime folds) float32. Inline float constants get a half twin where a
+ * (constants only, which ONNX Runtime folds) float32 — but a data-movement node (Reshape, Unsqueeze,
+ * Transpose, …) read only by half ops is half, so its input is cast once, not once per reader. Inline float constants get a half twin where a
  * half node reads them; external float32 weights (norm weights, biases) a Cast. Existing Casts to
  * FLOAT/FLOAT16 of float values become no-ops and are dropped.
  *
@@ -44,6 +47,8 @@ export const HALF_BLOCK_LIST: readonly string[] = ['SimplifiedLayerNormalization
 /** Ops computed in float16 whatever their inputs: the matmuls and what the GPU kernels fuse around them. */
 export const HALF_OPS: readonly string[] = ['MatMul', 'Gemm', 'FusedMatMul', 'GroupQueryAttention', 'RotaryEmbedding'];
 const NORM_OPS = new Set(['SimplifiedLayerNormalization', 'LayerNormalization']);
+/** Ops that only move data: computed in half when every reader is a half op (one cast of their input, e.g. the mask for every layer's GQA). */
+const MOVE_OPS = new Set(['Reshape', 'Unsqueeze', 'Squeeze', 'Transpose', 'Identity', 'Expand', 'Flatten']);
 const BOOL_OUT = new Set(['Greater', 'Less', 'Equal', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);
 const INT64_OUT = new Set(['Shape', 'Size', 'ArgMax', 'ArgMin', 'NonZero']);
 const F = DataType.FLOAT;
@@ -125,12 +130,17 @@ function halfTensor(t: TensorRecord, name: string): TensorRecord | null {
  */
 export function toHalf(g: GraphParts, opts: HalfOptions = {}): HalfResult {
   const halfIo = opts.halfIo ?? (() => false);
-  const block = new Set([...HALF_BLOCK_LIST, ...(opts.keepOps ?? [])]);
+  const halfResidual = opts.residual === 'f16';
+  const block = new Set([...HALF_BLOCK_LIST.filter((op) => !(halfResidual && NORM_OPS.has(op))), ...(opts.keepOps ?? [])]);
   const halfOps = new Set(HALF_OPS);
   const types = elementTypes(g);
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
-  const residual = opts.residual === 'f16' ? new Set<NodeRecord>() : residualNodes(g, new Set(inits.keys()));
+  const residual = halfResidual ? new Set<NodeRecord>() : residualNodes(g, new Set(inits.keys()));
   const isFloat = (v: string) => types.get(v) === F || types.get(v) === H;
+  const readers = new Map<string, NodeRecord[]>();
+  for (const n of g.node) for (const i of n.input) if (i) readers.set(i, [...(readers.get(i) ?? []), n]);
+  const graphOutputs = new Set(g.output.map((o) => o.name));
+  const feedsHalfOnly = (n: NodeRecord) => n.output.every((o) => !graphOutputs.has(o) && (readers.get(o) ?? []).length > 0 && readers.get(o)!.every((r) => halfOps.has(r.opType)));
 
   // Precision of each computed float value (graph inputs and node outputs); float initializers are not in it.
   const prec = new Map<string, Precision>();
@@ -217,7 +227,7 @@ export function toHalf(g: GraphParts, opts: HalfOptions = {}): HalfResult {
     }
     let p: Precision;
     if (block.has(n.opType) || residual.has(n) || n.name.split('/').some((s) => s.startsWith('rope.'))) p = 'f32';
-    else if (halfOps.has(n.opType) || (n.opType === 'Cast' && castTo(n) === H)) p = 'f16';
+    else if (halfOps.has(n.opType) || (n.opType === 'Cast' && castTo(n) === H) || (MOVE_OPS.has(n.opType) && feedsHalfOnly(n))) p = 'f16';
     else if (floatIns.some((i) => prec.get(i) === 'f32')) p = 'f32';
     else if (floatIns.some((i) => prec.get(i) === 'f16')) p = 'f16';
     else p = floatIns.length ? 'f32' : n.opType === 'Cast' ? (castTo(n) === F ? 'f16' : 'f32') : 'f16';
@@ -233,7 +243,7 @@ export function toHalf(g: GraphParts, opts: HalfOptions = {}): HalfResult {
       });
     }
     const output = n.output.map((o) => (isFloat(o) ? emitOutput(o, p) : o));
-    if (p === 'f32' && floatIns.length && floatIns.every((i) => fromInput.has(i) || inits.has(i))) for (const o of output) fromInput.add(o);
+    if (p === 'f32' && floatIns.some((i) => fromInput.has(i)) && floatIns.every((i) => fromInput.has(i) || inits.has(i))) for (const o of output) fromInput.add(o);
     nodes.push({ ...n, input, output, attribute });
   }
 
