@@ -99,8 +99,23 @@ describe('toHalf', () => {
     };
     for (const [residual, want] of [['f32', F], ['f16', H]] as const) {
       const r = toHalf(build().parts(), { residual });
-      expect(elementTypes(r).get(r.node.find((n) => n.opType === 'Add')!.output[0]), residual).toBe(want);
+      const types = elementTypes(r);
+      expect(types.get(r.node.find((n) => n.opType === 'Add')!.output[0]), residual).toBe(want);
+      // The norms follow: float32 with a float32 residual, half (float32 statistics inside WebGPU's kernel) with a half one.
+      expect(producerType(r, types, 'SimplifiedLayerNormalization'), residual).toEqual([want, want]);
     }
+  });
+
+  it('casts a float32 input once for all the half readers behind data-movement nodes (the mask of every GQA)', () => {
+    const b = new GraphBuilder('half-move');
+    const m = b.input('mask', F, [T, T]);
+    const x = b.input('x', F, [T, T]);
+    for (let l = 0; l < 3; l++) b.output(b.matmul(b.unsqueeze(m, [0]), b.unsqueeze(x, [0])), `y${l}`, F, [1, T, T]);
+    const r = toHalf(b.parts());
+    const types = elementTypes(r);
+    expect(producerType(r, types, 'Unsqueeze').every((t) => t === H)).toBe(true);
+    expect(r.node.filter((n) => n.opType === 'Clip')).toHaveLength(2);
+    expect(r.node.filter((n) => n.opType === 'Cast' && (n.input[0] === 'mask#clip' || n.input[0] === 'x#clip'))).toHaveLength(2);
   });
 
   it('runs on the CPU EP close to the float32 graph, outputs float32 but the KV (float16)', async () => {

@@ -17,7 +17,8 @@
  *   exact where it is added in float32; where a half node reads it (GroupQueryAttention's bias) it is
  *   clipped to ±65504 first, so −1e30 becomes a finite half, not −inf.
  *
- * What becomes float16: MatMul, Gemm, FusedMatMul, GroupQueryAttention, RotaryEmbedding always (their
+ * What becomes float16: MatMul, Gemm, FusedMatMul, GroupQueryAttention (whose WebGPU flash-attention
+ * shader keeps scores, running max and denominators in f16, exp in f32), RotaryEmbedding always (their
  * float inputs cast down); every other node follows its inputs: float32 if any float input is float32
  * (a float32 node's output or a graph input), else float16 if any is a computed half value, else
  * (constants only, which ONNX Runtime folds) float32 — but a data-movement node (Reshape, Unsqueeze,
