@@ -8,7 +8,9 @@
  *   (Mesa's shader cache makes later runs fast), against ~30 s for the single-query one, as for fp32
  *   (the one-call f16 prefill is measured by `npm run bench:gpu` on a real GPU);
  * - hook points (resid_post, hook_z, patterns, attention scores) float32, finite and close;
- * - the KV cache float16 on the device (half the bytes), a streaming policy evicting on the device.
+ * - the KV cache float16 on the device (half the bytes), a streaming policy evicting on the device;
+ * - a small atlas (2 prompts of 128 tokens) in half: every metric within 0.1 of the CPU atlas, the
+ *   retrieval scores within 0.03, the same top retrieval heads.
  * Runs where a WebGPU adapter can be created (lavapipe without a GPU: `eval "$(bash
  * tools/device/lavapipe.sh)"`), skipped with a visible message where it cannot.
  */
@@ -27,6 +29,7 @@ import { Model } from '../src/runtime/model.js';
 import { probeWebgpu } from '../src/runtime/ort.js';
 import { windowClass } from '../src/kv/classPolicy.js';
 import { logitDrift } from '../src/eval/quantQuality.js';
+import { runAtlas, type AtlasOptions } from '../src/atlas/run.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -143,6 +146,31 @@ if (!adapter.ok) {
       for (const [name, x] of a.captured) check(name, x, b.captured.get(name)!, 1e-2);
       expect(a.captured.size).toBe(2);
       console.info(`[headwise tests] half vs fp32 hooks (webgpu, ${ids.length} tokens, ${c.numLayers} layers): max |Δ| ${report.join(', ')}`);
+    });
+
+    it('runs a small atlas in half: retrieval within 0.03 of the CPU atlas, the same top heads', async () => {
+      const small: AtlasOptions = { samples: 2, contextTokens: 128, patternSamples: 2, captureStride: 8, harmSamples: 1, harmLayersPerRun: 3, ablationSamples: 1, probes: 1, probeTokens: 24, prefillChunk: 64 };
+      const cpu = await Model.load(DEFAULT_MODEL);
+      try {
+        const ref = await runAtlas(cpu, small);
+        const atlas = await runAtlas(half, small);
+        const worst: Record<string, number> = {};
+        for (const [name, table] of Object.entries(ref.metrics)) {
+          worst[name] = 0;
+          table.forEach((row, l) => row.forEach((v, h) => {
+            const w = atlas.metrics[name][l][h];
+            expect(Number.isNaN(w), `${name} L${l}H${h}`).toBe(Number.isNaN(v));
+            if (!Number.isNaN(v)) worst[name] = Math.max(worst[name], Math.abs(v - w));
+          }));
+        }
+        console.info(`[headwise tests] half atlas (webgpu) vs cpu atlas, max |Δ| per metric: ${Object.entries(worst).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}`);
+        expect(worst.retrieval).toBeLessThanOrEqual(0.03);
+        expect(Math.max(...Object.values(worst))).toBeLessThan(0.1);
+        const top = (a: typeof ref) => a.topHeads!.retrieval.slice(0, 2).map((h) => [h.layer, h.head]);
+        expect(top(atlas)).toEqual(top(ref));
+      } finally {
+        await cpu.dispose();
+      }
     });
 
     it('a streaming policy evicts the float16 KV cache on the device, logits close to fp32', async () => {
