@@ -20,13 +20,38 @@ export interface GraphBody {
   output: unknown[];
 }
 
-interface NodeRecord {
+/** A node as serialized (onnx.NodeProto's fields). */
+export interface NodeRecord {
   opType: string;
   input: string[];
   output: string[];
   name: string;
   domain?: string;
   attribute: Record<string, unknown>[];
+}
+
+/** A graph input or output as serialized (onnx.ValueInfoProto). */
+export interface ValueInfoRecord {
+  name: string;
+  type: { tensorType: { elemType: number; shape: unknown } };
+}
+
+/** An initializer as serialized (onnx.TensorProto): inline `rawData` or external data. */
+export interface TensorRecord {
+  name: string;
+  dims: number[];
+  dataType: number;
+  rawData?: Uint8Array;
+  dataLocation?: number;
+  externalData?: { key: string; value: string }[];
+}
+
+/** The whole top-level graph, for passes over it before serialization (`half.ts`). */
+export interface GraphParts {
+  node: NodeRecord[];
+  input: ValueInfoRecord[];
+  output: ValueInfoRecord[];
+  initializer: TensorRecord[];
 }
 
 export interface ExternalRef {
@@ -69,10 +94,10 @@ export interface WeightPlan {
 }
 
 export class GraphBuilder {
-  private readonly nodes: NodeRecord[] = [];
-  private readonly inputs: unknown[] = [];
-  private readonly outputs: unknown[] = [];
-  private readonly initializers: unknown[] = [];
+  private nodes: NodeRecord[] = [];
+  private inputs: unknown[] = [];
+  private outputs: unknown[] = [];
+  private initializers: unknown[] = [];
   private counter = 0;
   private scopeStack: string[] = [];
   private readonly constCache = new Map<string, Value>();
@@ -336,6 +361,20 @@ export class GraphBuilder {
       },
     });
     return ModelProto.encode(model).finish();
+  }
+
+  /** The graph as it stands (the builder's own arrays: a pass returns new ones through `rewrite`). */
+  parts(): GraphParts {
+    return { node: this.nodes, input: this.inputs as ValueInfoRecord[], output: this.outputs as ValueInfoRecord[], initializer: this.initializers as TensorRecord[] };
+  }
+
+  /** Replaces the graph by `pass(parts())` (a whole-graph rewrite such as `half.ts`; call after every weight is declared). */
+  rewrite(pass: (g: GraphParts) => GraphParts): void {
+    const g = pass(this.parts());
+    this.nodes = g.node;
+    this.inputs = g.input;
+    this.outputs = g.output;
+    this.initializers = g.initializer;
   }
 
   /** Whether any node reads `value`. */
