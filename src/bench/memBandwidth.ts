@@ -60,7 +60,9 @@ export function combineRuns(runs: Bandwidth[]): Bandwidth {
   return bestOf([...byReader].map(([reader, fs]) => ({ reader, bytes: fs[0].bytes, seconds: fs.flatMap((f) => f.seconds), gbps: median(fs.map((f) => f.gbps)) })));
 }
 
+/** `reps` timed reads after two untimed ones (V8 compiles hot WebAssembly again, optimised, in the background). */
 async function timeReads(reps: number, read: () => Promise<unknown>): Promise<number[]> {
+  await read();
   await read();
   const secs: number[] = [];
   for (let r = 0; r < reps; r++) {
