@@ -80,7 +80,29 @@ export const compactNames = {
   gatherCodes: (matrix: string): string => `${matrix}#qg`,
   gatherScales: (matrix: string): string => `${matrix}#sg`,
   half: (matrix: string): string => `${matrix}#f16`,
+  /** Rows [r0, …) of `codes`/`scales`, read by one MatMulNBits of a sliced matrix (`WeightPlan.maxSliceBytes`). */
+  codesSlice: (matrix: string, r0: number): string => `${matrix}#q@${r0}`,
+  scalesSlice: (matrix: string, r0: number): string => `${matrix}#s@${r0}`,
 };
+
+/**
+ * Codes bytes one MatMulNBits reads at most (default of `WeightPlan.maxSliceBytes`): a larger matrix —
+ * in practice a vocabulary-sized LM head — is cut along N into row slices, one MatMulNBits each,
+ * concatenated. ONNX Runtime prepacks a MatMulNBits weight into MLAS's layout while its stored codes
+ * are still held, so a 262 MB q8 LM head (Llama-3.2-1B) alone raised peak RSS during load by ~250 MB;
+ * sliced, the overlap is one slice's. Each output column is computed independently, so the logits are
+ * the same.
+ */
+export const MAX_NBITS_SLICE_BYTES = 64 * 2 ** 20;
+
+/** Row ranges [r0, r1) cutting an [n, …] matrix of `rowBytes` codes a row into slices of at most `maxBytes` (whole multiples of 1024 rows, so that slice offsets stay page-aligned); one range when it fits. */
+export function nbitsSlices(n: number, rowBytes: number, maxBytes: number = MAX_NBITS_SLICE_BYTES): [number, number][] {
+  const rows = Math.max(1024, Math.floor(maxBytes / rowBytes / 1024) * 1024);
+  if (n <= rows) return [[0, n]];
+  const out: [number, number][] = [];
+  for (let r0 = 0; r0 < n; r0 += rows) out.push([r0, Math.min(n, r0 + rows)]);
+  return out;
+}
 
 /** Which weights `linear`, `gemm` and `gather` read in a compact format, and how. */
 export interface WeightPlan {
@@ -91,6 +113,8 @@ export interface WeightPlan {
   keepF32: Set<string>;
   /** MatMulNBits `accuracy_level` (0: fp32 compute; 4: int8 compute of the activations). */
   accuracyLevel: number;
+  /** Codes bytes one MatMulNBits reads at most (default `MAX_NBITS_SLICE_BYTES`). */
+  maxSliceBytes?: number;
 }
 
 export class GraphBuilder {
@@ -112,6 +136,8 @@ export class GraphBuilder {
   weightPlan: WeightPlan | null = null;
   /** Weights read in the compact format, with how each is read. */
   readonly compactWeights = new Map<string, Set<CompactUse>>();
+  /** Stored matrices read as row slices (`nbitsSlices`), by matrix name: the slices' row ranges. */
+  readonly compactSlices = new Map<string, [number, number][]>();
 
   constructor(readonly name: string) {}
 
@@ -288,9 +314,16 @@ export class GraphBuilder {
       // f16: [K, N] half weight, activations cast to half and back (bias added in fp32).
       y = this.cast(this.matmul(this.cast(a, DataType.FLOAT16), compactNames.half(matrix)), DataType.FLOAT);
     } else {
-      y = this.node('MatMulNBits', [a, compactNames.codes(matrix), compactNames.scales(matrix)], {
-        K: { int: k }, N: { int: n }, bits: { int: bits }, block_size: { int: plan.options.blockSize }, accuracy_level: { int: plan.accuracyLevel },
+      const blockSize = plan.options.blockSize;
+      const nbits = (codes: Value, scales: Value, rows: number) => this.node('MatMulNBits', [a, codes, scales], {
+        K: { int: k }, N: { int: rows }, bits: { int: bits }, block_size: { int: blockSize }, accuracy_level: { int: plan.accuracyLevel },
       }, { domain: 'com.microsoft' })[0];
+      const slices = nbitsSlices(n, (Math.ceil(k / blockSize) * blockSize * bits) / 8, plan.maxSliceBytes);
+      if (slices.length === 1) y = nbits(compactNames.codes(matrix), compactNames.scales(matrix), n);
+      else {
+        this.compactSlices.set(matrix, slices);
+        y = this.concat(slices.map(([r0, r1]) => nbits(compactNames.codesSlice(matrix, r0), compactNames.scalesSlice(matrix, r0), r1 - r0)), -1);
+      }
     }
     return bias ? this.add(y, bias) : y;
   }

@@ -19,11 +19,12 @@ import { buildDecoderGraph, type KvMode } from './decoder.js';
 import { toHalf } from './half.js';
 import { hookKey, type HookOptions } from './hooks.js';
 import type { KvLayout } from './layout.js';
-import { transposedName, type GraphBuilder } from './builder.js';
+import { compactNames, transposedName, type GraphBuilder } from './builder.js';
 import { F32_WEIGHTS, formatBits, weightKey, type WeightOptions } from './quant.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec, type WeightSpec } from './weights.js';
 
-// 12: per-row head scale input ([H] or [H, q]). 13: q|k|v and gate|up as one projection each (stacked weights, `arch/projection.ts`).
+// 12: per-row head scale input ([H] or [H, q]). 13: q|k|v and gate|up as one projection each (stacked weights,
+// `arch/projection.ts`); MatMulNBits over more than 64 MiB of codes in row slices.
 const GRAPH_VERSION = 13;
 
 export interface CompiledGraph {
@@ -198,6 +199,19 @@ function buildCompact(
     if (uses.has('cols')) store({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true, encode: encode(false) });
   }
   const manifest = ensureWeights(ckpt, stored, modelCacheDir(ckpt), weightsFileName(opts.kvMode, weights));
-  for (const [name, t] of Object.entries(manifest.tensors)) builder.weight(name, t.shape, t, t.dataType);
+  // A sliced matrix (`nbitsSlices`) is read as views of its stored codes and scales, one per row range.
+  const sliced = new Set<string>();
+  for (const [matrix, ranges] of builder.compactSlices) {
+    const codes = manifest.tensors[compactNames.codes(matrix)];
+    const scales = manifest.tensors[compactNames.scales(matrix)];
+    const [n, nb, blob] = codes.shape;
+    for (const [r0, r1] of ranges) {
+      builder.weight(compactNames.codesSlice(matrix, r0), [r1 - r0, nb, blob], { file: codes.file, offset: codes.offset + r0 * nb * blob, length: (r1 - r0) * nb * blob }, codes.dataType);
+      builder.weight(compactNames.scalesSlice(matrix, r0), [(r1 - r0) * nb], { file: scales.file, offset: scales.offset + r0 * nb * 4, length: (r1 - r0) * nb * 4 }, scales.dataType);
+    }
+    if (n !== ranges[ranges.length - 1][1]) throw new Error(`${matrix}: slices end at row ${ranges[ranges.length - 1][1]} of ${n}`);
+    sliced.add(compactNames.codes(matrix)).add(compactNames.scales(matrix));
+  }
+  for (const [name, t] of Object.entries(manifest.tensors)) if (!sliced.has(name)) builder.weight(name, t.shape, t, t.dataType);
   return builder;
 }
