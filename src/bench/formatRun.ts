@@ -17,6 +17,9 @@ import { applyModelWindows } from '../runtime/modelWindow.js';
 import { Model } from '../runtime/model.js';
 import { uniformLayout } from '../graph/layout.js';
 
+/** Token ids the runs draw from (as the llama.cpp bench does). */
+export const BENCH_VOCAB = 8192;
+
 /** Peak resident set of this process so far (VmHWM), in MiB. */
 export function peakRssMB(): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
@@ -83,7 +86,10 @@ export async function runFormat(dir: string, weights: WeightOptions, threads: nu
     const gs = await model.session(setup.layout);
     const loadMs = performance.now() - t0;
     const loadPeakRssMB = peakRssMB();
-    const V = model.config.vocabSize;
+    // The token ids of `../shared/peer/llama_bench.mjs` (ids below 8192), so that both engines look up
+    // the same embedding rows: spread over a 128k vocabulary they touched ~200 MB more of the mapped
+    // embedding at 1B, which llama.cpp's run never reads.
+    const V = Math.min(BENCH_VOCAB, model.config.vocabSize);
     const ids = (n: number) => Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % (V - 1)));
     const cache = newCache(model, gs, setup.policies);
     cache.reserve(Math.max(o.prefill, o.context + o.steps + 8));

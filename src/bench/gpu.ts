@@ -13,6 +13,10 @@
  * --work, declaring enough positions for the context; speed does not depend on the weights.
  * --torch SCRIPT runs the PyTorch peer (`../shared/peer/torch_gpu_bench.py`) on the same GPU and the
  * same --random shapes first, in this process's call, and prints headwise webgpu / PyTorch ratios.
+ * Half precision (`--weights f16` on webgpu: f16 weights and activations, `graph/half.ts`) runs
+ * beside fp32 on webgpu unless --no-half: its own speed row, and its logits against webgpu fp32 in the
+ * same run (max |Δ|, mean and max KL, argmax agreement) on every check-policy trace; with
+ * --half-residual16 also the variant whose residual stream (and norms) are half (`halfResidual: 'f16'`).
  * --explicit-attention adds a webgpu row with the explicit attention graph (fused GroupQueryAttention
  * off); --atlas times `runAtlas` (--atlas-samples prompts of --atlas-context tokens) of each random
  * model on webgpu (and with --atlas-cpu on the CPU EP), its tokenizer copied from --tokenizer-from.
@@ -36,6 +40,8 @@ import { DataType } from '../graph/onnxProto.js';
 import type { CacheSetup } from '../runtime/generate.js';
 import { FULL_HISTORY, windowClass } from '../kv/classPolicy.js';
 import { runAtlas } from '../atlas/run.js';
+import { weightOptions } from '../graph/quant.js';
+import { klPerPosition } from '../heads/kl.js';
 
 interface Opts {
   model: string[];
@@ -62,6 +68,8 @@ interface Opts {
   atlasContext: number;
   tokenizerFrom: string;
   speed: boolean;
+  half: boolean;
+  halfResidual16?: boolean;
 }
 
 interface Check {
@@ -70,12 +78,21 @@ interface Check {
   maxAbsRef: number;
   argmaxAgree: number;
   rows: number;
+  /** Half checks: `f16` or `f16 (f16 residual)`. */
+  variant?: string;
+  /** KL(reference ‖ other) per logits row, nats. */
+  klMean: number;
+  klMax: number;
 }
 
 interface Speed {
   device: Device;
   /** webgpu: `fused` (GroupQueryAttention where nothing is hooked, the default) or `explicit`. */
   attention?: 'fused' | 'explicit';
+  /** webgpu: `fp32`, or `f16` (f16 weights and activations, KV cache float16). */
+  precision?: 'fp32' | 'f16';
+  /** f16: the residual stream in half too. */
+  halfResidual?: 'f16';
   loadMs: number;
   prefillMs: number;
   prefillTokensPerSecond: number;
@@ -94,8 +111,10 @@ interface ModelReport {
   params: number;
   config: { layers: number; hidden: number; heads: number; kvHeads: number; headDim: number; ffn: number; vocab: number };
   checks: Check[];
+  /** webgpu f16 (weights and activations) against webgpu fp32, the same traces as `checks`. */
+  halfChecks?: Check[];
   speed: Speed[];
-  atlas?: { device: Device; seconds: number; samples: number; contextTokens: number; timing: Record<string, number> }[];
+  atlas?: { device: Device; precision?: 'fp32' | 'f16'; seconds: number; samples: number; contextTokens: number; timing: Record<string, number> }[];
 }
 
 const log = (s: string) => process.stderr.write(`[bench:gpu ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
@@ -139,7 +158,13 @@ function compareTraces(policy: string, ref: Float32Array[], dut: Float32Array[],
   let maxAbsRef = 0;
   let agree = 0;
   let rows = 0;
+  let klSum = 0;
+  let klMax = 0;
   ref.forEach((a, i) => {
+    for (const kl of klPerPosition(a, dut[i], vocab)) {
+      klSum += kl;
+      klMax = Math.max(klMax, kl);
+    }
     const b = dut[i];
     for (let j = 0; j < a.length; j++) {
       maxAbsDiff = Math.max(maxAbsDiff, Math.abs(a[j] - b[j]));
@@ -155,7 +180,7 @@ function compareTraces(policy: string, ref: Float32Array[], dut: Float32Array[],
       if (argmax(a) === argmax(b)) agree++;
     }
   });
-  return { policy, maxAbsDiff, maxAbsRef, argmaxAgree: agree / rows, rows };
+  return { policy, maxAbsDiff, maxAbsRef, argmaxAgree: agree / rows, rows, klMean: klSum / rows, klMax };
 }
 
 async function prefillOnce(model: Model, ids: number[], chunk: number): Promise<{ ms: number; cache: KvCache }> {
@@ -219,21 +244,29 @@ async function measure(model: Model, device: Device, loadMs: number, o: Opts): P
 }
 
 async function benchModel(dir: string, weights: 'trained' | 'random', speed: boolean, o: Opts): Promise<ModelReport> {
-  const traces = new Map<Device, Float32Array[][]>();
+  const traces = new Map<string, Float32Array[][]>();
   const speeds: Speed[] = [];
   let report: ModelReport | null = null;
-  const engines: { device: Device; attention?: 'fused' | 'explicit' }[] = [{ device: 'webgpu', attention: 'fused' }, { device: 'cpu' }];
-  if (o.explicitAttention && speed) engines.splice(1, 0, { device: 'webgpu', attention: 'explicit' });
-  for (const { device, attention } of engines) {
+  type Engine = { device: Device; attention?: 'fused' | 'explicit'; precision?: 'fp32' | 'f16'; halfResidual?: 'f16' };
+  const engines: Engine[] = [{ device: 'webgpu', attention: 'fused', precision: 'fp32' }];
+  if (o.half) engines.push({ device: 'webgpu', attention: 'fused', precision: 'f16' });
+  if (o.half && o.halfResidual16) engines.push({ device: 'webgpu', attention: 'fused', precision: 'f16', halfResidual: 'f16' });
+  if (o.explicitAttention && speed) engines.push({ device: 'webgpu', attention: 'explicit', precision: 'fp32' });
+  engines.push({ device: 'cpu' });
+  const traceKey = (e: Engine) => `${e.device}${e.precision === 'f16' ? '-f16' : ''}${e.halfResidual ? '-r16' : ''}`;
+  for (const engine of engines) {
+    const { device, attention, precision, halfResidual } = engine;
     const explicit = attention === 'explicit';
-    const opts: ModelOptions = device === 'webgpu' ? { device, strictDevice: true, fusedAttention: !explicit } : { device, threads: defaultThreads() };
+    const opts: ModelOptions = device === 'webgpu'
+      ? { device, strictDevice: true, fusedAttention: !explicit, ...(precision === 'f16' ? { weights: weightOptions('f16'), halfResidual } : {}) }
+      : { device, threads: defaultThreads() };
     const t0 = performance.now();
     const model = await Model.load(dir, opts);
     try {
       await model.session(); // converts weights, compiles, creates the session
       const loadMs = performance.now() - t0;
       const c = model.config;
-      log(`${path.basename(dir)} on ${device}${attention ? ` (${attention} attention)` : ''}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);
+      log(`${path.basename(dir)} on ${device}${attention ? ` (${attention} attention${precision === 'f16' ? `, f16${halfResidual ? ', f16 residual' : ''}` : ''})` : ''}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);
       report ??= {
         name: path.basename(dir),
         dir,
@@ -246,9 +279,9 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
       if (!explicit) {
         const tr: Float32Array[][] = [];
         for (const s of setups(model)) tr.push(await checkTrace(model, s.setup, Math.min(o.checkTokens, c.maxPositions - 16)));
-        traces.set(device, tr);
+        traces.set(traceKey(engine), tr);
       }
-      if (speed) speeds.push({ ...(await measure(model, device, loadMs, o)), attention });
+      if (speed) speeds.push({ ...(await measure(model, device, loadMs, o)), attention, precision, halfResidual });
     } finally {
       await model.dispose();
     }
@@ -256,6 +289,13 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
   const r = report!;
   POLICY_NAMES.forEach((name, i) => r.checks.push(compareTraces(name, traces.get('cpu')![i], traces.get('webgpu')![i], r.config.vocab)));
   for (const ch of r.checks) log(`${r.name} check ${ch.policy}: max |Δlogits| ${ch.maxAbsDiff.toExponential(2)} (max |logit| ${ch.maxAbsRef.toFixed(2)}), argmax agree ${(100 * ch.argmaxAgree).toFixed(1)}% of ${ch.rows} rows`);
+  for (const [key, variant] of [['webgpu-f16', 'f16'], ['webgpu-f16-r16', 'f16 (f16 residual)']]) {
+    const half = traces.get(key);
+    if (!half) continue;
+    const checks = POLICY_NAMES.map((name, i) => ({ ...compareTraces(name, traces.get('webgpu')![i], half[i], r.config.vocab), variant }));
+    r.halfChecks = [...(r.halfChecks ?? []), ...checks];
+    for (const ch of checks) log(`${r.name} half check ${ch.policy}: webgpu ${variant} vs fp32 max |Δlogits| ${ch.maxAbsDiff.toExponential(2)}, KL mean ${ch.klMean.toExponential(2)} max ${ch.klMax.toExponential(2)}, argmax agree ${(100 * ch.argmaxAgree).toFixed(1)}% of ${ch.rows} rows`);
+  }
   r.speed = speeds;
   return r;
 }
@@ -300,14 +340,14 @@ function torchTable(reports: ModelReport[], torch: TorchReport, o: Opts): string
     [`prefill ${o.context / o.chunk} × ${o.chunk}`, (s) => s.prefillTokensPerSecond, `prefill_chunk${o.chunk}_tok_s`],
     [`decode at ${o.context}`, (s) => s.decodeTokensPerSecond, 'decode_tok_s'],
   ];
-  for (const r of reports.filter((m) => m.weights === 'random')) {
-    const gpu = r.speed.find((s) => s.device === 'webgpu' && s.attention !== 'explicit');
-    const shape = r.name.replace(/-random$/, '');
+  for (const r of reports.filter((m) => m.weights === 'random')) for (const precision of ['fp32', 'f16'] as const) {
+    const gpu = r.speed.find((s) => s.device === 'webgpu' && s.attention !== 'explicit' && (s.precision ?? 'fp32') === precision && !s.halfResidual);
+    const shape = `${r.name.replace(/-random$/, '')}${precision === 'f16' ? ' (f16)' : ''}`;
     if (!gpu) continue;
     for (const [figure, ours, key] of figures) {
       const mine = ours(gpu);
       const cells = variants.map((v) => {
-        const t = torch.results.find((x) => x.model === shape && x.variant === v);
+        const t = torch.results.find((x) => x.model === r.name.replace(/-random$/, '') && x.variant === v);
         const theirs = typeof t?.[key] === 'number' ? (t[key] as number) : undefined;
         if (theirs === undefined) return `${t?.error ? 'failed' : 'n/a'} | `;
         return `${theirs.toFixed(0)} | ${mine === undefined ? '' : `**${(mine / theirs).toFixed(2)}×**`}`;
@@ -319,14 +359,15 @@ function torchTable(reports: ModelReport[], torch: TorchReport, o: Opts): string
 }
 
 /** Wall time of `runAtlas` (sessions created on the way, as a user sees it) on a device. */
-async function atlasTiming(dir: string, device: Device, o: Opts): Promise<NonNullable<ModelReport['atlas']>[number]> {
-  const model = await Model.load(dir, device === 'webgpu' ? { device, strictDevice: true } : { device, threads: defaultThreads() });
+async function atlasTiming(dir: string, device: Device, o: Opts, precision: 'fp32' | 'f16' = 'fp32'): Promise<NonNullable<ModelReport['atlas']>[number]> {
+  const half = precision === 'f16' ? { weights: weightOptions('f16') } : {};
+  const model = await Model.load(dir, device === 'webgpu' ? { device, strictDevice: true, ...half } : { device, threads: defaultThreads() });
   try {
     const t = performance.now();
     const a = await runAtlas(model, { samples: o.atlasSamples, contextTokens: o.atlasContext });
     const seconds = (performance.now() - t) / 1000;
-    log(`${path.basename(dir)} atlas on ${device}: ${seconds.toFixed(1)} s (${o.atlasSamples} prompts of ${o.atlasContext} tokens; ${JSON.stringify(a.timing)})`);
-    return { device, seconds, samples: o.atlasSamples, contextTokens: o.atlasContext, timing: a.timing ?? {} };
+    log(`${path.basename(dir)} atlas on ${device}${precision === 'f16' ? ' f16' : ''}: ${seconds.toFixed(1)} s (${o.atlasSamples} prompts of ${o.atlasContext} tokens; ${JSON.stringify(a.timing)})`);
+    return { device, precision, seconds, samples: o.atlasSamples, contextTokens: o.atlasContext, timing: a.timing ?? {} };
   } finally {
     await model.dispose();
   }
@@ -384,7 +425,11 @@ function table(reports: ModelReport[], o: Opts): string {
     const cpu = r.speed.find((s) => s.device === 'cpu');
     const gpu = r.speed.find((s) => s.device === 'webgpu');
     for (const s of r.speed) {
-      lines.push(`| ${r.name} (${(r.params / 1e6).toFixed(0)}M) | ${r.weights} | ${s.device}${s.attention === 'explicit' ? ' (explicit attention)' : ''} | ${f(s.loadMs / 1000, 1)} | ${f(s.prefillTokensPerSecond)} | ${f(s.prefillOneCallTokensPerSecond)} | ${f(s.decodeTokensPerSecond, 1)} | ${f(s.decodeMsPerToken, 2)} |`);
+      lines.push(`| ${r.name} (${(r.params / 1e6).toFixed(0)}M) | ${r.weights} | ${s.device}${s.attention === 'explicit' ? ' (explicit attention)' : ''}${s.precision === 'f16' ? ` f16${s.halfResidual ? ' (f16 residual)' : ''}` : ''} | ${f(s.loadMs / 1000, 1)} | ${f(s.prefillTokensPerSecond)} | ${f(s.prefillOneCallTokensPerSecond)} | ${f(s.decodeTokensPerSecond, 1)} | ${f(s.decodeMsPerToken, 2)} |`);
+    }
+    const half = r.speed.find((s) => s.device === 'webgpu' && s.precision === 'f16' && !s.halfResidual);
+    if (gpu && half) {
+      lines.push(`| ${r.name} | | **webgpu f16 / fp32** | | **${f(half.prefillTokensPerSecond / gpu.prefillTokensPerSecond, 2)}×** | ${half.prefillOneCallTokensPerSecond && gpu.prefillOneCallTokensPerSecond ? f(half.prefillOneCallTokensPerSecond / gpu.prefillOneCallTokensPerSecond, 2) + '×' : ''} | **${f(half.decodeTokensPerSecond / gpu.decodeTokensPerSecond, 2)}×** | |`);
     }
     if (cpu && gpu) {
       lines.push(`| ${r.name} | | **webgpu / cpu** | | **${f(gpu.prefillTokensPerSecond / cpu.prefillTokensPerSecond, 1)}×** | ${gpu.prefillOneCallTokensPerSecond ? f(gpu.prefillOneCallTokensPerSecond / cpu.prefillTokensPerSecond, 1) + '×' : ''} | **${f(gpu.decodeTokensPerSecond / cpu.decodeTokensPerSecond, 1)}×** | |`);
@@ -392,6 +437,10 @@ function table(reports: ModelReport[], o: Opts): string {
   }
   lines.push('', '| model | weights | policy | max \\|Δlogits\\| webgpu vs cpu | max \\|logit\\| | argmax agree |', '| --- | --- | --- | ---: | ---: | ---: |');
   for (const r of reports) for (const c of r.checks) lines.push(`| ${r.name} | ${r.weights} | ${c.policy} | ${c.maxAbsDiff.toExponential(2)} | ${c.maxAbsRef.toFixed(2)} | ${(100 * c.argmaxAgree).toFixed(1)}% of ${c.rows} |`);
+  if (reports.some((r) => r.halfChecks)) {
+    lines.push('', '| model | weights | variant | policy | max \\|Δlogits\\| webgpu half vs fp32 | KL mean | KL max | argmax agree |', '| --- | --- | --- | --- | ---: | ---: | ---: | ---: |');
+    for (const r of reports) for (const c of r.halfChecks ?? []) lines.push(`| ${r.name} | ${r.weights} | ${c.variant} | ${c.policy} | ${c.maxAbsDiff.toExponential(2)} | ${c.klMean.toExponential(2)} | ${c.klMax.toExponential(2)} | ${(100 * c.argmaxAgree).toFixed(1)}% of ${c.rows} |`);
+  }
   return lines.join('\n');
 }
 
@@ -427,6 +476,8 @@ async function main(): Promise<void> {
     .option('--atlas-samples <n>', 'atlas needle prompts', int, 8)
     .option('--atlas-context <n>', 'atlas prompt tokens', int, 1024)
     .option('--no-speed', 'random models: logits check (and --atlas) only, no prefill/decode timing')
+    .option('--no-half', 'skip the webgpu half-precision variant (f16 weights and activations)')
+    .option('--half-residual16', 'also the half variant with the residual stream and norms in half')
     .option('--tokenizer-from <dir>', 'tokenizer copied into random checkpoints for --atlas', 'models/ref-llama-7m');
   program.parse(process.argv);
   const o = program.opts<Opts>();
@@ -461,6 +512,7 @@ async function main(): Promise<void> {
         if (fs.existsSync(path.join(o.tokenizerFrom, f)) && !fs.existsSync(path.join(out, f))) fs.copyFileSync(path.join(o.tokenizerFrom, f), path.join(out, f));
       }
       report.atlas = [await atlasTiming(out, 'webgpu', o)];
+      if (o.half) report.atlas.push(await atlasTiming(out, 'webgpu', o, 'f16'));
       if (o.atlasCpu) report.atlas.push(await atlasTiming(out, 'cpu', o));
     }
     reports.push(report);
@@ -472,7 +524,7 @@ async function main(): Promise<void> {
     console.log(`headwise bench:gpu — ${host.gpu} | ${host.cpu} × ${host.cores} | onnxruntime-node ${host.ort} | node ${host.node}`);
     console.log(table(reports, o));
     if (torch) console.log(`\nheadwise webgpu vs PyTorch ${torch.host?.torch ?? ''} on ${torch.host?.gpu ?? 'the GPU'} (peer exit ${torch.status}):\n${torchTable(reports, torch, o)}`);
-    for (const r of reports) for (const a of r.atlas ?? []) console.log(`atlas ${r.name} on ${a.device}: ${a.seconds.toFixed(1)} s (${a.samples} prompts × ${a.contextTokens} tokens)`);
+    for (const r of reports) for (const a of r.atlas ?? []) console.log(`atlas ${r.name} on ${a.device}${a.precision === 'f16' ? ' f16' : ''}: ${a.seconds.toFixed(1)} s (${a.samples} prompts × ${a.contextTokens} tokens)`);
     if (ops) console.log(`\nwebgpu linear layer [${o.chunk}, 2048]·[2048, 2048]: ${Object.entries(ops).map(([k, v]) => `${k} ${v.toFixed(0)} GFLOP/s`).join(', ')}`);
   }
 }

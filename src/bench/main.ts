@@ -18,7 +18,7 @@ import { Checkpoint } from '../hf/checkpoint.js';
 import { PACKAGE_ROOT } from '../cli/common.js';
 import { DEFAULT_BLOCK_SIZE, WEIGHT_FORMATS, weightKey, weightOptions, type WeightFormat } from '../graph/quant.js';
 import { compileFormat, decodeBytesPerToken, runFormat, type CompileFigures, type RunFigures } from './formatRun.js';
-import { readBandwidthGBps } from './memBandwidth.js';
+import { combineRuns, readBandwidth, type Bandwidth } from './memBandwidth.js';
 
 const GGUF_TYPE: Record<WeightFormat, string> = { f32: 'f32', f16: 'f16', q8: 'q8_0', q4: 'q4_0' };
 const SHARED_PEER = path.resolve(PACKAGE_ROOT, '..', 'shared', 'peer');
@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       ggufs[x] = file;
     }
   }
-  const bw: number[] = [await readBandwidthGBps(f.threads)];
+  const bw: Bandwidth[] = [await readBandwidth(f.threads)];
   const runs: Record<string, RunFigures[]> = Object.fromEntries(formats.map((x) => [x, []]));
   const peers: Record<string, LlamaFigures[]> = Object.fromEntries(formats.map((x) => [x, []]));
   for (let rep = 0; rep < f.reps; rep++) {
@@ -133,9 +133,10 @@ async function main(): Promise<void> {
       const h = runs[x][rep];
       process.stderr.write(`bench: run ${rep + 1}/${f.reps} ${x}: prefill ${h.prefillTokensPerSecond.toFixed(1)} decode ${h.decodeTokensPerSecond.toFixed(2)} tok/s${f.peer ? ` | llama.cpp ${peers[x][rep].prefill512.toFixed(1)} / ${peers[x][rep].decode512.toFixed(2)}` : ''}\n`);
     }
-    bw.push(await readBandwidthGBps(f.threads));
+    bw.push(await readBandwidth(f.threads));
   }
-  const readGBps = median(bw);
+  const bandwidth = combineRuns(bw);
+  const readGBps = bandwidth.gbps;
   const table = formats.map((x) => {
     const r = runs[x];
     const perToken = bytes[x].weightBytes + bytes[x].kvBytes;
@@ -173,13 +174,13 @@ async function main(): Promise<void> {
     }
     return row;
   });
-  const report = { model: path.basename(dir), threads: f.threads, accuracyLevel: f.accuracyLevel ?? 4, reps: f.reps, prefillTokens: f.prefill, contextTokens: f.context, blockSize: f.block, readBandwidthGBps: readGBps, readBandwidthRuns: bw, formats: table };
+  const report = { model: path.basename(dir), threads: f.threads, accuracyLevel: f.accuracyLevel ?? 4, reps: f.reps, prefillTokens: f.prefill, contextTokens: f.context, blockSize: f.block, readBandwidthGBps: readGBps, readBandwidthReader: bandwidth.best, readBandwidthReaders: Object.fromEntries(bandwidth.readers.map((r) => [r.reader, r.gbps])), readBandwidthRuns: bw.map((b) => Object.fromEntries(b.readers.map((r) => [r.reader, r.gbps]))), formats: table };
   if (f.json) {
     console.log(JSON.stringify(report));
     return;
   }
   const n = (v: unknown, d = 1) => (typeof v === 'number' ? v.toFixed(d) : '—');
-  console.log(`headwise bench — ${report.model}, ${f.threads} threads, medians of ${f.reps} interleaved runs; read bandwidth ${readGBps.toFixed(1)} GB/s (ORT ReduceSum, ${bw.map((b) => b.toFixed(1)).join(' / ')})`);
+  console.log(`headwise bench — ${report.model}, ${f.threads} threads, medians of ${f.reps} interleaved runs; read bandwidth ${readGBps.toFixed(1)} GB/s (best reader, ${bandwidth.best}; medians of ${bw.length} measurements: ${bandwidth.readers.map((r) => `${r.reader} ${r.gbps.toFixed(1)}`).join(', ')})`);
   console.log(`| format | prefill ${f.prefill} tok/s | decode @${f.context} tok/s [range] | MB read / token | share of read bandwidth | compile s (peak MB) | load s (peak MB) | peak RSS MB |${f.peer ? ' llama.cpp type | prefill ratio | decode ratio | peak RSS ratio |' : ''}`);
   console.log(`| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |${f.peer ? ' --- | ---: | ---: | ---: |' : ''}`);
   for (const r of table) {

@@ -55,7 +55,7 @@ export function modelOptions(cmd: Command): Command {
     .option('-m, --model <dir>', 'Hugging Face model folder (config.json, *.safetensors, tokenizer.json)', undefined)
     .addOption(new Option('--device <device>', 'where ONNX Runtime computes').choices(DEVICES as string[]).default('cpu'))
     .option('--threads <n>', 'CPU threads for ONNX Runtime (default: all cores)', intArg(1, 256))
-    .addOption(new Option('--weights <format>', 'linear-layer weights: float32, half, or 8-/4-bit blocks (MatMulNBits)').choices(WEIGHT_FORMATS as string[]).default('f32'))
+    .addOption(new Option('--weights <format>', 'linear-layer weights: float32, half (on webgpu: half-precision compute and KV cache too), or 8-/4-bit blocks (MatMulNBits)').choices(WEIGHT_FORMATS as string[]).default('f32'))
     .option('--weights-block <n>', `q8/q4: elements per quantisation block (power of two ≥ 16; default ${DEFAULT_BLOCK_SIZE})`, intArg(16, 4096))
     .option('--f32-embeddings', 'q8/q4/f16: keep the embedding and LM head float32');
 }

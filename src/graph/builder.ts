@@ -20,13 +20,38 @@ export interface GraphBody {
   output: unknown[];
 }
 
-interface NodeRecord {
+/** A node as serialized (onnx.NodeProto's fields). */
+export interface NodeRecord {
   opType: string;
   input: string[];
   output: string[];
   name: string;
   domain?: string;
   attribute: Record<string, unknown>[];
+}
+
+/** A graph input or output as serialized (onnx.ValueInfoProto). */
+export interface ValueInfoRecord {
+  name: string;
+  type: { tensorType: { elemType: number; shape: unknown } };
+}
+
+/** An initializer as serialized (onnx.TensorProto): inline `rawData` or external data. */
+export interface TensorRecord {
+  name: string;
+  dims: number[];
+  dataType: number;
+  rawData?: Uint8Array;
+  dataLocation?: number;
+  externalData?: { key: string; value: string }[];
+}
+
+/** The whole top-level graph, for passes over it before serialization (`half.ts`). */
+export interface GraphParts {
+  node: NodeRecord[];
+  input: ValueInfoRecord[];
+  output: ValueInfoRecord[];
+  initializer: TensorRecord[];
 }
 
 export interface ExternalRef {
@@ -55,7 +80,29 @@ export const compactNames = {
   gatherCodes: (matrix: string): string => `${matrix}#qg`,
   gatherScales: (matrix: string): string => `${matrix}#sg`,
   half: (matrix: string): string => `${matrix}#f16`,
+  /** Rows [r0, …) of `codes`/`scales`, read by one MatMulNBits of a sliced matrix (`WeightPlan.maxSliceBytes`). */
+  codesSlice: (matrix: string, r0: number): string => `${matrix}#q@${r0}`,
+  scalesSlice: (matrix: string, r0: number): string => `${matrix}#s@${r0}`,
 };
+
+/**
+ * Codes bytes one MatMulNBits reads at most (default of `WeightPlan.maxSliceBytes`): a larger matrix —
+ * in practice a vocabulary-sized LM head — is cut along N into row slices, one MatMulNBits each,
+ * concatenated. ONNX Runtime prepacks a MatMulNBits weight into MLAS's layout while its stored codes
+ * are still held, so a 262 MB q8 LM head (Llama-3.2-1B) alone raised peak RSS during load by ~250 MB;
+ * sliced, the overlap is one slice's. Each output column is computed independently, so the logits are
+ * the same.
+ */
+export const MAX_NBITS_SLICE_BYTES = 64 * 2 ** 20;
+
+/** Row ranges [r0, r1) cutting an [n, …] matrix of `rowBytes` codes a row into slices of at most `maxBytes` (whole multiples of 1024 rows, so that slice offsets stay page-aligned); one range when it fits. */
+export function nbitsSlices(n: number, rowBytes: number, maxBytes: number = MAX_NBITS_SLICE_BYTES): [number, number][] {
+  const rows = Math.max(1024, Math.floor(maxBytes / rowBytes / 1024) * 1024);
+  if (n <= rows) return [[0, n]];
+  const out: [number, number][] = [];
+  for (let r0 = 0; r0 < n; r0 += rows) out.push([r0, Math.min(n, r0 + rows)]);
+  return out;
+}
 
 /** Which weights `linear`, `gemm` and `gather` read in a compact format, and how. */
 export interface WeightPlan {
@@ -66,13 +113,15 @@ export interface WeightPlan {
   keepF32: Set<string>;
   /** MatMulNBits `accuracy_level` (0: fp32 compute; 4: int8 compute of the activations). */
   accuracyLevel: number;
+  /** Codes bytes one MatMulNBits reads at most (default `MAX_NBITS_SLICE_BYTES`). */
+  maxSliceBytes?: number;
 }
 
 export class GraphBuilder {
-  private readonly nodes: NodeRecord[] = [];
-  private readonly inputs: unknown[] = [];
-  private readonly outputs: unknown[] = [];
-  private readonly initializers: unknown[] = [];
+  private nodes: NodeRecord[] = [];
+  private inputs: unknown[] = [];
+  private outputs: unknown[] = [];
+  private initializers: unknown[] = [];
   private counter = 0;
   private scopeStack: string[] = [];
   private readonly constCache = new Map<string, Value>();
@@ -87,6 +136,8 @@ export class GraphBuilder {
   weightPlan: WeightPlan | null = null;
   /** Weights read in the compact format, with how each is read. */
   readonly compactWeights = new Map<string, Set<CompactUse>>();
+  /** Stored matrices read as row slices (`nbitsSlices`), by matrix name: the slices' row ranges. */
+  readonly compactSlices = new Map<string, [number, number][]>();
 
   constructor(readonly name: string) {}
 
@@ -263,9 +314,16 @@ export class GraphBuilder {
       // f16: [K, N] half weight, activations cast to half and back (bias added in fp32).
       y = this.cast(this.matmul(this.cast(a, DataType.FLOAT16), compactNames.half(matrix)), DataType.FLOAT);
     } else {
-      y = this.node('MatMulNBits', [a, compactNames.codes(matrix), compactNames.scales(matrix)], {
-        K: { int: k }, N: { int: n }, bits: { int: bits }, block_size: { int: plan.options.blockSize }, accuracy_level: { int: plan.accuracyLevel },
+      const blockSize = plan.options.blockSize;
+      const nbits = (codes: Value, scales: Value, rows: number) => this.node('MatMulNBits', [a, codes, scales], {
+        K: { int: k }, N: { int: rows }, bits: { int: bits }, block_size: { int: blockSize }, accuracy_level: { int: plan.accuracyLevel },
       }, { domain: 'com.microsoft' })[0];
+      const slices = nbitsSlices(n, (Math.ceil(k / blockSize) * blockSize * bits) / 8, plan.maxSliceBytes);
+      if (slices.length === 1) y = nbits(compactNames.codes(matrix), compactNames.scales(matrix), n);
+      else {
+        this.compactSlices.set(matrix, slices);
+        y = this.concat(slices.map(([r0, r1]) => nbits(compactNames.codesSlice(matrix, r0), compactNames.scalesSlice(matrix, r0), r1 - r0)), -1);
+      }
     }
     return bias ? this.add(y, bias) : y;
   }
@@ -336,6 +394,20 @@ export class GraphBuilder {
       },
     });
     return ModelProto.encode(model).finish();
+  }
+
+  /** The graph as it stands (the builder's own arrays: a pass returns new ones through `rewrite`). */
+  parts(): GraphParts {
+    return { node: this.nodes, input: this.inputs as ValueInfoRecord[], output: this.outputs as ValueInfoRecord[], initializer: this.initializers as TensorRecord[] };
+  }
+
+  /** Replaces the graph by `pass(parts())` (a whole-graph rewrite such as `half.ts`; call after every weight is declared). */
+  rewrite(pass: (g: GraphParts) => GraphParts): void {
+    const g = pass(this.parts());
+    this.nodes = g.node;
+    this.inputs = g.input;
+    this.outputs = g.output;
+    this.initializers = g.initializer;
   }
 
   /** Whether any node reads `value`. */

@@ -4,7 +4,8 @@
  * is written once into the model's cache folder and reused, keyed by a hash of its options (the
  * weight format included). In a compact format (f16, q8, q4) the linear layers — every
  * `GraphBuilder.linear`/`gemm`, so every architecture — read compact weights, the embedding and LM head
- * too unless `quantizeEmbeddings` is off; norms, biases and RoPE stay float32.
+ * too unless `quantizeEmbeddings` is off; norms, biases and RoPE stay float32. The present-mode (GPU)
+ * graph of f16 weights also computes in half precision (`half.ts`), its KV cache in float16.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -15,13 +16,15 @@ import { ARCHITECTURES } from './arch/index.js';
 import type { Arch } from './arch/arch.js';
 import { stackName } from './arch/projection.js';
 import { buildDecoderGraph, type KvMode } from './decoder.js';
+import { toHalf } from './half.js';
 import { hookKey, type HookOptions } from './hooks.js';
 import type { KvLayout } from './layout.js';
-import { transposedName, type GraphBuilder } from './builder.js';
+import { compactNames, transposedName, type GraphBuilder } from './builder.js';
 import { F32_WEIGHTS, formatBits, weightKey, type WeightOptions } from './quant.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec, type WeightSpec } from './weights.js';
 
-// 12: per-row head scale input ([H] or [H, q]). 13: q|k|v and gate|up as one projection each (stacked weights, `arch/projection.ts`).
+// 12: per-row head scale input ([H] or [H, q]). 13: q|k|v and gate|up as one projection each (stacked weights,
+// `arch/projection.ts`); MatMulNBits over more than 64 MiB of codes in row slices.
 const GRAPH_VERSION = 13;
 
 export interface CompiledGraph {
@@ -32,7 +35,17 @@ export interface CompiledGraph {
   weights: WeightOptions;
   /** True when the graph came from the cache (nothing was converted or written). */
   cached: boolean;
+  /** Element type of the KV cache inputs/outputs of a present-mode graph (`float16` when it computes in half). */
+  kvType: 'float32' | 'float16';
 }
+
+/** Whether a graph computes in half precision (`half.ts`): f16 weights in the present-mode (GPU) graph. */
+export function halfActivations(kvMode: KvMode, weights: WeightOptions, variant: GraphVariant = {}): boolean {
+  return kvMode === 'present' && weights.format === 'f16' && variant.halfActivations !== false;
+}
+
+/** The KV cache's past/present graph inputs and outputs (`past_key.{l}.{g}`, …, not the per-head append inputs). */
+const KV_IO = /^(past|present)_(key|value)\.\d+\.\d+$/;
 
 /**
  * MatMulNBits accuracy_level on the CPU: 4 quantises the activations to int8 per block and runs integer
@@ -100,19 +113,25 @@ export interface GraphVariant {
   weights?: WeightOptions;
   /** q8/q4: MatMulNBits accuracy_level. Default `CPU_ACCURACY_LEVEL`. */
   accuracyLevel?: number;
+  /** f16 weights in KV mode `present`: compute in half precision too (`half.ts`). Default true; false casts each linear layer's input to half and its output back (float32 activations). */
+  halfActivations?: boolean;
+  /** Half-precision graphs (`halfActivations`): the residual stream in `f32` (default) or `f16`. */
+  halfResidual?: 'f32' | 'f16';
 }
 
 export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append', variant: GraphVariant = {}): CompiledGraph {
-  const { fusedAttention = false, weights = F32_WEIGHTS, accuracyLevel = CPU_ACCURACY_LEVEL } = variant;
+  const { fusedAttention = false, weights = F32_WEIGHTS, accuracyLevel = CPU_ACCURACY_LEVEL, halfResidual = 'f32' } = variant;
+  const half = halfActivations(kvMode, weights, variant);
   const dir = modelCacheDir(ckpt);
   const parts: unknown[] = [GRAPH_VERSION, layout, hookKey(hooks)];
   // 'present' graphs v2: linear layers as MatMul over transposed weights.
   if (kvMode !== 'append') parts.push(kvMode, 2);
   if (fusedAttention && kvMode === 'present') parts.push('fused-gqa', 1);
   if (weights.format !== 'f32') parts.push(weightKey(weights), accuracyLevel);
+  if (half) parts.push('half', 3, halfResidual);
   const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
-  const compiled = { file, layout, hooks, kvMode, weights, cached: false };
+  const compiled: CompiledGraph = { file, layout, hooks, kvMode, weights, cached: false, kvType: half ? 'float16' : 'float32' };
   if (fs.existsSync(file)) return { ...compiled, cached: true };
 
   const arch = archFor(ckpt);
@@ -120,6 +139,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
   const specs = weightSpecs(arch, names);
   if (weights.format !== 'f32') {
     const builder = buildCompact(ckpt, arch, names, specs, { layout, hooks, kvMode, fusedAttention }, weights, accuracyLevel);
+    if (half) builder.rewrite((g) => toHalf(g, { residual: halfResidual, halfIo: (name) => KV_IO.test(name) }));
     writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)} ${weightKey(weights)}`));
     return compiled;
   }
@@ -179,6 +199,19 @@ function buildCompact(
     if (uses.has('cols')) store({ name: transposedName(name), source: name, shape: [shape[1], shape[0]], transpose: true, encode: encode(false) });
   }
   const manifest = ensureWeights(ckpt, stored, modelCacheDir(ckpt), weightsFileName(opts.kvMode, weights));
-  for (const [name, t] of Object.entries(manifest.tensors)) builder.weight(name, t.shape, t, t.dataType);
+  // A sliced matrix (`nbitsSlices`) is read as views of its stored codes and scales, one per row range.
+  const sliced = new Set<string>();
+  for (const [matrix, ranges] of builder.compactSlices) {
+    const codes = manifest.tensors[compactNames.codes(matrix)];
+    const scales = manifest.tensors[compactNames.scales(matrix)];
+    const [n, nb, blob] = codes.shape;
+    for (const [r0, r1] of ranges) {
+      builder.weight(compactNames.codesSlice(matrix, r0), [r1 - r0, nb, blob], { file: codes.file, offset: codes.offset + r0 * nb * blob, length: (r1 - r0) * nb * blob }, codes.dataType);
+      builder.weight(compactNames.scalesSlice(matrix, r0), [(r1 - r0) * nb], { file: scales.file, offset: scales.offset + r0 * nb * 4, length: (r1 - r0) * nb * 4 }, scales.dataType);
+    }
+    if (n !== ranges[ranges.length - 1][1]) throw new Error(`${matrix}: slices end at row ${ranges[ranges.length - 1][1]} of ${n}`);
+    sliced.add(compactNames.codes(matrix)).add(compactNames.scales(matrix));
+  }
+  for (const [name, t] of Object.entries(manifest.tensors)) if (!sliced.has(name)) builder.weight(name, t.shape, t, t.dataType);
   return builder;
 }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder, compactNames, transposedName } from './builder.js';
+import { GraphBuilder, compactNames, nbitsSlices, transposedName } from './builder.js';
 import { DataType } from './onnxProto.js';
 import { dequantizeBlocks, quantizeBlocks, reconstructionError, toFloat16Bits, weightOptions, type WeightFormat } from './quant.js';
 import { createSession } from '../runtime/ort.js';
@@ -145,6 +145,51 @@ const maxRel = (y: Float32Array, e: Float32Array) => {
   }
   return d / s;
 };
+
+describe('MatMulNBits row slices', () => {
+  it('cuts a matrix into whole multiples of 1024 rows of at most maxBytes codes', () => {
+    expect(nbitsSlices(128256, 2048, 64 * 2 ** 20)).toEqual([[0, 32768], [32768, 65536], [65536, 98304], [98304, 128256]]);
+    expect(nbitsSlices(8192, 2048, 64 * 2 ** 20)).toEqual([[0, 8192]]);
+    // Never below 1024 rows, whatever the bound.
+    expect(nbitsSlices(2500, 64, 1)).toEqual([[0, 1024], [1024, 2048], [2048, 2500]]);
+  });
+
+  for (const [format, level] of [['q8', 0], ['q8', 4], ['q4', 4]] as const) {
+    it(`${format} accuracy_level ${level}: a sliced MatMulNBits gives the same outputs bit for bit`, async () => {
+      const [m, n, k] = [3, 2500, 64];
+      const r = rng(7);
+      const w = Float32Array.from({ length: n * k }, () => r() - 0.5);
+      const x = Float32Array.from({ length: m * k }, () => r() - 0.5);
+      const bits = format === 'q8' ? 8 : 4;
+      const q = quantizeBlocks(w, n, k, bits, 32);
+      const blob = (32 * bits) / 8;
+      const run = async (maxSliceBytes?: number) => {
+        const b = new GraphBuilder('t');
+        b.weightPlan = { options: weightOptions(format), shapes: new Map([['w', [n, k]]]), keepF32: new Set(), accuracyLevel: level, maxSliceBytes };
+        b.output(b.linear(b.input('x', DataType.FLOAT, [m, k]), 'w'), 'y', DataType.FLOAT, [m, n]);
+        const slices = b.compactSlices.get('w') ?? [[0, n]];
+        if (!b.compactSlices.has('w')) {
+          b.constRaw(compactNames.codes('w'), DataType.UINT8, [n, 2, blob], q.codes);
+          b.constRaw(compactNames.scales('w'), DataType.FLOAT, [n * 2], bytes(q.scales));
+        } else {
+          for (const [r0, r1] of slices) {
+            b.constRaw(compactNames.codesSlice('w', r0), DataType.UINT8, [r1 - r0, 2, blob], q.codes.slice(r0 * 2 * blob, r1 * 2 * blob));
+            b.constRaw(compactNames.scalesSlice('w', r0), DataType.FLOAT, [(r1 - r0) * 2], bytes(q.scales.slice(r0 * 2, r1 * 2)));
+          }
+        }
+        const s = await createSession(b.toBytes(), { threads: 1 });
+        const y = (await s.run({ x: new ort.Tensor('float32', x, [m, k]) })).y.data as Float32Array;
+        await s.release();
+        return { y, slices: slices.length };
+      };
+      const whole = await run();
+      const sliced = await run(1);
+      expect(whole.slices).toBe(1);
+      expect(sliced.slices).toBe(3);
+      expect(Array.from(sliced.y)).toEqual(Array.from(whole.y));
+    });
+  }
+});
 
 describe('compact linear layers through ONNX Runtime (CPU)', () => {
   const m = 5, n = 24, k = 96;

@@ -5,6 +5,9 @@
  * step's `past_key/value.{l}.{g}`: never downloaded. Window policies evict on the device too: one run
  * of a tiny Gather session per cache class picks the kept positions of all that class's groups.
  *
+ * They are float32, or float16 where the graph computes in half precision (`GraphSession.kvType`,
+ * `graph/half.ts`): half the bytes, fed back as they came out.
+ *
  * The tensors hang off a plain `KvCache` (which keeps positions, `seen` and policies), so code that
  * makes a KvCache and calls `forward()` works the same on either device. `cache.deviceBytes` holds
  * their size for `kvBytes`. Old tensors are disposed as soon as they are replaced; a cache's last
@@ -19,6 +22,7 @@ import type { GraphSession, Model } from './model.js';
 import { ort } from './ort.js';
 
 type Pair = { key: ortTypes.Tensor; value: ortTypes.Tensor };
+type KvType = GraphSession['kvType'];
 
 interface DeviceKv {
   /** [layer][group] */
@@ -39,20 +43,20 @@ function disposeState(s: DeviceKv): void {
 }
 
 function bytesOf(t: ortTypes.Tensor): number {
-  return t.dims.reduce((a, b) => a * b, 1) * 4;
+  return t.dims.reduce((a, b) => a * b, 1) * (t.type === 'float16' ? 2 : 4);
 }
 
 /** An empty past per (layer, group): [nkv, 0, D] CPU tensors (Concat takes them on every execution provider). */
-function emptyPairs(cache: KvCache, headDim: number): Pair[][] {
-  const empty = (nkv: number) => new ort.Tensor('float32', new Float32Array(0), [nkv, 0, headDim]);
+function emptyPairs(cache: KvCache, headDim: number, type: KvType): Pair[][] {
+  const empty = (nkv: number) => (type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), [nkv, 0, headDim]) : new ort.Tensor('float32', new Float32Array(0), [nkv, 0, headDim]));
   return cache.layout.map((groups) => groups.map((g) => ({ key: empty(g.kvHeads.length), value: empty(g.kvHeads.length) })));
 }
 
-function stateOf(cache: KvCache, headDim: number): DeviceKv {
+function stateOf(cache: KvCache, headDim: number, type: KvType): DeviceKv {
   let s = states.get(cache);
   if (!s) {
     if (cache.seen > 0 && cache.deviceBytes === null) throw new Error('a KV cache filled in append mode cannot continue in present mode');
-    s = { pairs: emptyPairs(cache, headDim), seen: 0 };
+    s = { pairs: emptyPairs(cache, headDim, type), seen: 0 };
     states.set(cache, s);
     finalizer.register(cache, s, s);
     cache.deviceBytes = 0;
@@ -60,15 +64,15 @@ function stateOf(cache: KvCache, headDim: number): DeviceKv {
     if (cache.seen !== 0) throw new Error(`KV cache at ${cache.seen} tokens but its device tensors hold ${s.seen}`);
     // Reset (the next prompt of an evaluation): free the old tensors now, start from an empty past.
     disposeState(s);
-    s.pairs = emptyPairs(cache, headDim);
+    s.pairs = emptyPairs(cache, headDim, type);
     s.seen = 0;
   }
   return s;
 }
 
 /** The `past_key/value` feeds of a present-mode graph for this cache. */
-export function presentPastFeeds(cache: KvCache, headDim: number): Record<string, ortTypes.Tensor> {
-  const s = stateOf(cache, headDim);
+export function presentPastFeeds(cache: KvCache, headDim: number, type: KvType = 'float32'): Record<string, ortTypes.Tensor> {
+  const s = stateOf(cache, headDim, type);
   const feeds: Record<string, ortTypes.Tensor> = {};
   s.pairs.forEach((groups, l) => groups.forEach((p, g) => {
     feeds[N.pastKey(l, g)] = p.key;
@@ -82,7 +86,7 @@ export function presentPastFeeds(cache: KvCache, headDim: number): Record<string
  * `commit` is false), evicting what window policies drop, on the device.
  */
 export async function takePresent(model: Model, gs: GraphSession, cache: KvCache, out: ortTypes.InferenceSession.OnnxValueMapType, newPositions: number[], commit: boolean): Promise<void> {
-  const s = stateOf(cache, model.config.headDim);
+  const s = stateOf(cache, model.config.headDim, gs.kvType);
   const fresh: Pair[][] = gs.layout.map((groups, l) => groups.map((_, g) => ({ key: out[N.presentKey(l, g)], value: out[N.presentValue(l, g)] })));
   if (!commit) {
     for (const groups of fresh) for (const p of groups) {
@@ -112,7 +116,7 @@ export async function takePresent(model: Model, gs: GraphSession, cache: KvCache
       if (group.cacheClass === cls) slots.push([l, g]);
     }));
     if (!slots.length) continue;
-    const evict = await evictor(model, 2 * slots.length);
+    const evict = await evictor(model, 2 * slots.length, gs.kvType);
     const feeds: Record<string, ortTypes.Tensor> = { keep: new ort.Tensor('int64', BigInt64Array.from(idx, BigInt), [idx.length]) };
     slots.forEach(([l, g], i) => {
       feeds[`x${2 * i}`] = fresh[l][g].key;
@@ -149,14 +153,15 @@ export function disposeDeviceKv(cache: KvCache): void {
   cache.deviceBytes = 0;
 }
 
-/** Session: y{i} = Gather(x{i}, keep, axis 1) for n tensors; outputs stay on the device. */
-function evictor(model: Model, n: number): Promise<ortTypes.InferenceSession> {
-  return model.auxSession(`evict-${n}`, () => {
+/** Session: y{i} = Gather(x{i}, keep, axis 1) for n tensors of the KV type; outputs stay on the device. */
+function evictor(model: Model, n: number, type: KvType): Promise<ortTypes.InferenceSession> {
+  const elem = type === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
+  return model.auxSession(`evict-${n}${type === 'float16' ? '-f16' : ''}`, () => {
     const b = new GraphBuilder('headwise-kv-evict');
     const keep = b.input('keep', DataType.INT64, ['k']);
     for (let i = 0; i < n; i++) {
-      const x = b.input(`x${i}`, DataType.FLOAT, [`h${i}`, 'n', 'd']);
-      b.output(b.gather(x, keep, 1), `y${i}`, DataType.FLOAT, [`h${i}`, 'k', 'd']);
+      const x = b.input(`x${i}`, elem, [`h${i}`, 'n', 'd']);
+      b.output(b.gather(x, keep, 1), `y${i}`, elem, [`h${i}`, 'k', 'd']);
     }
     return b;
   }, Array.from({ length: n }, (_, i) => `y${i}`));

@@ -179,14 +179,14 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   const hooks = gs.hooks;
   const captureRows = opts.captureRows ?? [];
   cache.kvBytesAttended = 0;
-  if (present) Object.assign(feeds, presentPastFeeds(cache, D));
+  if (present) Object.assign(feeds, presentPastFeeds(cache, D, gs.kvType));
   gs.layout.forEach((groups, l) => {
     groups.forEach((group, g) => {
       const buf = cache.buffers[l][g];
       const nkv = group.kvHeads.length;
       const sh = shape.get(group.cacheClass)!;
       const gathered = step?.groups.get(`${l}:${g}`);
-      cache.kvBytesAttended += 2 * nkv * (sh.past + q) * D * 4;
+      cache.kvBytesAttended += 2 * nkv * (sh.past + q) * D * (gs.kvType === 'float16' ? 2 : 4);
       if (gathered) {
         const { key, value, k, stride } = gathered;
         if (group.pastInput !== 'head' && sh.slack === stride - k) {

@@ -34,6 +34,8 @@ export interface GraphSession {
   kvMode: KvMode;
   /** Whether the graph's eligible layers attend with fused GroupQueryAttention (`graph/fusedAttention.ts`). */
   fusedAttention: boolean;
+  /** Element type of the device KV tensors (`float16` where the graph computes in half, `graph/half.ts`). */
+  kvType: 'float32' | 'float16';
 }
 
 export interface ModelOptions extends SessionOptions {
@@ -49,6 +51,10 @@ export interface ModelOptions extends SessionOptions {
   sessionLimits?: Partial<SessionCacheLimits>;
   /** KV mode `present`: fused GroupQueryAttention on layers nothing hooks inside attention and whose spec it expresses (`graph/fusedAttention.ts`). Default: on for webgpu where the adapter's kernel agrees with the CPU (`fusedAttentionProbe.ts`). */
   fusedAttention?: boolean;
+  /** `--weights f16` on webgpu: compute in half precision too (`graph/half.ts`; default true), false: float32 activations. */
+  halfActivations?: boolean;
+  /** Half-precision activations: the residual stream in `f32` (default) or `f16`. */
+  halfResidual?: 'f32' | 'f16';
 }
 
 /**
@@ -131,11 +137,11 @@ export class Model {
       const c = this.config;
       // Fused by default on webgpu where this adapter's kernel agrees with the CPU (fusedAttentionProbe.ts).
       const fused = this.options.fusedAttention ?? (this.device === 'webgpu' && kvMode === 'present' && (await fusedAttentionAgrees(c.numHeads, c.numKvHeads, c.headDim)));
-      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, { fusedAttention: fused, weights: this.weights, accuracyLevel: this.options.accuracyLevel });
+      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, { fusedAttention: fused, weights: this.weights, accuracyLevel: this.options.accuracyLevel, halfActivations: this.options.halfActivations, halfResidual: this.options.halfResidual });
       const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
       if (deviceLogits) gpuOutputs.push(LOGITS);
       const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
-      return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present' }, bytes: graphBytes(compiled.file, weightsFileName(kvMode, this.weights)) };
+      return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present', kvType: compiled.kvType }, bytes: graphBytes(compiled.file, weightsFileName(kvMode, this.weights)) };
     });
     const held = this.held.getStore();
     if (held) {
