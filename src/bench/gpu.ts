@@ -158,8 +158,11 @@ function compareTraces(policy: string, ref: Float32Array[], dut: Float32Array[],
   return { policy, maxAbsDiff, maxAbsRef, argmaxAgree: agree / rows, rows };
 }
 
+/** The benchmark's caches hold full history and run no branches: the lean GPU graph without masks (`Model.session`). */
+const FULL_CAUSAL = { causalClasses: ['full'] };
+
 async function prefillOnce(model: Model, ids: number[], chunk: number): Promise<{ ms: number; cache: KvCache }> {
-  const gs = await model.session();
+  const gs = await model.session(undefined, undefined, FULL_CAUSAL);
   const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
   cache.reserve(ids.length + 64);
   const t = performance.now();
@@ -192,7 +195,7 @@ async function measure(model: Model, device: Device, loadMs: number, o: Opts): P
     oneCall = o.context / (b1 / 1000);
   }
   // Decode on top of the last prefill: `steps` tokens at context ≈ o.context.
-  const gs = await model.session();
+  const gs = await model.session(undefined, undefined, FULL_CAUSAL);
   const steps = gpu ? o.steps : o.cpuSteps;
   for (let i = 0; i < 2; i++) await forward(model, gs, cache!, [7 + i]);
   const t = performance.now();
@@ -230,7 +233,7 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
     const t0 = performance.now();
     const model = await Model.load(dir, opts);
     try {
-      await model.session(); // converts weights, compiles, creates the session
+      await model.session(undefined, undefined, FULL_CAUSAL); // converts weights, compiles, creates the session
       const loadMs = performance.now() - t0;
       const c = model.config;
       log(`${path.basename(dir)} on ${device}${attention ? ` (${attention} attention)` : ''}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);

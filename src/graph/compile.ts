@@ -20,7 +20,7 @@ import { transposedName, type GraphBuilder } from './builder.js';
 import { F32_WEIGHTS, formatBits, weightKey, type WeightOptions } from './quant.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
 
-const GRAPH_VERSION = 12;
+const GRAPH_VERSION = 13;
 
 export interface CompiledGraph {
   file: string;
@@ -28,6 +28,8 @@ export interface CompiledGraph {
   hooks: HookOptions;
   kvMode: KvMode;
   weights: WeightOptions;
+  /** Classes whose lean layers were compiled without a mask (the runtime must keep its promise: `forward.ts`). */
+  causalClasses: string[];
   /** True when the graph came from the cache (nothing was converted or written). */
   cached: boolean;
 }
@@ -74,6 +76,8 @@ function resolveNames(ckpt: Checkpoint, arch: Arch): Map<string, string> {
 export interface GraphVariant {
   /** KV mode `present`: fused GroupQueryAttention where it applies (`fusedAttention.ts`). Default false. */
   fusedAttention?: boolean;
+  /** Fused attention: cache classes compiled without a mask (`DecoderGraphOptions.causalClasses`). Default none. */
+  causalClasses?: string[];
   /** Linear-layer weight format (`quant.ts`). Default float32. */
   weights?: WeightOptions;
   /** q8/q4: MatMulNBits accuracy_level. Default `CPU_ACCURACY_LEVEL`. */
@@ -82,29 +86,31 @@ export interface GraphVariant {
 
 export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append', variant: GraphVariant = {}): CompiledGraph {
   const { fusedAttention = false, weights = F32_WEIGHTS, accuracyLevel = CPU_ACCURACY_LEVEL } = variant;
+  const causalClasses = fusedAttention && kvMode === 'present' ? [...new Set(variant.causalClasses ?? [])].sort() : [];
   const dir = modelCacheDir(ckpt);
   const parts: unknown[] = [GRAPH_VERSION, layout, hookKey(hooks)];
   // 'present' graphs v2: linear layers as MatMul over transposed weights.
   if (kvMode !== 'append') parts.push(kvMode, 2);
   if (fusedAttention && kvMode === 'present') parts.push('fused-gqa', 1);
+  if (causalClasses.length) parts.push('causal', causalClasses);
   if (weights.format !== 'f32') parts.push(weightKey(weights), accuracyLevel);
   const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
-  const compiled = { file, layout, hooks, kvMode, weights, cached: false };
+  const compiled = { file, layout, hooks, kvMode, weights, causalClasses, cached: false };
   if (fs.existsSync(file)) return { ...compiled, cached: true };
 
   const arch = archFor(ckpt);
   const names = resolveNames(ckpt, arch);
   const specs = arch.weights.map((w) => ({ name: names.get(w.name)!, shape: w.shape }));
   if (weights.format !== 'f32') {
-    const builder = buildCompact(ckpt, arch, names, specs, { layout, hooks, kvMode, fusedAttention }, weights, accuracyLevel);
+    const builder = buildCompact(ckpt, arch, names, specs, { layout, hooks, kvMode, fusedAttention, causalClasses }, weights, accuracyLevel);
     writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)} ${weightKey(weights)}`));
     return compiled;
   }
   // The CPU graphs share weights.bin; present-mode (GPU) graphs read linear weights transposed, from weights-gpu.bin.
   const manifest = kvMode === 'append' ? ensureWeights(ckpt, specs, dir, weightsFileName(kvMode)) : null;
   const used = new Set<string>();
-  const builder = buildDecoderGraph(ckpt.config, arch, trackedWeightRef(ckpt, names, used), { layout, hooks, kvMode, fusedAttention });
+  const builder = buildDecoderGraph(ckpt.config, arch, trackedWeightRef(ckpt, names, used), { layout, hooks, kvMode, fusedAttention, causalClasses });
   if (manifest) {
     for (const name of used) builder.weight(name, manifest.tensors[name].shape, manifest.tensors[name]);
   } else {
@@ -128,7 +134,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
  */
 function buildCompact(
   ckpt: Checkpoint, arch: Arch, names: Map<string, string>, specs: { name: string; shape: number[] }[],
-  opts: { layout: KvLayout; hooks: HookOptions; kvMode: KvMode; fusedAttention: boolean }, weights: WeightOptions, accuracyLevel: number,
+  opts: { layout: KvLayout; hooks: HookOptions; kvMode: KvMode; fusedAttention: boolean; causalClasses: string[] }, weights: WeightOptions, accuracyLevel: number,
 ): GraphBuilder {
   const shapes = new Map(specs.map((s) => [s.name, s.shape]));
   // Without quantizeEmbeddings the [vocab, hidden] matrices (embedding, LM head) stay float32.

@@ -56,6 +56,12 @@ export interface BlockParts {
   attnOut(b: GraphBuilder, w: WeightRef, z: Value, layer: number): Value;
   /** Norm of the attention output before the residual add (gemma2/3, olmo2). */
   postAttnNorm?(b: GraphBuilder, w: WeightRef, x: Value, layer: number): Value;
+  /**
+   * The attention (`attn`) or MLP (`mlp`) pre-norm of layer l applied to x + skip, and that sum, in one
+   * node (`ops.skipRmsNorm`), for families whose norm there is an RMSNorm; null or absent: the graph
+   * adds, then normalizes. Used by the GPU graph (KV mode `present`), where every node costs host time.
+   */
+  skipNorm?(b: GraphBuilder, w: WeightRef, x: Value, skip: Value, which: 'attn' | 'mlp', layer: number): { normed: Value; sum: Value } | null;
   /** Norm before the MLP; absent: the MLP reads the residual stream directly (olmo2). */
   mlpNorm?(b: GraphBuilder, w: WeightRef, x: Value, layer: number): Value;
   mlp(b: GraphBuilder, w: WeightRef, x: Value, layer: number): Value;

@@ -7,7 +7,7 @@
  */
 import type { ModelConfig } from '../../hf/config.js';
 import { type Arch, type AttentionSpec, type WeightRef } from './arch.js';
-import { activation, gatedMlp, layerNorm, layerNormPartial, moeMlp, plainMlp, rmsNorm, rmsNormOffset } from './ops.js';
+import { activation, gatedMlp, layerNorm, layerNormPartial, moeMlp, plainMlp, rmsNorm, rmsNormOffset, skipRmsNorm } from './ops.js';
 import type { GraphBuilder, Value } from '../builder.js';
 import { ropeFrequencies } from '../rope.js';
 import type { WeightSpec } from '../weights.js';
@@ -165,6 +165,15 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
     attnOut: (b, w, z, l) => b.linear(z, w(`${L(l)}.self_attn.o_proj.weight`), bias(c.oBias, w, `${L(l)}.self_attn.o_proj.bias`)),
     postAttnNorm: at(postAttn),
     mlpNorm: at(preMlp),
+    // RMSNorm families (gemma's 1 + w too: ONNX Runtime folds the constant Add into the weight).
+    skipNorm: normKind === 'rms' || normKind === 'rms1p'
+      ? (b, w, x, skip, which, l) => {
+          const name = which === 'attn' ? preAttn : preMlp;
+          if (!name) return null;
+          const weight = w(`${L(l)}.${name}.weight`);
+          return skipRmsNorm(b, x, skip, normKind === 'rms1p' ? b.add(weight, b.scalar(1)) : weight, c.normEps);
+        }
+      : undefined,
     mlp: (b, w, x, l) => {
       const m = `${L(l)}.mlp`;
       if (moe && moe.sparseLayers[l]) {
