@@ -16,7 +16,7 @@
  *   plain (no longrope switch) and of bounded size;
  * - any other class (windows, sinks, branches) passes the runtime's mask as the bias and rotates q
  *   and k with RotaryEmbedding at the call's positions, as the hookable fused path does.
- * Per layer: 3 Unsqueeze (q, k, v), 1 Reshape of GQA's output, the past/present Reshapes of
+ * Per layer: 3 Unsqueeze (q, k, v; q/k-norm families 4 Reshapes more), 1 Reshape of GQA's output, the past/present Reshapes of
  * `groupQueryAttention` (4), and GQA — against 16 Reshapes, 2 RotaryEmbeddings and a Transpose before.
  */
 import type { Arch, AttentionSpec, WeightRef } from './arch/arch.js';
@@ -68,6 +68,16 @@ function gqaRotaryTables(b: GraphBuilder, ctx: AttentionContext, rope: NonNullab
   return { cos: cosName, sin: sinName };
 }
 
+const biases = new WeakMap<AttentionContext, Map<string, Value>>();
+
+/** A class's mask as GQA's attention_bias [1, 1, q, keys], one Unsqueeze per graph and class. */
+function maskBias(b: GraphBuilder, ctx: AttentionContext, cls: string): Value {
+  let byClass = biases.get(ctx);
+  if (!byClass) biases.set(ctx, (byClass = new Map()));
+  if (!byClass.has(cls)) byClass.set(cls, b.unsqueeze(ctx.mask(cls), [0, 1]));
+  return byClass.get(cls)!;
+}
+
 /** x [1, q, heads·D] rotated at this call's positions by RotaryEmbedding (the table rows are the call's tokens). */
 function rotateFlat(b: GraphBuilder, ctx: AttentionContext, x: Value, heads: number, rope: NonNullable<AttentionSpec['rope']>): Value {
   if (rope.rotaryDim !== ctx.headDim) return b.unsqueeze(b.reshape(applyRope(b, ctx, b.reshape(x, [-1, heads, ctx.headDim]), heads, rope), [-1, heads * ctx.headDim]), [0]);
@@ -83,13 +93,14 @@ export function leanAttention(b: GraphBuilder, ctx: AttentionContext, arch: Arch
   const { q, k, v } = arch.qkv(b, w, x, l);
   let qf: Value;
   let kf: Value;
+  qf = b.unsqueeze(q, [0]);
+  kf = b.unsqueeze(k, [0]);
   if (arch.qkNorm) {
-    const n = arch.qkNorm(b, w, b.reshape(q, [0, H, D]), b.reshape(k, [0, Hkv, D]), l);
+    // [1, q, heads, D] around the norm: the WebGPU EP fuses Reshape → per-head norm → Reshape → GQA
+    // into GQA, which then reads the projection's output, so that must already be [1, q, heads·D].
+    const n = arch.qkNorm(b, w, b.reshape(qf, [1, -1, H, D]), b.reshape(kf, [1, -1, Hkv, D]), l);
     qf = b.reshape(n.q, [1, -1, H * D]);
     kf = b.reshape(n.k, [1, -1, Hkv * D]);
-  } else {
-    qf = b.unsqueeze(q, [0]);
-    kf = b.unsqueeze(k, [0]);
   }
   const vf = b.unsqueeze(v, [0]);
   const causal = ctx.causalClasses.has(cls);
@@ -99,7 +110,7 @@ export function leanAttention(b: GraphBuilder, ctx: AttentionContext, arch: Arch
     kf = rotateFlat(b, ctx, kf, Hkv, spec.rope);
   }
   const out = b.scope('attn.0', () => groupQueryAttention(b, {
-    q: qf, k: kf, v: vf, bias: causal ? undefined : b.unsqueeze(ctx.mask(cls), [0, 1]), rotary: rotary ?? undefined,
+    q: qf, k: kf, v: vf, bias: causal ? undefined : maskBias(b, ctx, cls), rotary: rotary ?? undefined,
     scale: spec.scale, cacheClass: cls, layer: l, group: 0, heads: H, kvHeads: Hkv, headDim: D,
   }));
   return arch.attnOut(b, w, b.reshape(out, [-1, H * D]), l);

@@ -150,7 +150,8 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
       ? (b, w, q, k, l) => {
           const a = `${L(l)}.self_attn`;
           if (v.qkNorm === 'flat') {
-            const flat = (x: Value, name: string, heads: number) => b.reshape(rmsNorm(b, b.reshape(x, [0, -1]), w(name), c.normEps), [0, heads, c.headDim]);
+            // [q, heads, D] (or the lean GPU path's [1, q, heads, D]) -> [q, heads·D] -> normed [q, heads, D].
+            const flat = (x: Value, name: string, heads: number) => b.reshape(rmsNorm(b, b.reshape(x, [-1, heads * c.headDim]), w(name), c.normEps), [-1, heads, c.headDim]);
             return { q: flat(q, `${a}.q_norm.weight`, c.numHeads), k: flat(k, `${a}.k_norm.weight`, c.numKvHeads) };
           }
           if (v.qkNorm === 'stablelm') {
