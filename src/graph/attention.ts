@@ -7,7 +7,8 @@
  *
  * Shapes drop the batch axis and stay token-major [q, heads, D]; only queries go head-major for the
  * score matmul. Two KV modes: `append` (CPU) reads each group's past in place and returns only the new
- * tokens' keys/values; `present` (GPU) concatenates past and new and returns the whole.
+ * tokens' keys/values; `present` (GPU) concatenates past and new and returns the whole, as
+ * [1, nkv, tokens, D] (GroupQueryAttention's layout, whichever way the layer attends).
  * In `append` mode attention takes one of two forms by the number of new tokens (an If node): many
  * queries (prefill) join past and new keys and attend with one batched matmul; few (decode) never copy
  * the past and concatenate per-head score blocks instead. In `present` mode a layer that nothing
@@ -158,13 +159,17 @@ function attend(ab: GraphBuilder, g: GroupShape, scores: Value, weighted: (p: Va
   return { ctx: weighted(ab.reshape(p, [g.nkv, -1, 0])), pattern, scores: g.hooks.scores ? grid : null };
 }
 
-/** Present mode: head-major [nkv, past, D] ++ new [nkv, q, D], returned for the runtime to keep on the device. */
+/**
+ * Present mode: past [1, nkv, past, D] ++ new [nkv, q, D], returned for the runtime to keep on the
+ * device in GroupQueryAttention's layout (so fused and explicit graphs share one cache).
+ */
 function attendPresent(b: GraphBuilder, l: number, gi: number, g: GroupShape, qg: Value, kNew: Value, vNew: Value, D: number) {
-  const kPast = b.input(N.pastKey(l, gi), F, [g.nkv, `past_${g.cls}`, D]);
-  const vPast = b.input(N.pastValue(l, gi), F, [g.nkv, `past_${g.cls}`, D]);
-  const kAll = b.output(b.concat([kPast, kNew], 1), N.presentKey(l, gi), F, [g.nkv, `keys_${g.cls}`, D]);
-  const vAll = b.output(b.concat([vPast, vNew], 1), N.presentValue(l, gi), F, [g.nkv, `keys_${g.cls}`, D]);
-  return attend(b, g, b.matmul(qg, b.transpose(kAll, [0, 2, 1])), (p) => b.matmul(p, vAll));
+  const kPast = b.input(N.pastKey(l, gi), F, [1, g.nkv, `past_${g.cls}`, D]);
+  const vPast = b.input(N.pastValue(l, gi), F, [1, g.nkv, `past_${g.cls}`, D]);
+  const kAll = b.output(b.concat([kPast, b.unsqueeze(kNew, [0])], 2), N.presentKey(l, gi), F, [1, g.nkv, `keys_${g.cls}`, D]);
+  const vAll = b.output(b.concat([vPast, b.unsqueeze(vNew, [0])], 2), N.presentValue(l, gi), F, [1, g.nkv, `keys_${g.cls}`, D]);
+  const v3 = b.reshape(vAll, [g.nkv, -1, D]);
+  return attend(b, g, b.matmul(qg, b.transpose(b.reshape(kAll, [g.nkv, -1, D]), [0, 2, 1])), (p) => b.matmul(p, v3));
 }
 
 /**

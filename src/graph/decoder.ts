@@ -12,10 +12,13 @@
  * new_key/value.{l}.{g} [groupKvHeads, q, headDim] for the runtime to append to its buffers, plus the
  * hook outputs asked for.
  *
- * KV mode `present` (GPU): past_key/value.{l}.{g} are head-major [groupKvHeads, past, headDim], the
- * graph concatenates the new tokens and outputs present_key/value.{l}.{g} [groupKvHeads, past + q,
- * headDim], which the runtime keeps on the device and feeds back next step. Standard ONNX ops only
- * (no com.microsoft FusedMatMul), so every node runs on the WebGPU execution provider.
+ * KV mode `present` (GPU): past_key/value.{l}.{g} are [1, groupKvHeads, past, headDim]
+ * (GroupQueryAttention's layout), the graph concatenates the new tokens and outputs
+ * present_key/value.{l}.{g} [1, groupKvHeads, past + q, headDim], which the runtime keeps on the
+ * device and feeds back next step. Only ops the WebGPU execution provider runs (no com.microsoft
+ * FusedMatMul; its GroupQueryAttention, RotaryEmbedding and Skip/SimplifiedLayerNormalization). With
+ * fused attention, an unhooked layer is `leanAttention.ts`; RMSNorm families add the residual inside
+ * the next norm (`Arch.skipNorm`).
  */
 import type { ModelConfig } from '../hf/config.js';
 import { GraphBuilder, type Value, type WeightPlan } from './builder.js';

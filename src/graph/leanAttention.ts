@@ -16,8 +16,9 @@
  *   plain (no longrope switch) and of bounded size;
  * - any other class (windows, sinks, branches) passes the runtime's mask as the bias and rotates q
  *   and k with RotaryEmbedding at the call's positions, as the hookable fused path does.
- * Per layer: 3 Unsqueeze (q, k, v; q/k-norm families 4 Reshapes more), 1 Reshape of GQA's output, the past/present Reshapes of
- * `groupQueryAttention` (4), and GQA — against 16 Reshapes, 2 RotaryEmbeddings and a Transpose before.
+ * Per layer: 3 Unsqueeze (q, k, v; q/k-norm families 4 Reshapes more), 1 Reshape of GQA's output and
+ * GQA (the cache is GQA's [1, nkv, T, D]) — against 16 Reshapes, 2 RotaryEmbeddings and a Transpose
+ * before.
  */
 import type { Arch, AttentionSpec, WeightRef } from './arch/arch.js';
 import { applyRope, fusedLayer, ropeTables, type AttentionContext } from './attention.js';
