@@ -29,7 +29,7 @@ import { uniformLayout } from '../graph/layout.js';
 import { disposeDeviceKv } from '../runtime/deviceKv.js';
 import { forward, newCache } from '../runtime/forward.js';
 import type { ClassPolicy, KvCache } from '../runtime/kvCache.js';
-import { Model, type ModelOptions } from '../runtime/model.js';
+import { causalClassesOf, Model, type ModelOptions } from '../runtime/model.js';
 import { createSession, defaultThreads, ort, probeWebgpu, type Device } from '../runtime/ort.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { DataType } from '../graph/onnxProto.js';
@@ -117,9 +117,12 @@ function setups(model: Model): { name: string; setup: CacheSetup }[] {
   ];
 }
 
-/** Logits of a chunked prefill (every 16th row and the last of each chunk) and 8 teacher-forced decode steps. */
+/**
+ * Logits of a chunked prefill (every 16th row and the last of each chunk) and 8 teacher-forced decode
+ * steps, on the graph the speed runs use: full-history classes causal (no mask, `Model.session`).
+ */
 async function checkTrace(model: Model, setup: CacheSetup, tokens: number): Promise<Float32Array[]> {
-  const gs = await model.session(setup.layout);
+  const gs = await model.session(setup.layout, undefined, { causalClasses: causalClassesOf(setup.policies) });
   const cache = newCache(model, gs, setup.policies);
   const prompt = tokenIds(tokens, model.config.vocabSize, 3);
   const out: Float32Array[] = [];
