@@ -25,7 +25,7 @@ import { GraphBuilder, type Value, type WeightPlan } from './builder.js';
 import type { Arch, WeightRef } from './arch/arch.js';
 import { attentionOut, attentionZ, type AttentionContext, type KvMode, MANY_QUERIES } from './attention.js';
 import { leanAttention, leanLayer } from './leanAttention.js';
-import { blockHook, captures, hookNames as N, INPUT_IDS, LN_FINAL, LOGITS, LOGITS_AT, logitLensName, POINT_IN, POINT_OUT, POSITION_IDS, RESID_IN, RESID_OUT, SEGMENT_POINTS, type HookOptions, type SegmentPoint } from './hooks.js';
+import { blockHook, captures, hookKey, hookNames as N, NO_HOOKS, INPUT_IDS, LN_FINAL, LOGITS, LOGITS_AT, logitLensName, POINT_IN, POINT_OUT, POSITION_IDS, RESID_IN, RESID_OUT, SEGMENT_POINTS, type HookOptions, type SegmentPoint } from './hooks.js';
 import { layoutClasses, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
 
@@ -111,7 +111,12 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
     return { normed: branch(sum, norm, l), sum };
   };
   const hooked = (s: Stream, name: string): Stream => (captures(opts.hooks, name) ? { base: hook(flat(s), name), delta: null } : s);
-  let h: Stream = { base: seg.residIn ? b.input(RESID_IN, F, ['q', d]) : scaled(arch.embed(b, w, ids, positions), block.embedScale), delta: null };
+  // A graph without hooks whose every layer is lean, of a family whose parts take any rank, carries the
+  // residual stream as [1, q, hidden] (GQA's layout) from the embedding to the final norm's rows.
+  const batched = fused && arch.anyRank === true && !opts.hooks.segment && hookKey(opts.hooks) === hookKey(NO_HOOKS)
+    && Array.from({ length: config.numLayers }, (_, l) => leanLayer(ctx, l, arch.attention(l))).every(Boolean);
+  const embedded = seg.residIn ? b.input(RESID_IN, F, ['q', d]) : scaled(arch.embed(b, w, ids, positions), block.embedScale);
+  let h: Stream = { base: batched ? b.unsqueeze(embedded, [0]) : embedded, delta: null };
   // Block l from stage `start` (h the residual carried there, v the value at the cut) to stage `stop`.
   const runBlock = (l: number, start: number, stop: number, hIn: Stream, vIn: Value | null): { h: Stream; v: Value | null } => b.scope(`blocks.${l}`, () => {
     const input = start === 0 ? hooked(hIn, blockHook(l, 'hook_resid_pre')) : hIn;
@@ -122,7 +127,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
     if (start < 1) {
       const { normed, sum } = normAndSum(input, arch.attnNorm, 'attn', l);
       x = sum;
-      v = lean ? leanAttention(b, ctx, arch, w, normed, l) : attentionZ(b, ctx, arch, w, normed, l);
+      v = lean ? leanAttention(b, ctx, arch, w, normed, l, batched) : attentionZ(b, ctx, arch, w, normed, l);
       if (stop === 1) return { h: { base: x, delta: null }, v };
     } else x = flat(input);
     if (start < 2) {
@@ -158,7 +163,7 @@ export function buildDecoderGraph(config: ModelConfig, arch: Arch, w: WeightRef,
     }
     if (opts.hooks.logitLens) b.output(head(arch.finalNorm(b, w, b.gather(flat(h), logitsAt, 0))), logitLensName(l), F, ['n', config.vocabSize]);
   }
-  const last = flat(h);
+  const last = batched ? b.reshape(flat(h), [-1, d]) : flat(h);
   if (seg.to <= config.numLayers) {
     b.output(last, RESID_OUT, F, ['q', d]);
     return b;

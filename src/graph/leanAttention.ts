@@ -86,16 +86,20 @@ function rotateFlat(b: GraphBuilder, ctx: AttentionContext, x: Value, heads: num
   return b.node('RotaryEmbedding', [x, b.constI64([0]), cos, sin], { interleaved: { int: 0 }, num_heads: { int: heads } }, { domain: 'com.microsoft' })[0];
 }
 
-/** Layer l's attention on the normed residual x [q, hidden], lean (see the header): the output projection's result [q, hidden]. */
-export function leanAttention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w: WeightRef, x: Value, l: number): Value {
+/**
+ * Layer l's attention on the normed residual x [q, hidden], lean (see the header): the output
+ * projection's result [q, hidden]. `batched`: x is [1, q, hidden] (the residual stream of a graph
+ * that is lean throughout, `decoder.ts`) and so is the result: no Unsqueeze or Reshape at all.
+ */
+export function leanAttention(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w: WeightRef, x: Value, l: number, batched = false): Value {
   const { numHeads: H, numKvHeads: Hkv, headDim: D } = ctx;
   const spec = arch.attention(l);
   const cls = ctx.layout[l][0].cacheClass;
   const { q, k, v } = arch.qkv(b, w, x, l);
   let qf: Value;
   let kf: Value;
-  qf = b.unsqueeze(q, [0]);
-  kf = b.unsqueeze(k, [0]);
+  qf = batched ? q : b.unsqueeze(q, [0]);
+  kf = batched ? k : b.unsqueeze(k, [0]);
   if (arch.qkNorm) {
     // [1, q, heads, D] around the norm: the WebGPU EP fuses Reshape → per-head norm → Reshape → GQA
     // into GQA, which then reads the projection's output, so that must already be [1, q, heads·D].
@@ -103,7 +107,7 @@ export function leanAttention(b: GraphBuilder, ctx: AttentionContext, arch: Arch
     qf = b.reshape(n.q, [1, -1, H * D]);
     kf = b.reshape(n.k, [1, -1, Hkv * D]);
   }
-  const vf = b.unsqueeze(v, [0]);
+  const vf = batched ? v : b.unsqueeze(v, [0]);
   const causal = ctx.causalClasses.has(cls);
   const rotary = causal && spec.rope ? gqaRotaryTables(b, ctx, spec.rope) : null;
   if (spec.rope && !rotary) {
@@ -114,5 +118,5 @@ export function leanAttention(b: GraphBuilder, ctx: AttentionContext, arch: Arch
     q: qf, k: kf, v: vf, bias: causal ? undefined : maskBias(b, ctx, cls), rotary: rotary ?? undefined,
     scale: spec.scale, cacheClass: cls, layer: l, group: 0, heads: H, kvHeads: Hkv, headDim: D,
   }));
-  return arch.attnOut(b, w, b.reshape(out, [-1, H * D]), l);
+  return arch.attnOut(b, w, batched ? out : b.reshape(out, [-1, H * D]), l);
 }

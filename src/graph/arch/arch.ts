@@ -72,6 +72,12 @@ export interface BlockParts {
 }
 
 export interface Arch extends BlockParts {
+  /**
+   * Every block part and the final norm take activations with a leading batch axis ([1, q, hidden])
+   * as well as [q, hidden], so the no-hook GPU graph may carry the residual stream as GQA's [1, q, ·]
+   * and skip the per-layer Unsqueeze/Reshape (`decoder.ts`). Default false.
+   */
+  anyRank?: boolean;
   /** Every tensor the graph reads, with the shape the checkpoint must have. */
   weights: WeightSpec[];
   /** Prefixes a checkpoint may put before the names in `weights` (tried in order). */

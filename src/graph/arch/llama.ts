@@ -132,12 +132,14 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
       logitSoftcap: c.finalSoftcap,
     },
     attention: configAttention(c),
+    // Projections split on the last axis and norms reduce over it; the mixture of experts routes rows of [q, hidden].
+    anyRank: mlpKind !== 'moe',
     embed: (b, w, ids) => b.gather(w('model.embed_tokens.weight'), ids),
     attnNorm: at(preAttn),
     qkv: (b, w, x, l) => {
       const a = `${L(l)}.self_attn`;
       if (v.fused) {
-        const [q, k, vv] = b.split(b.linear(x, w(`${a}.qkv_proj.weight`)), [qDim, kvDim, kvDim], 1);
+        const [q, k, vv] = b.split(b.linear(x, w(`${a}.qkv_proj.weight`)), [qDim, kvDim, kvDim], -1);
         return { q, k, v: vv };
       }
       return {
@@ -185,7 +187,7 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
       }
       if (mlpKind === 'plain') return plainMlp(b, x, w(`${m}.c_fc.weight`), w(`${m}.c_proj.weight`), c.hiddenAct, bias(c.mlpBias, w, `${m}.c_fc.bias`), bias(c.mlpBias, w, `${m}.c_proj.bias`));
       if (v.fused) {
-        const [gate, up] = b.split(b.linear(x, w(`${m}.gate_up_proj.weight`)), [I, I], 1);
+        const [gate, up] = b.split(b.linear(x, w(`${m}.gate_up_proj.weight`)), [I, I], -1);
         return b.linear(b.mul(up, activation(b, gate, c.hiddenAct)), w(`${m}.down_proj.weight`));
       }
       const biases = c.mlpBias ? ([w(`${m}.gate_proj.bias`), w(`${m}.up_proj.bias`), w(`${m}.down_proj.bias`)] as [Value, Value, Value]) : undefined;
