@@ -20,8 +20,8 @@ import { transposedName, type GraphBuilder } from './builder.js';
 import { F32_WEIGHTS, formatBits, weightKey, type WeightOptions } from './quant.js';
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec } from './weights.js';
 
-// 13 (this branch; 14 once merged after s4-fuse's 13): lean GPU graph — GQA-layout [1, nkv, T, D] present-mode KV, skip norms, causal classes, [1, q, hidden] residual.
-const GRAPH_VERSION = 13;
+// 14: the lean GPU graph (present-mode KV as GQA's [1, nkv, T, D], skip norms, causal classes, [1, q, hidden] residual).
+const GRAPH_VERSION = 14;
 
 export interface CompiledGraph {
   file: string;
