@@ -33,7 +33,7 @@ import { uniformLayout } from '../graph/layout.js';
 import { disposeDeviceKv } from '../runtime/deviceKv.js';
 import { forward, newCache } from '../runtime/forward.js';
 import type { ClassPolicy, KvCache } from '../runtime/kvCache.js';
-import { Model, type ModelOptions } from '../runtime/model.js';
+import { causalClassesOf, Model, type ModelOptions } from '../runtime/model.js';
 import { createSession, defaultThreads, ort, probeWebgpu, type Device } from '../runtime/ort.js';
 import { GraphBuilder } from '../graph/builder.js';
 import { DataType } from '../graph/onnxProto.js';
@@ -136,9 +136,12 @@ function setups(model: Model): { name: string; setup: CacheSetup }[] {
   ];
 }
 
-/** Logits of a chunked prefill (every 16th row and the last of each chunk) and 8 teacher-forced decode steps. */
+/**
+ * Logits of a chunked prefill (every 16th row and the last of each chunk) and 8 teacher-forced decode
+ * steps, on the graph the speed runs use: full-history classes causal (no mask, `Model.session`).
+ */
 async function checkTrace(model: Model, setup: CacheSetup, tokens: number): Promise<Float32Array[]> {
-  const gs = await model.session(setup.layout);
+  const gs = await model.session(setup.layout, undefined, { causalClasses: causalClassesOf(setup.policies) });
   const cache = newCache(model, gs, setup.policies);
   const prompt = tokenIds(tokens, model.config.vocabSize, 3);
   const out: Float32Array[] = [];
@@ -183,8 +186,11 @@ function compareTraces(policy: string, ref: Float32Array[], dut: Float32Array[],
   return { policy, maxAbsDiff, maxAbsRef, argmaxAgree: agree / rows, rows, klMean: klSum / rows, klMax };
 }
 
+/** The benchmark's caches hold full history and run no branches: the lean GPU graph without masks (`Model.session`). */
+const FULL_CAUSAL = { causalClasses: ['full'] };
+
 async function prefillOnce(model: Model, ids: number[], chunk: number): Promise<{ ms: number; cache: KvCache }> {
-  const gs = await model.session();
+  const gs = await model.session(undefined, undefined, FULL_CAUSAL);
   const cache = newCache(model, gs, new Map([['full', FULL_HISTORY]]));
   cache.reserve(ids.length + 64);
   const t = performance.now();
@@ -217,7 +223,7 @@ async function measure(model: Model, device: Device, loadMs: number, o: Opts): P
     oneCall = o.context / (b1 / 1000);
   }
   // Decode on top of the last prefill: `steps` tokens at context ≈ o.context.
-  const gs = await model.session();
+  const gs = await model.session(undefined, undefined, FULL_CAUSAL);
   const steps = gpu ? o.steps : o.cpuSteps;
   for (let i = 0; i < 2; i++) await forward(model, gs, cache!, [7 + i]);
   const t = performance.now();
@@ -263,7 +269,7 @@ async function benchModel(dir: string, weights: 'trained' | 'random', speed: boo
     const t0 = performance.now();
     const model = await Model.load(dir, opts);
     try {
-      await model.session(); // converts weights, compiles, creates the session
+      await model.session(undefined, undefined, FULL_CAUSAL); // converts weights, compiles, creates the session
       const loadMs = performance.now() - t0;
       const c = model.config;
       log(`${path.basename(dir)} on ${device}${attention ? ` (${attention} attention${precision === 'f16' ? `, f16${halfResidual ? ', f16 residual' : ''}` : ''})` : ''}: loaded in ${(loadMs / 1000).toFixed(1)} s (kv mode ${model.kvMode})`);

@@ -7,7 +7,8 @@
  *
  * Shapes drop the batch axis and stay token-major [q, heads, D]; only queries go head-major for the
  * score matmul. Two KV modes: `append` (CPU) reads each group's past in place and returns only the new
- * tokens' keys/values; `present` (GPU) concatenates past and new and returns the whole.
+ * tokens' keys/values; `present` (GPU) concatenates past and new and returns the whole, as
+ * [1, nkv, tokens, D] (GroupQueryAttention's layout, whichever way the layer attends).
  * In `append` mode attention takes one of two forms by the number of new tokens (an If node): many
  * queries (prefill) join past and new keys and attend with one batched matmul; few (decode) never copy
  * the past and concatenate per-head score blocks instead. In `present` mode a layer that nothing
@@ -38,8 +39,14 @@ export interface AttentionContext {
   layout: KvLayout;
   hooks: HookOptions;
   present: boolean;
-  /** mask.{class} inputs [q, keys]. */
-  masks: Map<string, Value>;
+  /** The mask.{class} input [q, keys], declared on first use (a class that only lean layers read has none: `leanAttention.ts`). */
+  mask: (cls: string) => Value;
+  /**
+   * Classes the runtime promises hold full, in-order history in every call (no window, no pad, no
+   * branches: `Model.session`'s `causalClasses`): lean fused layers of such a class drop the mask and
+   * let GroupQueryAttention apply its causal rule and RoPE itself (`leanAttention.ts`).
+   */
+  causalClasses: ReadonlySet<string>;
   /** append mode: the If condition "many new tokens". */
   manyQueries: Value | null;
   positions: Value;
@@ -55,7 +62,7 @@ export interface AttentionContext {
  * KV head in order, no pattern capture or ACT hook (they read or rescale the probabilities GQA keeps
  * inside), and a spec GQA computes (`gqaExpresses`: no score soft-cap).
  */
-function fusedLayer(ctx: AttentionContext, l: number, spec: AttentionSpec): boolean {
+export function fusedLayer(ctx: AttentionContext, l: number, spec: AttentionSpec): boolean {
   const groups = ctx.layout[l];
   return ctx.present && ctx.fused && groups.length === 1 && groups[0].kvHeads.every((h, i) => h === i) && groups[0].kvHeads.length === ctx.numKvHeads
     && !ctx.hooks.capturePattern.includes(l) && !ctx.hooks.act.includes(l) && gqaExpresses(spec)
@@ -63,7 +70,7 @@ function fusedLayer(ctx: AttentionContext, l: number, spec: AttentionSpec): bool
 }
 
 /** The cos/sin tables of a spec's RoPE for this call's positions (shared by layers with the same id). */
-function ropeTables(b: GraphBuilder, ctx: AttentionContext, rope: NonNullable<AttentionSpec['rope']>): { cos: Value; sin: Value } {
+export function ropeTables(b: GraphBuilder, ctx: AttentionContext, rope: NonNullable<AttentionSpec['rope']>): { cos: Value; sin: Value } {
   const cached = ctx.ropeTables.get(rope.id);
   if (cached) return cached;
   const tables = b.scope(`rope.${rope.id}`, () => {
@@ -97,7 +104,7 @@ function ropeTables(b: GraphBuilder, ctx: AttentionContext, rope: NonNullable<At
  * x [q, heads, D] rotated on its first rotaryDim dims: ONNX Runtime's RotaryEmbedding (CPU and
  * WebGPU) computes x·cos + rotate_half(x)·sin, rotate_half(x) = cat(−x2, x1), as Hugging Face does.
  */
-function applyRope(b: GraphBuilder, ctx: AttentionContext, x: Value, heads: number, rope: NonNullable<AttentionSpec['rope']>): Value {
+export function applyRope(b: GraphBuilder, ctx: AttentionContext, x: Value, heads: number, rope: NonNullable<AttentionSpec['rope']>): Value {
   const D = ctx.headDim;
   const R = rope.rotaryDim;
   const { cos, sin } = ropeTables(b, ctx, rope);
@@ -152,13 +159,17 @@ function attend(ab: GraphBuilder, g: GroupShape, scores: Value, weighted: (p: Va
   return { ctx: weighted(ab.reshape(p, [g.nkv, -1, 0])), pattern, scores: g.hooks.scores ? grid : null };
 }
 
-/** Present mode: head-major [nkv, past, D] ++ new [nkv, q, D], returned for the runtime to keep on the device. */
+/**
+ * Present mode: past [1, nkv, past, D] ++ new [nkv, q, D], returned for the runtime to keep on the
+ * device in GroupQueryAttention's layout (so fused and explicit graphs share one cache).
+ */
 function attendPresent(b: GraphBuilder, l: number, gi: number, g: GroupShape, qg: Value, kNew: Value, vNew: Value, D: number) {
-  const kPast = b.input(N.pastKey(l, gi), F, [g.nkv, `past_${g.cls}`, D]);
-  const vPast = b.input(N.pastValue(l, gi), F, [g.nkv, `past_${g.cls}`, D]);
-  const kAll = b.output(b.concat([kPast, kNew], 1), N.presentKey(l, gi), F, [g.nkv, `keys_${g.cls}`, D]);
-  const vAll = b.output(b.concat([vPast, vNew], 1), N.presentValue(l, gi), F, [g.nkv, `keys_${g.cls}`, D]);
-  return attend(b, g, b.matmul(qg, b.transpose(kAll, [0, 2, 1])), (p) => b.matmul(p, vAll));
+  const kPast = b.input(N.pastKey(l, gi), F, [1, g.nkv, `past_${g.cls}`, D]);
+  const vPast = b.input(N.pastValue(l, gi), F, [1, g.nkv, `past_${g.cls}`, D]);
+  const kAll = b.output(b.concat([kPast, b.unsqueeze(kNew, [0])], 2), N.presentKey(l, gi), F, [1, g.nkv, `keys_${g.cls}`, D]);
+  const vAll = b.output(b.concat([vPast, b.unsqueeze(vNew, [0])], 2), N.presentValue(l, gi), F, [1, g.nkv, `keys_${g.cls}`, D]);
+  const v3 = b.reshape(vAll, [g.nkv, -1, D]);
+  return attend(b, g, b.matmul(qg, b.transpose(b.reshape(kAll, [g.nkv, -1, D]), [0, 2, 1])), (p) => b.matmul(p, v3));
 }
 
 /**
@@ -251,7 +262,7 @@ export function attentionZ(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w
       const cls = group.cacheClass;
       if (fused) {
         const scoreBias = hooks.scoreBias.includes(l) ? b.input(N.scoreBias(l, gi), F, [hg, 'q', `keys_${cls}`]) : undefined;
-        contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3c, mask: ctx.masks.get(cls)!, scoreBias, scale: spec.scale, cacheClass: cls, layer: l, group: gi, heads: H, kvHeads: Hkv, headDim: D }));
+        contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3c, mask: ctx.mask(cls), scoreBias, scale: spec.scale, cacheClass: cls, layer: l, group: gi, heads: H, kvHeads: Hkv, headDim: D }));
         order.push(...qHeads);
         return;
       }
@@ -259,7 +270,7 @@ export function attentionZ(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w
       const kSel = whole ? k3 : b.gather(k3, b.constI64(group.kvHeads), 1);
       const vSel = whole ? v3c : b.gather(v3c, b.constI64(group.kvHeads), 1);
       const g: GroupShape = {
-        nkv, hg, cls, spec, mask: ctx.masks.get(cls)!,
+        nkv, hg, cls, spec, mask: ctx.mask(cls),
         hooks: {
           scores: captures(hooks, blockHook(l, 'attn.hook_attn_scores')),
           bias: hooks.scoreBias.includes(l) ? b.input(N.scoreBias(l, gi), F, [hg, 'q', `keys_${cls}`]) : null,

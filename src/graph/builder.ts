@@ -156,6 +156,11 @@ export class GraphBuilder {
     }
   }
 
+  /** A value name no other node uses (for nodes whose omitted optional outputs are named ''). */
+  freshName(opType: string): string {
+    return this.fresh(opType);
+  }
+
   private fresh(opType: string): string {
     const prefix = this.scopeStack.length ? this.scopeStack.join('/') + '/' : '';
     return `${prefix}${opType}_${this.counter++}`;
@@ -202,6 +207,10 @@ export class GraphBuilder {
       ],
     });
     return name;
+  }
+
+  hasInitializer(name: string): boolean {
+    return this.initializers.some((t) => (t as { name: string }).name === name);
   }
 
   /** An inline initializer of raw little-endian bytes. */

@@ -24,8 +24,9 @@ import { F32_WEIGHTS, formatBits, weightKey, type WeightOptions } from './quant.
 import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec, type WeightSpec } from './weights.js';
 
 // 12: per-row head scale input ([H] or [H, q]). 13: q|k|v and gate|up as one projection each (stacked weights,
-// `arch/projection.ts`); MatMulNBits over more than 64 MiB of codes in row slices.
-const GRAPH_VERSION = 13;
+// `arch/projection.ts`); MatMulNBits over more than 64 MiB of codes in row slices. 14: the lean GPU graph
+// (present-mode KV as GQA's [1, nkv, T, D], skip norms, causal classes, [1, q, hidden] residual).
+const GRAPH_VERSION = 14;
 
 export interface CompiledGraph {
   file: string;
@@ -33,6 +34,8 @@ export interface CompiledGraph {
   hooks: HookOptions;
   kvMode: KvMode;
   weights: WeightOptions;
+  /** Classes whose lean layers were compiled without a mask (the runtime must keep its promise: `forward.ts`). */
+  causalClasses: string[];
   /** True when the graph came from the cache (nothing was converted or written). */
   cached: boolean;
   /** Element type of the KV cache inputs/outputs of a present-mode graph (`float16` when it computes in half). */
@@ -109,6 +112,8 @@ function withRows(spec: StoredWeightSpec, rowsOf: Map<string, WeightSpec[]>): St
 export interface GraphVariant {
   /** KV mode `present`: fused GroupQueryAttention where it applies (`fusedAttention.ts`). Default false. */
   fusedAttention?: boolean;
+  /** Fused attention: cache classes compiled without a mask (`DecoderGraphOptions.causalClasses`). Default none. */
+  causalClasses?: string[];
   /** Linear-layer weight format (`quant.ts`). Default float32. */
   weights?: WeightOptions;
   /** q8/q4: MatMulNBits accuracy_level. Default `CPU_ACCURACY_LEVEL`. */
@@ -122,23 +127,25 @@ export interface GraphVariant {
 export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOptions, kvMode: KvMode = 'append', variant: GraphVariant = {}): CompiledGraph {
   const { fusedAttention = false, weights = F32_WEIGHTS, accuracyLevel = CPU_ACCURACY_LEVEL, halfResidual = 'f32' } = variant;
   const half = halfActivations(kvMode, weights, variant);
+  const causalClasses = fusedAttention && kvMode === 'present' ? [...new Set(variant.causalClasses ?? [])].sort() : [];
   const dir = modelCacheDir(ckpt);
   const parts: unknown[] = [GRAPH_VERSION, layout, hookKey(hooks)];
   // 'present' graphs v2: linear layers as MatMul over transposed weights.
   if (kvMode !== 'append') parts.push(kvMode, 2);
   if (fusedAttention && kvMode === 'present') parts.push('fused-gqa', 1);
+  if (causalClasses.length) parts.push('causal', causalClasses);
   if (weights.format !== 'f32') parts.push(weightKey(weights), accuracyLevel);
   if (half) parts.push('half', 3, halfResidual);
   const key = crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
   const file = path.join(dir, `graph-${key}.onnx`);
-  const compiled: CompiledGraph = { file, layout, hooks, kvMode, weights, cached: false, kvType: half ? 'float16' : 'float32' };
+  const compiled: CompiledGraph = { file, layout, hooks, kvMode, weights, causalClasses, cached: false, kvType: half ? 'float16' : 'float32' };
   if (fs.existsSync(file)) return { ...compiled, cached: true };
 
   const arch = archFor(ckpt);
   const names = resolveNames(ckpt, arch);
   const specs = weightSpecs(arch, names);
   if (weights.format !== 'f32') {
-    const builder = buildCompact(ckpt, arch, names, specs, { layout, hooks, kvMode, fusedAttention }, weights, accuracyLevel);
+    const builder = buildCompact(ckpt, arch, names, specs, { layout, hooks, kvMode, fusedAttention, causalClasses }, weights, accuracyLevel);
     if (half) builder.rewrite((g) => toHalf(g, { residual: halfResidual, halfIo: (name) => KV_IO.test(name) }));
     writeFileAtomic(file, builder.toBytes(`${ckpt.config.family} ${path.basename(ckpt.dir)} ${weightKey(weights)}`));
     return compiled;
@@ -148,7 +155,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
   const stacked = new Set(specs.flatMap((s) => s.rows?.map((r) => r.name) ?? []));
   const manifest = kvMode === 'append' ? ensureWeights(ckpt, specs.filter((s) => !stacked.has(s.name)), dir, weightsFileName(kvMode)) : null;
   const used = new Set<string>();
-  const builder = buildDecoderGraph(ckpt.config, arch, trackedWeightRef(ckpt, names, used), { layout, hooks, kvMode, fusedAttention });
+  const builder = buildDecoderGraph(ckpt.config, arch, trackedWeightRef(ckpt, names, used), { layout, hooks, kvMode, fusedAttention, causalClasses });
   if (manifest) {
     for (const name of used) {
       const t = manifest.tensors[name];
@@ -177,7 +184,7 @@ export function compileGraph(ckpt: Checkpoint, layout: KvLayout, hooks: HookOpti
  */
 function buildCompact(
   ckpt: Checkpoint, arch: Arch, names: Map<string, string>, specs: StoredWeightSpec[],
-  opts: { layout: KvLayout; hooks: HookOptions; kvMode: KvMode; fusedAttention: boolean }, weights: WeightOptions, accuracyLevel: number,
+  opts: { layout: KvLayout; hooks: HookOptions; kvMode: KvMode; fusedAttention: boolean; causalClasses: string[] }, weights: WeightOptions, accuracyLevel: number,
 ): GraphBuilder {
   const shapes = new Map(specs.map((s) => [s.name, s.shape]));
   // Without quantizeEmbeddings the [vocab, hidden] matrices (embedding, LM head) stay float32.

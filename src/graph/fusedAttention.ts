@@ -14,8 +14,8 @@
  * without it, prefill and decode, while the CPU kernel caps), so soft-capped layers (gemma2) attend
  * explicitly.
  *
- * Same inputs and outputs as the explicit present-mode layer: past [nkv, past, D] in, present
- * [nkv, past + q, D] out (GQA's [1, nkv, T, D] reshaped), new tokens at the end. The runtime's
+ * Same inputs and outputs as the explicit present-mode layer: past [1, nkv, past, D] in, present
+ * [1, nkv, past + q, D] out (GQA's own layout), new tokens at the end. The runtime's
  * additive mask [q, past + q] goes in as `attention_bias` [1, 1, q, T] (with a score bias [H, q, T]:
  * their sum, [1, H, q, T]; GQA's query head h reads KV head ⌊h / (H / nkv)⌋, the graph's order) — GQA's own causal rule
  * (query i sees keys up to past + i) contains every mask the runtime builds (windows, sinks,
@@ -64,23 +64,55 @@ function lengthInputs(b: GraphBuilder, cls: string): { seqlensK: Value; total: V
   return { seqlensK, total };
 }
 
-/** ctx head-major [H, q, D] (as the explicit path returns it); registers present_key/value outputs. */
-export function fusedGroupAttention(b: GraphBuilder, x: FusedLayerInputs): Value {
+/** What one GroupQueryAttention node reads, new tokens as [1, q, heads·D]. */
+export interface GqaCall {
+  q: Value;
+  k: Value;
+  v: Value;
+  /** Additive bias [1, 1 | H, q, T]; absent: GQA's own causal rule (query i sees keys up to past + i) is the mask. */
+  bias?: Value;
+  /** RoPE applied by GQA itself (`do_rotary`): cos/sin tables [positions, rotaryDim/2], read at past + i. */
+  rotary?: { cos: Value; sin: Value };
+  scale: number;
+  cacheClass: string;
+  layer: number;
+  group: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+/**
+ * One GroupQueryAttention over the group's past [1, nkv, past, D], registering present_key/value
+ * [1, nkv, past + q, D] (the present-mode cache layout, `attention.ts`); returns GQA's output [1, q, H·D].
+ */
+export function groupQueryAttention(b: GraphBuilder, x: GqaCall): Value {
   const { heads: H, kvHeads: nkv, headDim: D, layer: l, group: g } = x;
   const F = DataType.FLOAT;
   const past = `past_${x.cacheClass}`;
   const keys = `keys_${x.cacheClass}`;
-  const kPast = b.reshape(b.input(N.pastKey(l, g), F, [nkv, past, D]), [1, nkv, -1, D]);
-  const vPast = b.reshape(b.input(N.pastValue(l, g), F, [nkv, past, D]), [1, nkv, -1, D]);
+  const kPast = b.input(N.pastKey(l, g), F, [1, nkv, past, D]);
+  const vPast = b.input(N.pastValue(l, g), F, [1, nkv, past, D]);
   const { seqlensK, total } = lengthInputs(b, x.cacheClass);
-  const bias = x.scoreBias ? b.unsqueeze(b.add(x.scoreBias, x.mask), [0]) : b.unsqueeze(x.mask, [0, 1]);
+  const inputs = [x.q, x.k, x.v, kPast, vPast, seqlensK, total, x.rotary?.cos ?? '', x.rotary?.sin ?? '', '', x.bias ?? ''];
+  while (inputs[inputs.length - 1] === '') inputs.pop();
   const [out, kAll, vAll] = b.node(
     'GroupQueryAttention',
-    [b.reshape(x.q, [1, -1, H * D]), b.reshape(x.k, [1, -1, nkv * D]), b.reshape(x.v, [1, -1, nkv * D]), kPast, vPast, seqlensK, total, '', '', '', bias],
-    { num_heads: { int: H }, kv_num_heads: { int: nkv }, scale: { float: x.scale } },
+    inputs,
+    { num_heads: { int: H }, kv_num_heads: { int: nkv }, scale: { float: x.scale }, ...(x.rotary ? { do_rotary: { int: 1 }, rotary_interleaved: { int: 0 } } : {}) },
     { domain: 'com.microsoft', outputs: 3 },
   );
-  b.output(b.reshape(kAll, [nkv, -1, D]), N.presentKey(l, g), F, [nkv, keys, D]);
-  b.output(b.reshape(vAll, [nkv, -1, D]), N.presentValue(l, g), F, [nkv, keys, D]);
+  b.output(kAll, N.presentKey(l, g), F, [1, nkv, keys, D]);
+  b.output(vAll, N.presentValue(l, g), F, [1, nkv, keys, D]);
+  return out;
+}
+
+/** ctx head-major [H, q, D] (as the explicit path returns it); registers present_key/value outputs. */
+export function fusedGroupAttention(b: GraphBuilder, x: FusedLayerInputs): Value {
+  const { heads: H, kvHeads: nkv, headDim: D } = x;
+  const bias = x.scoreBias ? b.unsqueeze(b.add(x.scoreBias, x.mask), [0]) : b.unsqueeze(x.mask, [0, 1]);
+  const out = groupQueryAttention(b, {
+    ...x, bias, q: b.reshape(x.q, [1, -1, H * D]), k: b.reshape(x.k, [1, -1, nkv * D]), v: b.reshape(x.v, [1, -1, nkv * D]),
+  });
   return b.transpose(b.reshape(out, [-1, H, D]), [1, 0, 2]);
 }

@@ -3,7 +3,8 @@
  * float32 where precision matters, for the GPU graph of `--weights f16` (compile.ts).
  *
  * What stays float32 (the block list):
- * - normalization nodes (SimplifiedLayerNormalization, LayerNormalization: input, statistics, output;
+ * - normalization nodes (SimplifiedLayerNormalization, SkipSimplifiedLayerNormalization — whose sum
+ *   output is the residual stream —, LayerNormalization: input, statistics, output;
  *   with `residual: 'f16'` they take and give half instead — ONNX Runtime's WebGPU kernel sums x and
  *   x² in float32 whatever the input type, so the statistics stay float32 and no cast is needed)
  *   and Softmax (the explicit attention's probabilities, and everything that follows from them until
@@ -44,10 +45,10 @@ export interface HalfOptions {
 }
 
 /** Ops computed in float32 whatever their inputs. */
-export const HALF_BLOCK_LIST: readonly string[] = ['SimplifiedLayerNormalization', 'LayerNormalization', 'Softmax'];
+export const HALF_BLOCK_LIST: readonly string[] = ['SimplifiedLayerNormalization', 'SkipSimplifiedLayerNormalization', 'LayerNormalization', 'Softmax'];
 /** Ops computed in float16 whatever their inputs: the matmuls and what the GPU kernels fuse around them. */
 export const HALF_OPS: readonly string[] = ['MatMul', 'Gemm', 'FusedMatMul', 'GroupQueryAttention', 'RotaryEmbedding'];
-const NORM_OPS = new Set(['SimplifiedLayerNormalization', 'LayerNormalization']);
+const NORM_OPS = new Set(['SimplifiedLayerNormalization', 'SkipSimplifiedLayerNormalization', 'LayerNormalization']);
 /** Ops that only move data: computed in half when every reader is a half op (one cast of their input, e.g. the mask for every layer's GQA). */
 const MOVE_OPS = new Set(['Reshape', 'Unsqueeze', 'Squeeze', 'Transpose', 'Identity', 'Expand', 'Flatten']);
 const BOOL_OUT = new Set(['Greater', 'Less', 'Equal', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'IsNaN', 'IsInf']);

@@ -1,6 +1,6 @@
 /**
  * KV mode `present` (the webgpu path): a cache's keys and values live as ONNX Runtime tensors,
- * head-major [groupKvHeads, tokens, headDim], one pair per (layer, KV-head group). On webgpu they are
+ * [1, groupKvHeads, tokens, headDim] (GroupQueryAttention's layout), one pair per (layer, KV-head group). On webgpu they are
  * the GPU buffers the graph returned as `present_key/value.{l}.{g}`, fed straight back as the next
  * step's `past_key/value.{l}.{g}`: never downloaded. Window policies evict on the device too: one run
  * of a tiny Gather session per cache class picks the kept positions of all that class's groups.
@@ -46,9 +46,9 @@ function bytesOf(t: ortTypes.Tensor): number {
   return t.dims.reduce((a, b) => a * b, 1) * (t.type === 'float16' ? 2 : 4);
 }
 
-/** An empty past per (layer, group): [nkv, 0, D] CPU tensors (Concat takes them on every execution provider). */
+/** An empty past per (layer, group): [1, nkv, 0, D] CPU tensors (Concat and GQA take them on every execution provider). */
 function emptyPairs(cache: KvCache, headDim: number, type: KvType): Pair[][] {
-  const empty = (nkv: number) => (type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), [nkv, 0, headDim]) : new ort.Tensor('float32', new Float32Array(0), [nkv, 0, headDim]));
+  const empty = (nkv: number) => (type === 'float16' ? new ort.Tensor('float16', new Uint16Array(0), [1, nkv, 0, headDim]) : new ort.Tensor('float32', new Float32Array(0), [1, nkv, 0, headDim]));
   return cache.layout.map((groups) => groups.map((g) => ({ key: empty(g.kvHeads.length), value: empty(g.kvHeads.length) })));
 }
 
@@ -153,15 +153,15 @@ export function disposeDeviceKv(cache: KvCache): void {
   cache.deviceBytes = 0;
 }
 
-/** Session: y{i} = Gather(x{i}, keep, axis 1) for n tensors of the KV type; outputs stay on the device. */
+/** Session: y{i} = Gather(x{i}, keep, axis 2: tokens) for n [1, nkv, tokens, D] tensors of the KV type; outputs stay on the device. */
 function evictor(model: Model, n: number, type: KvType): Promise<ortTypes.InferenceSession> {
   const elem = type === 'float16' ? DataType.FLOAT16 : DataType.FLOAT;
-  return model.auxSession(`evict-${n}${type === 'float16' ? '-f16' : ''}`, () => {
+  return model.auxSession(`evict4-${n}${type === 'float16' ? '-f16' : ''}`, () => {
     const b = new GraphBuilder('headwise-kv-evict');
     const keep = b.input('keep', DataType.INT64, ['k']);
     for (let i = 0; i < n; i++) {
-      const x = b.input(`x${i}`, elem, [`h${i}`, 'n', 'd']);
-      b.output(b.gather(x, keep, 1), `y${i}`, elem, [`h${i}`, 'k', 'd']);
+      const x = b.input(`x${i}`, elem, [1, `h${i}`, 'n', 'd']);
+      b.output(b.gather(x, keep, 2), `y${i}`, elem, [1, `h${i}`, 'k', 'd']);
     }
     return b;
   }, Array.from({ length: n }, (_, i) => `y${i}`));

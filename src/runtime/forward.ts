@@ -132,6 +132,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
   // of banded buffers read in place (kvCache.ts); then the new tokens. Pad and slack columns are masked,
   // dropped from captures and given zeros in hook inputs. (Present mode concatenates first: no pad.)
   const shape = new Map<string, { past: number; pad: number; slack: number }>();
+  for (const cls of gs.causalClasses) checkCausal(gs, cache, cls, branches);
   for (const cls of layoutClasses(gs.layout)) {
     const picked = step?.count.get(cls);
     // Rows gathered for a step: all earlier than the query, so all visible; unused slots are slack.
@@ -167,7 +168,8 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
         for (let s = past; s < keys.length; s++) if (Math.floor((s - past) / n) !== b) mask[row + newAt + s - past] = NEG;
       }
     }
-    feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, K]);
+    // A causal class (`Model.session`'s causalClasses) has a mask input only if a hooked layer reads it.
+    if (!gs.causalClasses.includes(cls) || gs.session.inputNames.includes(N.mask(cls))) feeds[N.mask(cls)] = new ort.Tensor('float32', mask, [q, K]);
     // Fused attention layers (graph/fusedAttention.ts) take the key count as int32.
     if (present && gs.session.inputNames.includes(N.attnTotalLength(cls))) {
       feeds[N.attnSeqlensK(cls)] = new ort.Tensor('int32', Int32Array.of(K - 1), [1]);
@@ -312,6 +314,20 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
     throw new HeadwiseError('forward: this session leaves its logits on the device; pass logitsOnDevice');
   }
   return { logits: logits ? (logits.data as Float32Array) : new Float32Array(0), vocab: c.vocabSize, patterns, z, captured };
+}
+
+/**
+ * A class compiled without its mask (`GraphSession.causalClasses`) is attended by GroupQueryAttention's
+ * own causal rule and RoPE at positions past + i: right only while the class holds every earlier
+ * token in order and the call is one sequence.
+ */
+function checkCausal(gs: GraphSession, cache: KvCache, cls: string, branches: number): void {
+  const policy = cache.policies.get(cls);
+  const why = branches > 1 ? `${branches} branches`
+    : policy?.kind !== 'full' ? `a ${policy?.kind ?? 'missing'} KV policy`
+      : cache.positions.get(cls)!.length !== cache.seen || cache.compensated.size ? 'a cache that does not hold every earlier token'
+        : null;
+  if (why) throw new HeadwiseError(`forward: this graph was compiled without the mask of cache class "${cls}" (causalClasses: full history, one sequence) and cannot run ${why}; ask model.session() for it without causalClasses`);
 }
 
 interface PastShape {

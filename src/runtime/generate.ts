@@ -10,7 +10,7 @@ import { disposeDeviceKv } from './deviceKv.js';
 import { NO_HOOKS } from '../graph/hooks.js';
 import { forward, newCache, type GroupPattern, type HookProvider } from './forward.js';
 import { FULL_HISTORY, type KvCache, type ClassPolicy } from './kvCache.js';
-import type { Model } from './model.js';
+import { causalClassesOf, type Model } from './model.js';
 import { applyModelWindows } from './modelWindow.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
 import { stepQueryHooks } from './stepAttention.js';
@@ -81,7 +81,7 @@ export async function prefill(model: Model, ids: number[], opts: GenerateOptions
     throw new HeadwiseError(`prompt of ${ids.length} tokens is longer than the model's context of ${model.config.maxPositions} tokens`);
   }
   const setup = opts.cache ?? fullCache(model);
-  const gs = await model.session(setup.layout, stepQueryHooks(setup.policies, opts.hookOptions ?? NO_HOOKS, model.config.numLayers));
+  const gs = await model.session(setup.layout, stepQueryHooks(setup.policies, opts.hookOptions ?? NO_HOOKS, model.config.numLayers), { causalClasses: causalClassesOf(setup.policies) });
   const cache = newCache(model, gs, setup.policies);
   // Room for the prompt and the new tokens that will be fed back (the last one never is) up front: one
   // allocation, no regrowth copies. Never past the model's context; window classes cap it at what
@@ -121,7 +121,7 @@ export async function generate(model: Model, promptIds: number[], opts: Generate
   const t0 = performance.now();
   const { cache, logits } = await prefill(model, promptIds, opts);
   const t1 = performance.now();
-  const gs = await model.session(cache.layout, stepQueryHooks(cache.policies, opts.hookOptions ?? NO_HOOKS, model.config.numLayers));
+  const gs = await model.session(cache.layout, stepQueryHooks(cache.policies, opts.hookOptions ?? NO_HOOKS, model.config.numLayers), { causalClasses: causalClassesOf(cache.policies) });
   const sampler = new Sampler(opts);
   const eos = new Set(model.config.eosTokenIds);
   const tokens: number[] = [];

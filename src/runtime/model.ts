@@ -36,6 +36,30 @@ export interface GraphSession {
   fusedAttention: boolean;
   /** Element type of the device KV tensors (`float16` where the graph computes in half, `graph/half.ts`). */
   kvType: 'float32' | 'float16';
+  /**
+   * Cache classes compiled without a mask (`SessionChoice.causalClasses`; empty unless asked for and
+   * fused): `forward` refuses a call on them that needs one.
+   */
+  causalClasses: string[];
+}
+
+/** How a session's graph is specialised beyond layout and hooks. */
+export interface SessionChoice {
+  /**
+   * Cache classes every call on this session will hold with full, in-order history (policy `full`)
+   * and run without branches: on the fused GPU graph their unhooked layers then take no mask and let
+   * GroupQueryAttention mask causally and apply RoPE itself (fewer nodes; the WebGPU EP's flash
+   * kernel). `forward` refuses a call that breaks the promise. Default none (every class masked);
+   * `causalClassesOf(policies)` lists a cache setup's full-history classes.
+   */
+  causalClasses?: string[];
+  /** webgpu: the logits stay on the GPU (`forward` then needs `logitsOnDevice`, e.g. the atlas's KL session); on the CPU nothing changes. */
+  deviceLogits?: boolean;
+}
+
+/** The classes of a cache setup whose policy keeps full history (the `causalClasses` a plain decode may promise). */
+export function causalClassesOf(policies: ReadonlyMap<string, { kind: string }>): string[] {
+  return [...policies].filter(([, p]) => p.kind === 'full').map(([cls]) => cls).sort();
 }
 
 export interface ModelOptions extends SessionOptions {
@@ -126,22 +150,22 @@ export class Model {
 
   /**
    * The session for a KV layout and hook set, compiled and created on first use. Inside `withSessions`
-   * it is held until that task settles; outside, for the model's lifetime. With `deviceLogits` (webgpu)
-   * its logits stay on the GPU: `forward` then needs `logitsOnDevice` (on the CPU it changes nothing).
+   * it is held until that task settles; outside, for the model's lifetime.
    */
-  session(layout: KvLayout = this.fullLayout(), hooks: HookOptions = NO_HOOKS, outputs: { deviceLogits?: boolean } = {}): Promise<GraphSession> {
-    const deviceLogits = !!outputs.deviceLogits && this.device === 'webgpu';
-    const key = JSON.stringify(layout) + hookKey(hooks) + (deviceLogits ? '|device-logits' : '');
+  session(layout: KvLayout = this.fullLayout(), hooks: HookOptions = NO_HOOKS, choice: SessionChoice = {}): Promise<GraphSession> {
+    const causal = this.kvMode === 'present' ? [...new Set(choice.causalClasses ?? [])].sort() : [];
+    const deviceLogits = !!choice.deviceLogits && this.device === 'webgpu';
+    const key = JSON.stringify(layout) + hookKey(hooks) + (causal.length ? JSON.stringify(causal) : '') + (deviceLogits ? '|device-logits' : '');
     const s = this.sessions.acquire(key, async () => {
       const kvMode = this.kvMode;
       const c = this.config;
       // Fused by default on webgpu where this adapter's kernel agrees with the CPU (fusedAttentionProbe.ts).
       const fused = this.options.fusedAttention ?? (this.device === 'webgpu' && kvMode === 'present' && (await fusedAttentionAgrees(c.numHeads, c.numKvHeads, c.headDim)));
-      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, { fusedAttention: fused, weights: this.weights, accuracyLevel: this.options.accuracyLevel, halfActivations: this.options.halfActivations, halfResidual: this.options.halfResidual });
+      const compiled = compileGraph(this.ckpt, layout, hooks, kvMode, { fusedAttention: fused, causalClasses: causal, weights: this.weights, accuracyLevel: this.options.accuracyLevel, halfActivations: this.options.halfActivations, halfResidual: this.options.halfResidual });
       const gpuOutputs = kvMode === 'present' ? layout.flatMap((groups, l) => groups.flatMap((_, g) => [hookNames.presentKey(l, g), hookNames.presentValue(l, g)])) : [];
       if (deviceLogits) gpuOutputs.push(LOGITS);
       const session = await createSession(compiled.file, { ...this.options, gpuOutputs });
-      return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present', kvType: compiled.kvType }, bytes: graphBytes(compiled.file, weightsFileName(kvMode, this.weights)) };
+      return { value: { session, layout, hooks, device: this.device, kvMode, fusedAttention: fused && kvMode === 'present', kvType: compiled.kvType, causalClasses: compiled.causalClasses }, bytes: graphBytes(compiled.file, weightsFileName(kvMode, this.weights)) };
     });
     const held = this.held.getStore();
     if (held) {

@@ -58,6 +58,12 @@ export interface BlockParts {
   attnOut(b: GraphBuilder, w: WeightRef, z: Value, layer: number): Value;
   /** Norm of the attention output before the residual add (gemma2/3, olmo2). */
   postAttnNorm?(b: GraphBuilder, w: WeightRef, x: Value, layer: number): Value;
+  /**
+   * The attention (`attn`) or MLP (`mlp`) pre-norm of layer l applied to x + skip, and that sum, in one
+   * node (`ops.skipRmsNorm`), for families whose norm there is an RMSNorm; null or absent: the graph
+   * adds, then normalizes. Used by the GPU graph (KV mode `present`), where every node costs host time.
+   */
+  skipNorm?(b: GraphBuilder, w: WeightRef, x: Value, skip: Value, which: 'attn' | 'mlp', layer: number): { normed: Value; sum: Value } | null;
   /** Norm before the MLP; absent: the MLP reads the residual stream directly (olmo2). */
   mlpNorm?(b: GraphBuilder, w: WeightRef, x: Value, layer: number): Value;
   mlp(b: GraphBuilder, w: WeightRef, x: Value, layer: number): Value;
@@ -68,6 +74,12 @@ export interface BlockParts {
 }
 
 export interface Arch extends BlockParts {
+  /**
+   * Every block part and the final norm take activations with a leading batch axis ([1, q, hidden])
+   * as well as [q, hidden], so the no-hook GPU graph may carry the residual stream as GQA's [1, q, ·]
+   * and skip the per-layer Unsqueeze/Reshape (`decoder.ts`). Default false.
+   */
+  anyRank?: boolean;
   /** Every tensor the graph reads, with the shape the checkpoint must have. */
   weights: WeightSpec[];
   /** Tensors the graph reads as several of `weights` stacked row-wise (fused projections, `projection.ts`). */

@@ -8,7 +8,7 @@
  */
 import type { ModelConfig } from '../../hf/config.js';
 import { type Arch, type AttentionSpec, type WeightRef } from './arch.js';
-import { gatedMlp, gatedWeights, layerNorm, layerNormPartial, moeMlp, plainMlp, rmsNorm, rmsNormOffset, type GatedMlpWeights } from './ops.js';
+import { gatedMlp, gatedWeights, layerNorm, layerNormPartial, moeMlp, plainMlp, rmsNorm, rmsNormOffset, skipRmsNorm, type GatedMlpWeights } from './ops.js';
 import { project, projectionStacks, type Projection } from './projection.js';
 import type { GraphBuilder, Value } from '../builder.js';
 import { ropeFrequencies } from '../rope.js';
@@ -164,6 +164,8 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
       logitSoftcap: c.finalSoftcap,
     },
     attention: configAttention(c),
+    // Projections split on the last axis and norms reduce over it; the mixture of experts routes rows of [q, hidden].
+    anyRank: mlpKind !== 'moe',
     embed: (b, w, ids) => b.gather(w('model.embed_tokens.weight'), ids),
     attnNorm: at(preAttn),
     qkv: (b, w, x, l) => {
@@ -174,7 +176,8 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
       ? (b, w, q, k, l) => {
           const a = `${L(l)}.self_attn`;
           if (v.qkNorm === 'flat') {
-            const flat = (x: Value, name: string, heads: number) => b.reshape(rmsNorm(b, b.reshape(x, [0, -1]), w(name), c.normEps), [0, heads, c.headDim]);
+            // [q, heads, D] (or the lean GPU path's [1, q, heads, D]) -> [q, heads·D] -> normed [q, heads, D].
+            const flat = (x: Value, name: string, heads: number) => b.reshape(rmsNorm(b, b.reshape(x, [-1, heads * c.headDim]), w(name), c.normEps), [-1, heads, c.headDim]);
             return { q: flat(q, `${a}.q_norm.weight`, c.numHeads), k: flat(k, `${a}.k_norm.weight`, c.numKvHeads) };
           }
           if (v.qkNorm === 'stablelm') {
@@ -189,6 +192,15 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
     attnOut: (b, w, z, l) => b.linear(z, w(`${L(l)}.self_attn.o_proj.weight`), bias(c.oBias, w, `${L(l)}.self_attn.o_proj.bias`)),
     postAttnNorm: at(postAttn),
     mlpNorm: at(preMlp),
+    // RMSNorm families (gemma's 1 + w too: ONNX Runtime folds the constant Add into the weight).
+    skipNorm: normKind === 'rms' || normKind === 'rms1p'
+      ? (b, w, x, skip, which, l) => {
+          const name = which === 'attn' ? preAttn : preMlp;
+          if (!name) return null;
+          const weight = w(`${L(l)}.${name}.weight`);
+          return skipRmsNorm(b, x, skip, normKind === 'rms1p' ? b.add(weight, b.scalar(1)) : weight, c.normEps);
+        }
+      : undefined,
     mlp: (b, w, x, l) => {
       const m = `${L(l)}.mlp`;
       if (moe && moe.sparseLayers[l]) {

@@ -9,6 +9,17 @@ import type { GraphBuilder, Value } from '../builder.js';
 import type { WeightRef } from './arch.js';
 import { project, type Projection } from './projection.js';
 
+/**
+ * rmsNorm(x + skip) and the sum x + skip in one node: ONNX Runtime's SkipSimplifiedLayerNormalization
+ * (com.microsoft; CPU and WebGPU both write output 0, the normed sum, and output 3, the sum itself).
+ */
+export function skipRmsNorm(b: GraphBuilder, x: Value, skip: Value, weight: Value, eps: number): { normed: Value; sum: Value } {
+  const normed = b.freshName('SkipSimplifiedLayerNormalization');
+  const sum = `${normed}:sum`;
+  b.node('SkipSimplifiedLayerNormalization', [x, skip, weight], { epsilon: { float: eps } }, { domain: 'com.microsoft', outputs: [normed, '', '', sum] });
+  return { normed, sum };
+}
+
 /** x / sqrt(mean(x²) + eps) · w over the last axis: ONNX Runtime's SimplifiedLayerNormalization (fp32), one node. */
 export function rmsNorm(b: GraphBuilder, x: Value, weight: Value, eps: number): Value {
   return b.op('SimplifiedLayerNormalization', [x, weight], { axis: { int: -1 }, epsilon: { float: eps }, stash_type: { int: 1 } });

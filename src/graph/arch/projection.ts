@@ -45,5 +45,5 @@ export function project(b: GraphBuilder, w: WeightRef, x: Value, p: Projection):
     const total = p.sizes.reduce((s, n) => s + n, 0);
     return b.split(b.reshape(y, [0, heads, total]), p.sizes, 2).map((t, i) => b.reshape(t, [0, heads * p.sizes[i]]));
   }
-  return p.sizes.length === 1 ? [y] : b.split(y, p.sizes, 1);
+  return p.sizes.length === 1 ? [y] : b.split(y, p.sizes, -1);
 }
