@@ -26,6 +26,7 @@ import { fullCache } from '../src/runtime/generate.js';
 import { Model, type ModelOptions } from '../src/runtime/model.js';
 import { fusedAttentionDeviation } from '../src/runtime/fusedAttentionProbe.js';
 import { probeWebgpu } from '../src/runtime/ort.js';
+import { worstDiff } from './compare.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -58,16 +59,6 @@ async function trace(model: Model, oneCall = 0): Promise<Float32Array[]> {
   for (const call of calls) out.push((await forward(model, gs, cache, call, { logitsAt: call.map((_, i) => i) })).logits);
   disposeDeviceKv(cache);
   return out;
-}
-
-function worstDiff(a: Float32Array[], b: Float32Array[]): number {
-  expect(b.length).toBe(a.length);
-  let m = 0;
-  a.forEach((x, i) => {
-    expect(b[i].length).toBe(x.length);
-    for (let j = 0; j < x.length; j++) m = Math.max(m, Math.abs(x[j] - b[i][j]));
-  });
-  return m;
 }
 
 function suite(title: string, fused: ModelOptions, explicit: ModelOptions, tol: number): void {

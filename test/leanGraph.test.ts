@@ -28,6 +28,7 @@ import { fullCache } from '../src/runtime/generate.js';
 import { causalClassesOf, Model, type ModelOptions, type SessionChoice } from '../src/runtime/model.js';
 import { windowClass } from '../src/kv/classPolicy.js';
 import { probeWebgpu } from '../src/runtime/ort.js';
+import { worstDiff } from './compare.js';
 
 process.env.HEADWISE_CACHE ??= fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-test-'));
 
@@ -59,16 +60,6 @@ async function trace(model: Model, choice: SessionChoice, hooks: HookOptions = N
   }
   disposeDeviceKv(cache);
   return out;
-}
-
-function worstDiff(a: Float32Array[], b: Float32Array[]): number {
-  expect(b.length).toBe(a.length);
-  let m = 0;
-  a.forEach((x, i) => {
-    expect(b[i].length).toBe(x.length);
-    for (let j = 0; j < x.length; j++) m = Math.max(m, Math.abs(x[j] - b[i][j]));
-  });
-  return m;
 }
 
 describe('lean graph census', () => {

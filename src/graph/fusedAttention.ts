@@ -33,7 +33,19 @@ export function gqaExpresses(spec: AttentionSpec): boolean {
   return spec.softcap === null;
 }
 
-export interface FusedLayerInputs {
+/** Which GroupQueryAttention a call is: its layer, group, cache class, head shape and score scale. */
+interface GqaShape {
+  /** Multiplier of q·k (`AttentionSpec.scale`). */
+  scale: number;
+  cacheClass: string;
+  layer: number;
+  group: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+export interface FusedLayerInputs extends GqaShape {
   /** Queries after RoPE / qk-norm, token-major [q, H, D], not scaled. */
   q: Value;
   /** New keys and values, token-major [q, nkv, D]. */
@@ -43,14 +55,6 @@ export interface FusedLayerInputs {
   mask: Value;
   /** Score-bias hook input [H, q, past + q], if the layer has one. */
   scoreBias?: Value;
-  /** Multiplier of q·k (`AttentionSpec.scale`). */
-  scale: number;
-  cacheClass: string;
-  layer: number;
-  group: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
 }
 
 /** The length inputs GQA needs for a cache class, declared once per graph. */
@@ -65,7 +69,7 @@ function lengthInputs(b: GraphBuilder, cls: string): { seqlensK: Value; total: V
 }
 
 /** What one GroupQueryAttention node reads, new tokens as [1, q, heads·D]. */
-export interface GqaCall {
+export interface GqaCall extends GqaShape {
   q: Value;
   k: Value;
   v: Value;
@@ -73,13 +77,6 @@ export interface GqaCall {
   bias?: Value;
   /** RoPE applied by GQA itself (`do_rotary`): cos/sin tables [positions, rotaryDim/2], read at past + i. */
   rotary?: { cos: Value; sin: Value };
-  scale: number;
-  cacheClass: string;
-  layer: number;
-  group: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
 }
 
 /**
