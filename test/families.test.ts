@@ -14,16 +14,13 @@ import { runAtlas } from '../src/atlas/run.js';
 import { loadHaystack } from '../src/eval/haystack.js';
 import { runNiah } from '../src/eval/niahRun.js';
 import { niahSamples } from '../src/eval/niahSet.js';
-import { parseModelConfig } from '../src/hf/config.js';
-import { writeRandomCheckpoint } from '../src/hf/randomCheckpoint.js';
-import { ARCHITECTURES } from '../src/graph/arch/index.js';
 import { generate, run } from '../src/index.js';
 import { cacheSetup } from '../src/kv/policy.js';
 import { Model } from '../src/runtime/model.js';
+import { fixtureWithRefTokenizer } from './fixtureModel.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-families-'));
 process.env.HEADWISE_CACHE ??= path.join(tmp, 'cache');
-const REF = path.resolve('models/ref-llama-7m');
 const FIXTURES = [
   'tiny-mistral-swa', 'tiny-qwen2-swa', 'tiny-gemma', 'tiny-gemma2', 'tiny-gemma3', 'tiny-phi3', 'tiny-phi', 'tiny-gpt-neox',
   'tiny-olmo', 'tiny-olmo2', 'tiny-granite', 'tiny-mixtral', 'tiny-qwen2-moe-mixed', 'tiny-qwen3-moe', 'tiny-starcoder2', 'tiny-stablelm',
@@ -38,12 +35,7 @@ function finite(rows: number[][]): boolean {
 describe.each(FIXTURES)('%s: atlas, niah, generate --kv duo, ablation', (name) => {
   let model: Model;
   beforeAll(async () => {
-    const raw = JSON.parse(fs.readFileSync(path.resolve(`test/fixtures/models/${name}/config.json`), 'utf8'));
-    const refConfig = JSON.parse(fs.readFileSync(path.join(REF, 'config.json'), 'utf8'));
-    const like = { ...raw, vocab_size: refConfig.vocab_size, bos_token_id: refConfig.bos_token_id, eos_token_id: refConfig.eos_token_id, max_position_embeddings: 256 };
-    const config = parseModelConfig(like, name);
-    const out = path.join(tmp, name);
-    writeRandomCheckpoint({ rawConfig: like, tensors: ARCHITECTURES[config.family](config).weights, outDir: out, sourceDir: REF, seed: 7 });
+    const out = fixtureWithRefTokenizer(name, tmp);
     model = await Model.load(out);
   });
   afterAll(async () => model?.dispose());

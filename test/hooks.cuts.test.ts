@@ -8,25 +8,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../src/hf/config.js';
-import { writeRandomCheckpoint } from '../src/hf/randomCheckpoint.js';
-import { ARCHITECTURES } from '../src/graph/arch/index.js';
 import { Model } from '../src/runtime/model.js';
 import { runWithHooks, type ResidualHook } from '../src/runtime/runWithHooks.js';
 import { blockHook } from '../src/graph/hooks.js';
 import { runWithCache } from '../src/runtime/activationCache.js';
+import { fixtureWithRefTokenizer } from './fixtureModel.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'headwise-cuts-'));
 process.env.HEADWISE_CACHE ??= path.join(tmp, 'cache');
-const REF = path.resolve('models/ref-llama-7m');
 describe.each(['tiny-gpt-neox', 'tiny-phi', 'tiny-gemma2', 'tiny-olmo2', 'tiny-granite', 'tiny-qwen3-moe'])('runWithHooks cut inside blocks: %s', (name) => {
   it('identity hooks at hook_z / attn_out / mlp_out of every layer: bit-identical logits, values as runWithCache', async () => {
-    const raw = JSON.parse(fs.readFileSync(path.resolve(`test/fixtures/models/${name}/config.json`), 'utf8'));
-    const refConfig = JSON.parse(fs.readFileSync(path.join(REF, 'config.json'), 'utf8'));
-    const like = { ...raw, vocab_size: refConfig.vocab_size, bos_token_id: refConfig.bos_token_id, eos_token_id: refConfig.eos_token_id, max_position_embeddings: 256 };
-    const config = parseModelConfig(like, name);
-    const out = path.join(tmp, name);
-    writeRandomCheckpoint({ rawConfig: like, tensors: ARCHITECTURES[config.family](config).weights, outDir: out, sourceDir: REF, seed: 7 });
+    const out = fixtureWithRefTokenizer(name, tmp);
     const model = await Model.load(out, { threads: 2 });
     const ids = model.tokenize('The pass key is 4829371. What is the pass key? It is');
     const L = model.config.numLayers;
