@@ -5,7 +5,8 @@
  * which GQA cannot express on WebGPU, so those layers must stay explicit.
  *
  * - The fused graph has one GroupQueryAttention per layer the rule admits (none on gemma2; a layer
- *   with pattern capture stays explicit).
+ *   with an ACT hook stays explicit; one with pattern capture stays fused, its captured rows computed
+ *   beside GQA — and those rows equal the explicit graph's, 1e-5, with the same logits).
  * - KV mode `present` on the CPU, fused vs explicit: the same logits (1e-4) over a chunked prefill
  *   and decode that runs past the windows. Runs always.
  * - webgpu (where an adapter can be created, e.g. lavapipe), fused (forced) vs explicit, both on the
@@ -82,13 +83,58 @@ function suite(title: string, fused: ModelOptions, explicit: ModelOptions, tol: 
 }
 
 describe('which layers attend fused', () => {
-  it.each(FAMILIES)('%s: %i GroupQueryAttention nodes without hooks; pattern capture on layer 0 keeps it explicit', async (name, fusedLayers) => {
+  it.each(FAMILIES)('%s: %i GroupQueryAttention nodes without hooks; an ACT hook on layer 0 keeps it explicit, pattern capture does not', async (name, fusedLayers) => {
     const model = await Model.load(dirOf(name));
     try {
       expect(gqaNodes(model, NO_HOOKS)).toBe(fusedLayers);
-      expect(gqaNodes(model, { ...NO_HOOKS, capturePattern: [0] })).toBe(Math.max(0, fusedLayers - 1));
+      expect(gqaNodes(model, { ...NO_HOOKS, act: [0] })).toBe(Math.max(0, fusedLayers - 1));
+      expect(gqaNodes(model, { ...NO_HOOKS, capturePattern: [0, 1] })).toBe(fusedLayers);
     } finally {
       await model.dispose();
+    }
+  });
+});
+
+/** Logits and captured patterns of a 20-token prompt in chunks [9, 11] and 3 decoded tokens, every layer captured on a few rows. */
+async function patternTrace(model: Model): Promise<{ logits: Float32Array[]; patterns: Float32Array[] }> {
+  const c = model.config;
+  const setup = fullCache(model);
+  const all = Array.from({ length: c.numLayers }, (_, l) => l);
+  const gs = await model.session(setup.layout, { ...NO_HOOKS, capturePattern: all });
+  const cache = newCache(model, gs, setup.policies);
+  const prompt = ids(20, c.vocabSize, 1);
+  const calls = [prompt.slice(0, 9), prompt.slice(9), ...ids(3, c.vocabSize, 2).map((t) => [t])];
+  const logits: Float32Array[] = [];
+  const patterns: Float32Array[] = [];
+  for (const call of calls) {
+    const rows = call.length === 1 ? [0] : [0, 3, call.length - 1];
+    const r = await forward(model, gs, cache, call, { logitsAt: call.map((_, i) => i), captureRows: rows });
+    logits.push(r.logits);
+    expect(r.patterns.length).toBe(c.numLayers);
+    for (const p of r.patterns) {
+      expect(p.data.length).toBe(p.heads.length * rows.length * p.keyPositions.length);
+      patterns.push(p.data);
+    }
+  }
+  disposeDeviceKv(cache);
+  return { logits, patterns };
+}
+
+describe.each(FAMILIES.filter(([, fusedLayers]) => fusedLayers > 0))('pattern rows beside fused attention (present KV mode on cpu): %s', (name) => {
+  it('the captured rows and the logits match the explicit graph', async () => {
+    const fused = await Model.load(dirOf(name), { kvMode: 'present', fusedAttention: true });
+    const explicit = await Model.load(dirOf(name), { kvMode: 'present', fusedAttention: false });
+    try {
+      const a = await patternTrace(fused);
+      const b = await patternTrace(explicit);
+      const dp = worstDiff(a.patterns, b.patterns);
+      const dl = worstDiff(a.logits, b.logits);
+      console.info(`[headwise tests] fused pattern rows ${name}: max |Δpattern| ${dp.toExponential(2)}, |Δlogits| ${dl.toExponential(2)}`);
+      expect(dp).toBeLessThanOrEqual(1e-5);
+      expect(dl).toBeLessThanOrEqual(1e-4);
+    } finally {
+      await fused.dispose();
+      await explicit.dispose();
     }
   });
 });

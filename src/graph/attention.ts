@@ -16,7 +16,7 @@
  */
 import { GraphBuilder, type Dim, type Value } from './builder.js';
 import type { Arch, AttentionSpec, WeightRef } from './arch/arch.js';
-import { fusedGroupAttention, gqaExpresses } from './fusedAttention.js';
+import { fusedGroupAttention, fusedPatternRows, gqaExpresses } from './fusedAttention.js';
 import { blockHook, captures, hookNames as N, scoresOutput, type HookOptions } from './hooks.js';
 import { groupQueryHeads, type KvGroup, type KvLayout } from './layout.js';
 import { DataType } from './onnxProto.js';
@@ -65,7 +65,7 @@ export interface AttentionContext {
 export function fusedLayer(ctx: AttentionContext, l: number, spec: AttentionSpec): boolean {
   const groups = ctx.layout[l];
   return ctx.present && ctx.fused && groups.length === 1 && groups[0].kvHeads.every((h, i) => h === i) && groups[0].kvHeads.length === ctx.numKvHeads
-    && !ctx.hooks.capturePattern.includes(l) && !ctx.hooks.act.includes(l) && gqaExpresses(spec)
+    && !ctx.hooks.act.includes(l) && gqaExpresses(spec)
     && !captures(ctx.hooks, blockHook(l, 'attn.hook_attn_scores')) && !captures(ctx.hooks, blockHook(l, 'attn.hook_pattern'));
 }
 
@@ -262,7 +262,13 @@ export function attentionZ(b: GraphBuilder, ctx: AttentionContext, arch: Arch, w
       const cls = group.cacheClass;
       if (fused) {
         const scoreBias = hooks.scoreBias.includes(l) ? b.input(N.scoreBias(l, gi), F, [hg, 'q', `keys_${cls}`]) : undefined;
-        contexts.push(fusedGroupAttention(b, { q: q3, k: k3, v: v3c, mask: ctx.mask(cls), scoreBias, scale: spec.scale, cacheClass: cls, layer: l, group: gi, heads: H, kvHeads: Hkv, headDim: D }));
+        const call = { q: q3, k: k3, v: v3c, mask: ctx.mask(cls), scoreBias, scale: spec.scale, cacheClass: cls, layer: l, group: gi, heads: H, kvHeads: Hkv, headDim: D };
+        contexts.push(fusedGroupAttention(b, call));
+        // Captured rows: their probabilities beside GQA, from its present keys, at the cost of those rows only.
+        if (hooks.capturePattern.includes(l)) {
+          const rows = b.input(N.captureRows(l), I, ['r']);
+          b.output(fusedPatternRows(b, { ...call, rows, keys: N.presentKey(l, gi) }), N.pattern(l, gi), F, [hg, 'r', `keys_${cls}`]);
+        }
         order.push(...qHeads);
         return;
       }

@@ -4,8 +4,10 @@
  * scores → mask → softmax → weighted-sum ops of `attention.ts`, for layers whose attention
  * probabilities nothing reads or rescales (no pattern capture or ACT hook), whose KV heads form one
  * group, and whose `AttentionSpec` GQA can compute (`gqaExpresses`); a score-bias hook is added to
- * the mask. The explicit graph stays the path for every other layer, so hooks work wherever they are
- * asked for.
+ * the mask. A pattern capture of some rows (`capturePattern`, the atlas's every 16th row) is computed
+ * beside GQA for those rows only, from its queries and present keys (`fusedPatternRows`), so the rest
+ * of the prompt still attends fused. The explicit graph stays the path for every other layer, so hooks
+ * work wherever they are asked for.
  *
  * What of a spec GQA expresses: the score scale (its `scale` attribute); RoPE (partial too) and q/k
  * norm happen before attention, on the graph's q and k; a sliding window is the runtime's mask (and
@@ -112,4 +114,20 @@ export function fusedGroupAttention(b: GraphBuilder, x: FusedLayerInputs): Value
     ...x, bias, q: b.reshape(x.q, [1, -1, H * D]), k: b.reshape(x.k, [1, -1, nkv * D]), v: b.reshape(x.v, [1, -1, nkv * D]),
   });
   return b.transpose(b.reshape(out, [-1, H, D]), [1, 0, 2]);
+}
+
+/**
+ * The post-softmax attention [H, r, T] of the query rows `rows` (int64 [r], indices into this call's
+ * new tokens) of a fused layer, as the explicit graph captures it (`attention.ts`: scaled q·k, plus
+ * mask and score bias, softmax): q [q, H, D] before scaling, keys GQA's present [1, nkv, T, D] (query
+ * head h reads KV head ⌊h / (H / nkv)⌋). Costs r query rows, not the call's q.
+ */
+export function fusedPatternRows(b: GraphBuilder, x: FusedLayerInputs & { rows: Value; keys: Value }): Value {
+  const { heads: H, kvHeads: nkv, headDim: D } = x;
+  const qr = b.transpose(b.mul(b.gather(x.q, x.rows, 0), b.scalar(x.scale)), [1, 0, 2]); // [H, r, D]
+  const kT = b.transpose(b.reshape(x.keys, [nkv, -1, D]), [0, 2, 1]); // [nkv, D, T]
+  let s = b.reshape(b.matmul(b.reshape(qr, [nkv, -1, D]), kT), [H, -1, 0]); // [H, r, T]
+  s = b.add(s, b.gather(x.mask, x.rows, 0));
+  if (x.scoreBias) s = b.add(s, b.gather(x.scoreBias, x.rows, 1));
+  return b.softmax(s, -1);
 }

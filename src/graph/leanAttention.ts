@@ -40,7 +40,7 @@ const ATTENTION_POINTS = ['attn.hook_q', 'attn.hook_k', 'attn.hook_v', 'attn.hoo
  */
 export function leanLayer(ctx: AttentionContext, l: number, spec: AttentionSpec): boolean {
   const h = ctx.hooks;
-  return fusedLayer(ctx, l, spec) && !h.headHooks && !h.scoreBias.includes(l) && !h.captureZ.includes(l)
+  return fusedLayer(ctx, l, spec) && !h.headHooks && !h.scoreBias.includes(l) && !h.captureZ.includes(l) && !h.capturePattern.includes(l)
     && ATTENTION_POINTS.every((p) => !captures(h, blockHook(l, p)));
 }
 

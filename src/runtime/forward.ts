@@ -241,7 +241,8 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
         feeds[N.actBeta(l, g)] = new ort.Tensor('float32', act.beta, [heads.length, 1, 1]);
       }
     });
-    if (hooks.capturePattern.includes(l)) feeds[N.captureRows(l)] = i64(captureRows, [captureRows.length]);
+    // No rows asked: row 0 is computed and dropped (WebGPU cannot dispatch a softmax over zero rows).
+    if (hooks.capturePattern.includes(l)) feeds[N.captureRows(l)] = captureRows.length ? i64(captureRows, [captureRows.length]) : i64([0], [1]);
     if (hooks.headHooks) {
       const perHead = opts.hooks?.headScale?.(l) ?? null;
       const perRow = opts.hooks?.rowScale?.(l) ?? null;
@@ -282,7 +283,7 @@ export async function forward(model: Model, gs: GraphSession, cache: KvCache, id
           heads: groupQueryHeads(group, H, c.numKvHeads),
           queryPositions: Int32Array.from(captureRows, (r) => start + r),
           keyPositions: keyPos.get(group.cacheClass)!,
-          data: narrowColumns(out[N.pattern(l, g)].data as Float32Array, shape.get(group.cacheClass)!, keyPos.get(group.cacheClass)!.length),
+          data: captureRows.length ? narrowColumns(out[N.pattern(l, g)].data as Float32Array, shape.get(group.cacheClass)!, keyPos.get(group.cacheClass)!.length) : new Float32Array(0),
         });
       });
     }

@@ -86,19 +86,19 @@ export function defaultThreads(): number {
  * `{"validationMode":"disabled"}`; the keys onnxruntime-node passes on: validationMode,
  * storageBufferCacheMode, …) — a tuning knob for benchmarks; none are set by default.
  */
-function webgpuProviderOptions(): Record<string, string> {
+function webgpuProviderOptions(): Record<string, string | boolean> {
   const raw = process.env.HEADWISE_WEBGPU_OPTIONS;
   if (!raw) return {};
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
-    throw new HeadwiseError('HEADWISE_WEBGPU_OPTIONS: not JSON (expected an object of strings, e.g. {"validationMode":"disabled"})');
+    throw new HeadwiseError('HEADWISE_WEBGPU_OPTIONS: not JSON (expected an object of strings or booleans, e.g. {"validationMode":"disabled"})');
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
-    throw new HeadwiseError('HEADWISE_WEBGPU_OPTIONS: expected a JSON object of strings, e.g. {"validationMode":"disabled"}');
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string' && typeof v !== 'boolean')) {
+    throw new HeadwiseError('HEADWISE_WEBGPU_OPTIONS: expected a JSON object of strings or booleans, e.g. {"validationMode":"disabled"}');
   }
-  return parsed as Record<string, string>;
+  return parsed as Record<string, string | boolean>;
 }
 
 export async function createSession(file: string | Uint8Array, opts: CreateSessionOptions = {}): Promise<ort.InferenceSession> {

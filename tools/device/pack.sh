@@ -75,7 +75,7 @@ done
 {
   echo "built: $(date -u +%FT%TZ) on $(uname -n)"
   echo "node: $NODE_VER $NODE_PLAT (from $NODE_BIN)"
-  echo "onnxruntime-node: $("$NODE_BIN" -p "require('./$ORT/package.json').version")"
+  echo "onnxruntime-node: $("$NODE_BIN" -p "require(require('path').resolve('$ORT/package.json')).version")"
   echo "debs: $(cd "$STAGE/debs" && echo *)"
   echo "modules: ${#mods[@]}"
   (cd "$STAGE" && du -sh bin node_modules debs)
