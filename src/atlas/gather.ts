@@ -9,10 +9,8 @@ import type { AttentionMatrix } from '../runtime/capture.js';
 import {
   checkAttention,
   copiesToken,
-  duplicateTokenScore,
   HIDDEN_SINK_TAU,
-  inductionScore,
-  previousTokenScore,
+  probePatternScores,
   SINK_MIN_QUERY,
   WAAD_WINDOW,
   type TokenSpan,
@@ -196,9 +194,10 @@ export function probeStats(patterns: GroupPattern[], numLayers: number, numHeads
       const K = p.keyPositions.length;
       if (R !== K || p.queryPositions[0] !== 0) throw new Error(`atlas: probe capture of layer ${l} must hold every row (${R} rows, ${K} keys)`);
       const a: AttentionMatrix = { rows: R, cols: K, rowOffset: 0, data: p.data.subarray(index * R * K, (index + 1) * R * K) };
-      out.induction[l][head] = inductionScore(a, tokens);
-      out.duplicateToken[l][head] = duplicateTokenScore(a, tokens);
-      out.previousToken[l][head] = previousTokenScore(a);
+      const scores = probePatternScores(a, tokens);
+      out.induction[l][head] = scores.induction;
+      out.duplicateToken[l][head] = scores.duplicateToken;
+      out.previousToken[l][head] = scores.previousToken;
     }
   }
   return out;

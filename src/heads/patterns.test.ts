@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { duplicateTokenScore, inductionScore, patternScore, previousTokenScore } from './patterns.js';
+import { duplicateTokenScore, inductionScore, patternScore, previousTokenScore, probePatternScores } from './patterns.js';
 import { attentionFromRows } from './rows.js';
 
 /** Causal rows where row t puts all its mass on key target(t). */
@@ -83,5 +83,34 @@ describe('inductionScore', () => {
 describe('patternScore', () => {
   it('takes any cell predicate', () => {
     expect(patternScore(attentionFromRows(uniform(3)), (t, s) => s === 0)).toBeCloseTo((1 + 1 / 2 + 1 / 3) / 3, 6);
+  });
+});
+
+describe('probePatternScores', () => {
+  /** Random causal rows (each summing to 1) on a sequence with repeats, offset rows too. */
+  const random = (T: number, seed: number) => {
+    let x = seed;
+    const next = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+    return Array.from({ length: T }, (_, t) => {
+      const row = Array.from({ length: t + 1 }, () => next());
+      const sum = row.reduce((a, b) => a + b, 0);
+      return row.map((v) => v / sum);
+    });
+  };
+  const tokens = [0, 5, 6, 7, 8, 5, 6, 7, 8, 5, 9, 6];
+  it.each([
+    ['random rows', attentionFromRows(random(12, 7))],
+    ['rows 4.. of a causal matrix', attentionFromRows(random(12, 3).slice(4), 4)],
+    ['induction one-hots', induction],
+    ['duplicate one-hots', duplicate],
+  ])('equals the three scores exactly on %s', (_, a) => {
+    const s = probePatternScores(a, tokens);
+    expect(s.induction).toBe(inductionScore(a, tokens));
+    expect(s.duplicateToken).toBe(duplicateTokenScore(a, tokens));
+    expect(s.previousToken).toBe(previousTokenScore(a));
+  });
+  it('is NaN with no mass and checks the tokens', () => {
+    expect(probePatternScores(attentionFromRows([]), []).induction).toBeNaN();
+    expect(() => probePatternScores(induction, [1, 2])).toThrow();
   });
 });

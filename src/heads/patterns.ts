@@ -59,3 +59,31 @@ export function inductionScore(a: AttentionMatrix, tokens: ArrayLike<number>, op
   // Cell (t, j) is predicted when j = s + 1 for some s < t − 1 with token[s] = token[t], i.e. 1 ≤ j < t.
   return patternScore(a, (t, j) => j >= 1 && j < t && tokens[j - 1] === tokens[t], options);
 }
+
+/**
+ * Induction, duplicate-token and previous-token scores of one matrix in one pass (no exclusions): what
+ * the three functions above give, summed in the same order (so the same float64 values), for the
+ * atlas's probes, where three passes with a predicate call per cell were a second host cost.
+ */
+export function probePatternScores(a: AttentionMatrix, tokens: ArrayLike<number>): { induction: number; duplicateToken: number; previousToken: number } {
+  checkAttention(a);
+  checkTokens(a, tokens);
+  let total = 0;
+  let induction = 0;
+  let duplicate = 0;
+  let previous = 0;
+  for (let i = 0; i < a.rows; i++) {
+    const t = a.rowOffset + i;
+    const base = i * a.cols;
+    const token = tokens[t];
+    for (let s = 0; s <= t; s++) {
+      const v = a.data[base + s];
+      total += v;
+      if (s >= 1 && s < t && tokens[s - 1] === token) induction += v;
+      if (s < t && tokens[s] === token) duplicate += v;
+      if (s === t - 1) previous += v;
+    }
+  }
+  const share = (hit: number) => (total > 0 ? hit / total : NaN);
+  return { induction: share(induction), duplicateToken: share(duplicate), previousToken: share(previous) };
+}
