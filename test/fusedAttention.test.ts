@@ -22,7 +22,7 @@ import { compileGraph } from '../src/graph/compile.js';
 import { NO_HOOKS, type HookOptions } from '../src/graph/hooks.js';
 import { ModelProto } from '../src/graph/onnxProto.js';
 import { disposeDeviceKv } from '../src/runtime/deviceKv.js';
-import { forward, newCache } from '../src/runtime/forward.js';
+import { forward, newCache, type HookProvider } from '../src/runtime/forward.js';
 import { fullCache } from '../src/runtime/generate.js';
 import { Model, type ModelOptions } from '../src/runtime/model.js';
 import { fusedAttentionDeviation } from '../src/runtime/fusedAttentionProbe.js';
@@ -96,11 +96,20 @@ describe('which layers attend fused', () => {
 });
 
 /** Logits and captured patterns of a 20-token prompt in chunks [9, 11] and 3 decoded tokens, every layer captured on a few rows. */
-async function patternTrace(model: Model): Promise<{ logits: Float32Array[]; patterns: Float32Array[] }> {
+async function patternTrace(model: Model, withBias: boolean): Promise<{ logits: Float32Array[]; patterns: Float32Array[] }> {
   const c = model.config;
   const setup = fullCache(model);
   const all = Array.from({ length: c.numLayers }, (_, l) => l);
-  const gs = await model.session(setup.layout, { ...NO_HOOKS, capturePattern: all });
+  const gs = await model.session(setup.layout, { ...NO_HOOKS, capturePattern: all, scoreBias: withBias ? all : [] });
+  // withBias: layer 0 masks key 2 for its first query head, the other layers take the [H, 1, 1] zero.
+  const hooks: HookProvider | undefined = withBias ? {
+    scoreBias: (l, heads, queryPositions, keyPositions) => {
+      if (l !== 0) return null;
+      const out = new Float32Array(heads.length * queryPositions.length * keyPositions.length);
+      for (let t = 0; t < queryPositions.length; t++) out[t * keyPositions.length + 2] = -1e30;
+      return out;
+    },
+  } : undefined;
   const cache = newCache(model, gs, setup.policies);
   const prompt = ids(20, c.vocabSize, 1);
   const calls = [prompt.slice(0, 9), prompt.slice(9), ...ids(3, c.vocabSize, 2).map((t) => [t])];
@@ -108,7 +117,7 @@ async function patternTrace(model: Model): Promise<{ logits: Float32Array[]; pat
   const patterns: Float32Array[] = [];
   for (const call of calls) {
     const rows = call.length === 1 ? [0] : [0, 3, call.length - 1];
-    const r = await forward(model, gs, cache, call, { logitsAt: call.map((_, i) => i), captureRows: rows });
+    const r = await forward(model, gs, cache, call, { logitsAt: call.map((_, i) => i), captureRows: rows, hooks });
     logits.push(r.logits);
     expect(r.patterns.length).toBe(c.numLayers);
     for (const p of r.patterns) {
@@ -121,15 +130,15 @@ async function patternTrace(model: Model): Promise<{ logits: Float32Array[]; pat
 }
 
 describe.each(FAMILIES.filter(([, fusedLayers]) => fusedLayers > 0))('pattern rows beside fused attention (present KV mode on cpu): %s', (name) => {
-  it('the captured rows and the logits match the explicit graph', async () => {
+  it.each([false, true])('the captured rows and the logits match the explicit graph (score bias hook: %s)', async (withBias) => {
     const fused = await Model.load(dirOf(name), { kvMode: 'present', fusedAttention: true });
     const explicit = await Model.load(dirOf(name), { kvMode: 'present', fusedAttention: false });
     try {
-      const a = await patternTrace(fused);
-      const b = await patternTrace(explicit);
+      const a = await patternTrace(fused, withBias);
+      const b = await patternTrace(explicit, withBias);
       const dp = worstDiff(a.patterns, b.patterns);
       const dl = worstDiff(a.logits, b.logits);
-      console.info(`[headwise tests] fused pattern rows ${name}: max |Δpattern| ${dp.toExponential(2)}, |Δlogits| ${dl.toExponential(2)}`);
+      console.info(`[headwise tests] fused pattern rows ${name} (bias ${withBias}): max |Δpattern| ${dp.toExponential(2)}, |Δlogits| ${dl.toExponential(2)}`);
       expect(dp).toBeLessThanOrEqual(1e-5);
       expect(dl).toBeLessThanOrEqual(1e-4);
     } finally {

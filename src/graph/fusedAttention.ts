@@ -126,8 +126,9 @@ export function fusedPatternRows(b: GraphBuilder, x: FusedLayerInputs & { rows: 
   const { heads: H, kvHeads: nkv, headDim: D } = x;
   const qr = b.transpose(b.mul(b.gather(x.q, x.rows, 0), b.scalar(x.scale)), [1, 0, 2]); // [H, r, D]
   const kT = b.transpose(b.reshape(x.keys, [nkv, -1, D]), [0, 2, 1]); // [nkv, D, T]
-  let s = b.reshape(b.matmul(b.reshape(qr, [nkv, -1, D]), kT), [H, -1, 0]); // [H, r, T]
-  s = b.add(s, b.gather(x.mask, x.rows, 0));
-  if (x.scoreBias) s = b.add(s, b.gather(x.scoreBias, x.rows, 1));
-  return b.softmax(s, -1);
+  const s = b.reshape(b.matmul(b.reshape(qr, [nkv, -1, D]), kT), [H, -1, 0]); // [H, r, T]
+  // A score bias may come as [H, 1, 1] (a layer the hook leaves alone, forward.ts): rows are taken
+  // from its sum with the mask, [H, q, T].
+  const bias = x.scoreBias ? b.gather(b.add(x.scoreBias, x.mask), x.rows, 1) : b.gather(x.mask, x.rows, 0);
+  return b.softmax(b.add(s, bias), -1);
 }
