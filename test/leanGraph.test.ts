@@ -63,7 +63,7 @@ async function trace(model: Model, choice: SessionChoice, hooks: HookOptions = N
 }
 
 describe('lean graph census', () => {
-  it('tiny-llama: no Transpose, one Reshape and one Unsqueeze (+ mask and RoPE positions); causal: no mask input, no attention_bias; residual adds inside the norms', async () => {
+  it('tiny-llama: no Transpose, one Reshape and one Unsqueeze (+ mask and RoPE positions); causal: no mask input, no attention_bias, packed QKV; residual adds inside the norms', async () => {
     const model = await Model.load(dirOf('tiny-llama'));
     try {
       const L = model.config.numLayers;
@@ -79,8 +79,11 @@ describe('lean graph census', () => {
         const hasMask = g.input.some((i) => i.name.startsWith('mask.'));
         expect(hasMask).toBe(!causal);
         for (const n of gqa) expect(n.input.length > 10 && n.input[10] !== '').toBe(!causal);
-        // Causal: RoPE inside GQA (cos/sin inputs), no RotaryEmbedding nodes.
+        // Causal: RoPE inside GQA (cos/sin inputs), no RotaryEmbedding nodes, and q|k|v packed into
+        // GQA (no key/value inputs): the only Splits left are the MLPs' gate|up.
         expect(count(g, 'RotaryEmbedding')).toBe(causal ? 0 : 2 * L);
+        for (const n of gqa) expect(n.input[1] === '' && n.input[2] === '').toBe(causal);
+        expect(count(g, 'Split')).toBe(causal ? L : 2 * L);
       }
     } finally {
       await model.dispose();

@@ -26,7 +26,7 @@ import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec, t
 // 12: per-row head scale input ([H] or [H, q]). 13: q|k|v and gate|up as one projection each (stacked weights,
 // `arch/projection.ts`); MatMulNBits over more than 64 MiB of codes in row slices. 14: the lean GPU graph
 // (present-mode KV as GQA's [1, nkv, T, D], skip norms, causal classes, [1, q, hidden] residual).
-const GRAPH_VERSION = 16;
+const GRAPH_VERSION = 17;
 
 export interface CompiledGraph {
   file: string;

@@ -70,7 +70,7 @@ function lengthInputs(b: GraphBuilder, cls: string): { seqlensK: Value; total: V
   return { seqlensK, total };
 }
 
-/** What one GroupQueryAttention node reads, new tokens as [1, q, heads·D]. */
+/** What one GroupQueryAttention node reads, new tokens as [1, q, heads·D]; or q|k|v packed in `q`, [1, q, (heads + 2·nkv)·D], with `k` and `v` ''. */
 export interface GqaCall extends GqaShape {
   q: Value;
   k: Value;

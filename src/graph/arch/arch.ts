@@ -53,6 +53,11 @@ export interface BlockParts {
   attnNorm?(b: GraphBuilder, w: WeightRef, x: Value, layer: number): Value;
   /** q, k, v as [q, heads*headDim], [q, kvHeads*headDim] ×2. */
   qkv(b: GraphBuilder, w: WeightRef, x: Value, layer: number): { q: Value; k: Value; v: Value };
+  /**
+   * q|k|v side by side, [q, (heads + 2·kvHeads)·headDim] — `qkv` unsplit, as GroupQueryAttention reads
+   * a packed QKV (the lean GPU graph: one Split node fewer per layer); absent or null: only `qkv`.
+   */
+  qkvPacked?(b: GraphBuilder, w: WeightRef, x: Value, layer: number): Value | null;
   /** Optional norm of q and k ([q, heads, headDim], [q, kvHeads, headDim]) before RoPE. */
   qkNorm?(b: GraphBuilder, w: WeightRef, q: Value, k: Value, layer: number): { q: Value; k: Value };
   attnOut(b: GraphBuilder, w: WeightRef, z: Value, layer: number): Value;

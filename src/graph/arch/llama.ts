@@ -9,7 +9,7 @@
 import type { ModelConfig } from '../../hf/config.js';
 import { type Arch, type AttentionSpec, type WeightRef } from './arch.js';
 import { gatedMlp, gatedWeights, layerNorm, layerNormPartial, moeMlp, plainMlp, rmsNorm, rmsNormOffset, skipRmsNorm, type GatedMlpWeights } from './ops.js';
-import { project, projectionStacks, type Projection } from './projection.js';
+import { project, projectPacked, projectionStacks, type Projection } from './projection.js';
 import type { GraphBuilder, Value } from '../builder.js';
 import { ropeFrequencies } from '../rope.js';
 import type { WeightSpec, WeightStack } from '../weights.js';
@@ -171,6 +171,11 @@ export function llamaArch(c: ModelConfig, v: LlamaVariant = {}): Arch {
     qkv: (b, w, x, l) => {
       const [q, k, vv] = project(b, w, x, qkvProj(l)).map((t) => clip(b, t));
       return { q, k, v: vv };
+    },
+    // Clip is elementwise: the packed output clipped is the pieces clipped.
+    qkvPacked: (b, w, x, l) => {
+      const packed = projectPacked(b, w, x, qkvProj(l));
+      return packed === null ? null : clip(b, packed);
     },
     qkNorm: v.qkNorm
       ? (b, w, q, k, l) => {

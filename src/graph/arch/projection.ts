@@ -35,11 +35,24 @@ export function projectionStacks(p: Projection): WeightStack[] {
   return stacks;
 }
 
-/** The projection of x [q, in]: one linear layer, then its pieces [q, size] (per head: [q, heads·size]). */
-export function project(b: GraphBuilder, w: WeightRef, x: Value, p: Projection): Value[] {
+/** The projection's one linear layer on x [q, in], before its output is split: [q, Σ sizes]. */
+function projectWhole(b: GraphBuilder, w: WeightRef, x: Value, p: Projection): Value {
   const weight = w(stackName(p.weights));
   const bias = p.biases ? w(stackName(p.biases)) : undefined;
-  const y = p.conv1d ? b.gemm(x, weight, bias) : b.linear(x, weight, bias);
+  return p.conv1d ? b.gemm(x, weight, bias) : b.linear(x, weight, bias);
+}
+
+/**
+ * The projection's output unsplit, [q, Σ sizes] with the pieces side by side (q|k|v as
+ * GroupQueryAttention reads a packed QKV); null where the output is laid out per head (`perHead`).
+ */
+export function projectPacked(b: GraphBuilder, w: WeightRef, x: Value, p: Projection): Value | null {
+  return p.perHead ? null : projectWhole(b, w, x, p);
+}
+
+/** The projection of x [q, in]: one linear layer, then its pieces [q, size] (per head: [q, heads·size]). */
+export function project(b: GraphBuilder, w: WeightRef, x: Value, p: Projection): Value[] {
+  const y = projectWhole(b, w, x, p);
   if (p.perHead) {
     const heads = p.perHead;
     const total = p.sizes.reduce((s, n) => s + n, 0);
