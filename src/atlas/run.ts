@@ -166,11 +166,9 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
   const setup = fullCache(model);
   const captureHooks = { capturePattern: layers, captureZ: [], headHooks: false, scoreBias: [], act: [] };
   const variantHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: layers, act: [] };
-  // On the GPU (KV mode `present`) ablation gets its own session without score-bias inputs, so no
-  // [heads, q, keys] zero bias is uploaded per layer and run (~17 MB per run at the 1B shape).
-  // (On the CPU it shares the variants session: a third session would hold another copy of the weights.)
-  const ablationHooks = { capturePattern: [], captureZ: [], headHooks: true, scoreBias: [], act: [] };
-  const ownAblationSession = model.kvMode === 'present' && ablationSamples > 0;
+  // Ablation runs on the variants session too: a layer without a bias takes a [heads, 1, 1] zero
+  // (forward.ts), so sharing costs ~nothing per run, while another session costs its creation (~1.2 s
+  // at the 1B shape on the GPU, measured) and, on the CPU, another copy of the weights.
   /** The caller's hooks for one prompt, and the sessions that carry them. */
   const hooksFor = async (ids: number[], prompt: string) => {
     const bound = opts.bindHooks ? await opts.bindHooks(ids, prompt) : null;
@@ -179,8 +177,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
       ...h,
       capture: await model.session(setup.layout, unionHookOptions(h.hookOptions, captureHooks)),
       // The variant runs' logits stay on the GPU for the KL session (`deviceKl.ts`).
-      variants: harmSamples + (ownAblationSession ? 0 : ablationSamples) > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks), { deviceLogits: true }) : null,
-      ablation: ownAblationSession ? await model.session(setup.layout, unionHookOptions(h.hookOptions, ablationHooks), { deviceLogits: true }) : null,
+      variants: harmSamples + ablationSamples > 0 ? await model.session(setup.layout, unionHookOptions(h.hookOptions, variantHooks), { deviceLogits: true }) : null,
     };
   };
 
@@ -211,7 +208,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     const tailRows = tail.map((_, r) => r);
 
     const tStart = performance.now();
-    const { hooks, hookOptions, capture, variants, ablation } = await hooksFor(ids, sample.prompt);
+    const { hooks, hookOptions, capture, variants } = await hooksFor(ids, sample.prompt);
     cache.reset();
     const prefixRows = i < patternSamples ? stridedRows(prefix.length, o.captureStride) : [];
     // A prompt whose cache nothing re-runs on takes the tail in its last prefill call (one graph run
@@ -259,7 +256,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
       if (i < harmSamples) harmAcc.addAll(await streamingHarm(ctx, o.sink, o.window, o.harmLayersPerRun));
       tHarmEnd = performance.now();
       timing.harmMs += tHarmEnd - tTailEnd;
-      if (i < ablationSamples) ablationAcc.addAll(await ablationKl({ ...ctx, session: ablation ?? variants! }));
+      if (i < ablationSamples) ablationAcc.addAll(await ablationKl(ctx));
     } finally {
       base?.dispose();
     }
