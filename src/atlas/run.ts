@@ -267,9 +267,7 @@ export async function runAtlas(model: Model, opts: AtlasOptions = {}): Promise<A
     let { text, verdict, wrong, greedy } = greedyReadout(tok, sample, predicted, c.eosTokenIds);
     if (verdict === 'open') {
       const feed = [...prefix.slice(cache.seen), ...tail.slice(0, wrong + 1)];
-      // On the GPU the capture session decodes too (its pattern rows go unasked): creating a
-      // session of a 1B model costs ~1.2 s there, more than the few steps gain from a lean graph.
-      ({ text, verdict } = await decodeOn(model, cache, feed, greedy, sample.value, hookOptions, hooks, undefined, model.kvMode === 'present' ? capture : undefined));
+      ({ text, verdict } = await decodeOn(model, cache, feed, greedy, sample.value, hookOptions, hooks));
     }
     timing.decodeMs += performance.now() - tAblEnd;
     const ok = verdict === 'correct';

@@ -19,7 +19,7 @@ import { forward, type HookProvider } from '../runtime/forward.js';
 import { stepQueryHooks } from '../runtime/stepAttention.js';
 import { DEFAULT_PREFILL_CHUNK, fullCache, kvBytesFull, prefill, type CacheSetup } from '../runtime/generate.js';
 import { withBound, type HookBinder } from '../runtime/hookSet.js';
-import type { GraphSession, Model } from '../runtime/model.js';
+import type { Model } from '../runtime/model.js';
 import { KvCache } from '../runtime/kvCache.js';
 import { answerVerdict, finalVerdict, type AnswerVerdict } from './answer.js';
 import { niahAccuracy, type NiahAccuracy } from './grid.js';
@@ -168,11 +168,9 @@ export async function decodeOn(
   hookOptions: HookOptions | undefined,
   hooks: HookProvider | undefined,
   maxNewTokens = 12,
-  /** A session of the caller's that serves the cache's layout and these hooks (the atlas's capture session on the GPU: one session fewer to create). */
-  session?: GraphSession,
 ): Promise<{ text: string; verdict: 'correct' | 'wrong' }> {
   const tok = model.tokenizer!;
-  const gs = session ?? (await model.session(cache.layout, stepQueryHooks(cache.policies, hookOptions ?? NO_HOOKS, model.config.numLayers)));
+  const gs = await model.session(cache.layout, stepQueryHooks(cache.policies, hookOptions ?? NO_HOOKS, model.config.numLayers));
   const V = model.config.vocabSize;
   const eos = new Set(model.config.eosTokenIds);
   if (feed.length) await forward(model, gs, cache, feed, { hooks });
