@@ -82,9 +82,11 @@ export function defaultThreads(): number {
 }
 
 /**
- * WebGPU EP options from `HEADWISE_WEBGPU_OPTIONS` (a JSON object of string values, e.g.
- * `{"validationMode":"disabled"}`; the keys onnxruntime-node passes on: validationMode,
- * storageBufferCacheMode, …) — a tuning knob for benchmarks; none are set by default.
+ * WebGPU EP options from `HEADWISE_WEBGPU_OPTIONS` (a JSON object of string or boolean values, e.g.
+ * `{"validationMode":"disabled","enableRobustness":false}`; the keys onnxruntime-node 1.30 passes on:
+ * validationMode, preferredLayout, enableRobustness, storage/uniform/queryResolve/defaultBufferCacheMode;
+ * others are refused by the binding as "unrecognized") — a tuning knob for benchmarks; none are set by
+ * default (on the H200 none moved the 1B shape's decode, tools/device/README.md).
  */
 function webgpuProviderOptions(): Record<string, string | boolean> {
   const raw = process.env.HEADWISE_WEBGPU_OPTIONS;
