@@ -71,14 +71,19 @@ describe('atlas variants', () => {
     expect(worst).toBeLessThan(1e-4); // float32 graph-run noise between the batched and the single run included
   });
 
-  it('streaming branch bias masks, for each branch\'s KV head on its rows, the keys outside sink + window', () => {
+  it.each([
+    // keys: a dense prompt prefix, then the branches' own rows; sink, window
+    ['short prefix', [0, 1, 2, 3, 4, 5, 6, 5, 6, 5, 6], 1, 2],
+    ['window past the prefix', [0, 1, 2, 3, 4, 5, 6, 5, 6, 5, 6], 1, 9],
+    ['no sink, window 1', [0, 1, 2, 3, 4, 5, 6, 5, 6, 5, 6], 0, 1],
+    ['sink past the prefix', [0, 1, 2, 3, 5, 6, 5, 6], 5, 1],
+    ['no dense prefix', [3, 4, 5, 6, 5, 6], 1, 2],
+  ])('streaming branch bias masks, for each branch\'s KV head on its rows, the keys outside sink + window (%s)', (_, keys, sink, window) => {
     // 2 layers × 2 KV heads of 2 query heads each; branches: (layer 1, KV head 0), (layer 0, KV head 1), (layer 1, KV head 1); n = 2.
     const targets = [{ layer: 1, kvHead: 0 }, { layer: 0, kvHead: 1 }, { layer: 1, kvHead: 1 }];
     const n = 2;
-    const sink = 1;
-    const window = 2;
     const queryPositions = Int32Array.from([5, 6, 5, 6, 5, 6]);
-    const keyPositions = Int32Array.from([0, 1, 2, 3, 4, 5, 6, 5, 6, 5, 6]);
+    const keyPositions = Int32Array.from(keys);
     const bias = streamingBranchBias(targets, n, 4, 2, sink, window);
     expect(bias.scoreBias!(2, [0, 1, 2, 3], queryPositions, keyPositions)).toBeNull();
     for (const l of [0, 1]) {

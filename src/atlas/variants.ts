@@ -45,6 +45,10 @@ export function streamingBranchBias(targets: { layer: number; kvHead: number }[]
       const K = keyPositions.length;
       if (!targets.some((t) => t.layer === l)) return null;
       const out = new Float32Array(heads.length * q * K);
+      // Keys 0..dense−1 sit at their own positions (the prompt's cache; the branches' rows follow):
+      // there a row's masked keys are one range, filled at once.
+      let dense = 0;
+      while (dense < K && keyPositions[dense] === dense) dense++;
       targets.forEach((target, b) => {
         if (target.layer !== l) return;
         heads.forEach((head, hi) => {
@@ -52,7 +56,9 @@ export function streamingBranchBias(targets: { layer: number; kvHead: number }[]
           for (let t = b * n; t < Math.min(q, (b + 1) * n); t++) {
             const base = (hi * q + t) * K;
             const qp = queryPositions[t];
-            for (let s = 0; s < K; s++) {
+            const end = Math.min(dense, qp - window + 1);
+            if (end > sink) out.fill(MASKED, base + sink, base + end);
+            for (let s = dense; s < K; s++) {
               const kp = keyPositions[s];
               if (kp >= sink && qp - kp >= window) out[base + s] = MASKED;
             }
