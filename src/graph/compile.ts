@@ -25,7 +25,8 @@ import { ensureWeights, modelCacheDir, writeFileAtomic, type StoredWeightSpec, t
 
 // 12: per-row head scale input ([H] or [H, q]). 13: q|k|v and gate|up as one projection each (stacked weights,
 // `arch/projection.ts`); MatMulNBits over more than 64 MiB of codes in row slices. 14: the lean GPU graph
-// (present-mode KV as GQA's [1, nkv, T, D], skip norms, causal classes, [1, q, hidden] residual).
+// (present-mode KV as GQA's [1, nkv, T, D], skip norms, causal classes, [1, q, hidden] residual). 16: captured
+// pattern rows beside fused GQA (15 unused). 17: q|k|v packed into the lean causal layer's GQA.
 const GRAPH_VERSION = 17;
 
 export interface CompiledGraph {

@@ -2,7 +2,7 @@
  * Fused attention for the GPU graph (KV mode `present`): one ONNX Runtime `GroupQueryAttention`
  * (com.microsoft; flash attention on the WebGPU EP) per layer instead of the explicit
  * scores → mask → softmax → weighted-sum ops of `attention.ts`, for layers whose attention
- * probabilities nothing reads or rescales (no pattern capture or ACT hook), whose KV heads form one
+ * probabilities nothing rescales or reads whole (no ACT hook, hook_attn_scores or hook_pattern), whose KV heads form one
  * group, and whose `AttentionSpec` GQA can compute (`gqaExpresses`); a score-bias hook is added to
  * the mask. A pattern capture of some rows (`capturePattern`, the atlas's every 16th row) is computed
  * beside GQA for those rows only, from its queries and present keys (`fusedPatternRows`), so the rest

@@ -99,31 +99,30 @@ export function leanAttention(b: GraphBuilder, ctx: AttentionContext, arch: Arch
   const cls = ctx.layout[l][0].cacheClass;
   const causal = ctx.causalClasses.has(cls);
   const rotary = causal && spec.rope ? gqaRotaryTables(b, ctx, spec.rope) : null;
+  const flat = (t: Value) => (batched ? t : b.unsqueeze(t, [0]));
   // Nothing to do to q and k apart (no q/k norm; RoPE by GQA or none): GQA reads q|k|v packed.
   const packed = !arch.qkNorm && (!spec.rope || rotary) ? arch.qkvPacked?.(b, w, x, l) ?? null : null;
-  if (packed !== null) {
-    const out = b.scope('attn.0', () => groupQueryAttention(b, {
-      q: batched ? packed : b.unsqueeze(packed, [0]), k: '', v: '', bias: causal ? undefined : maskBias(b, ctx, cls), rotary: rotary ?? undefined,
-      scale: spec.scale, cacheClass: cls, layer: l, group: 0, heads: H, kvHeads: Hkv, headDim: D,
-    }));
-    return arch.attnOut(b, w, batched ? out : b.reshape(out, [-1, H * D]), l);
-  }
-  const { q, k, v } = arch.qkv(b, w, x, l);
   let qf: Value;
-  let kf: Value;
-  qf = batched ? q : b.unsqueeze(q, [0]);
-  kf = batched ? k : b.unsqueeze(k, [0]);
-  if (arch.qkNorm) {
-    // [1, q, heads, D] around the norm: the WebGPU EP fuses Reshape → per-head norm → Reshape → GQA
-    // into GQA, which then reads the projection's output, so that must already be [1, q, heads·D].
-    const n = arch.qkNorm(b, w, b.reshape(qf, [1, -1, H, D]), b.reshape(kf, [1, -1, Hkv, D]), l);
-    qf = b.reshape(n.q, [1, -1, H * D]);
-    kf = b.reshape(n.k, [1, -1, Hkv * D]);
-  }
-  const vf = batched ? v : b.unsqueeze(v, [0]);
-  if (spec.rope && !rotary) {
-    qf = rotateFlat(b, ctx, qf, H, spec.rope);
-    kf = rotateFlat(b, ctx, kf, Hkv, spec.rope);
+  let kf = '';
+  let vf = '';
+  if (packed !== null) {
+    qf = flat(packed);
+  } else {
+    const { q, k, v } = arch.qkv(b, w, x, l);
+    qf = flat(q);
+    kf = flat(k);
+    vf = flat(v);
+    if (arch.qkNorm) {
+      // [1, q, heads, D] around the norm: the WebGPU EP fuses Reshape → per-head norm → Reshape → GQA
+      // into GQA, which then reads the projection's output, so that must already be [1, q, heads·D].
+      const n = arch.qkNorm(b, w, b.reshape(qf, [1, -1, H, D]), b.reshape(kf, [1, -1, Hkv, D]), l);
+      qf = b.reshape(n.q, [1, -1, H * D]);
+      kf = b.reshape(n.k, [1, -1, Hkv * D]);
+    }
+    if (spec.rope && !rotary) {
+      qf = rotateFlat(b, ctx, qf, H, spec.rope);
+      kf = rotateFlat(b, ctx, kf, Hkv, spec.rope);
+    }
   }
   const out = b.scope('attn.0', () => groupQueryAttention(b, {
     q: qf, k: kf, v: vf, bias: causal ? undefined : maskBias(b, ctx, cls), rotary: rotary ?? undefined,
